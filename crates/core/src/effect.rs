@@ -1,0 +1,280 @@
+//! What the core asks the shell to do, and what it asks the shell to record.
+//!
+//! The core never acts. It returns [`Effect`]s; the shell persists them in the
+//! outbox together with the new state, then executes them. Audit records carry
+//! the *inputs* of every step (the baseline at start, each window's
+//! observations, each operator command), so the log alone replays the rollout.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+
+use crate::observation::{BaselineStatus, Window};
+use crate::verdict::{Evidence, Judgement};
+use crate::vocab::{fmt_duration, Weight};
+
+/// What happens next to an operator.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "effect", rename_all = "snake_case")]
+pub enum Effect {
+    /// Send `weight`% of new requests to the canary.
+    SetWeight { weight: Weight },
+    /// All traffic to stable at once, and undo the canary.
+    RollBack,
+    /// The canary takes all traffic and becomes the stable revision.
+    Promote,
+    /// Tell people.
+    Notify(Notice),
+    /// Write to the audit log.
+    Audit(AuditRecord),
+    /// An operator command or event that does not apply in the current phase.
+    /// The state is unchanged; the shell tells whoever asked.
+    Refuse { reason: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Info,
+    Warning,
+    Critical,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeKind {
+    Started,
+    AwaitingApproval,
+    Advanced,
+    Extended,
+    Paused,
+    Resumed,
+    RolledBack,
+    Promoted,
+}
+
+/// A message for humans about a transition. The notifiers format it for each
+/// channel; the core decides what it says.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Notice {
+    pub kind: NoticeKind,
+    pub severity: Severity,
+    pub title: String,
+    pub text: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<Evidence>,
+}
+
+/// An operator's command, with who and why: every one is audited.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OperatorCommand {
+    pub action: OperatorAction,
+    pub by: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OperatorAction {
+    /// Let a rollout that awaits approval start ramping.
+    Approve,
+    /// Continue a paused rollout from its current step.
+    Resume,
+    /// Roll back now.
+    Abort,
+    /// Promote now, skipping the rest of the ladder.
+    PromoteNow,
+}
+
+impl fmt::Display for OperatorAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            OperatorAction::Approve => "approve",
+            OperatorAction::Resume => "resume",
+            OperatorAction::Abort => "abort",
+            OperatorAction::PromoteNow => "promote",
+        })
+    }
+}
+
+/// Why a rollout paused. Every pause holds the current split and waits.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "pause", rename_all = "snake_case")]
+pub enum PauseReason {
+    /// The collectors could not see the canary: never roll back on that.
+    CollectorsUnhealthy { detail: String },
+    /// Too many windows in a row without enough traffic or data.
+    NotEnoughData { detail: String, windows: u32 },
+    /// The ramp took longer than the policy's budget.
+    RampBudgetExceeded { elapsed_s: u64, budget_s: u64 },
+    /// The service's error budget is spent: no more risk until a human decides.
+    ErrorBudgetExhausted { remaining: f64 },
+}
+
+impl fmt::Display for PauseReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PauseReason::CollectorsUnhealthy { detail } => {
+                write!(f, "collectors cannot see the canary ({detail}); holding the split, not rolling back")
+            }
+            PauseReason::NotEnoughData { detail, windows } => {
+                write!(
+                    f,
+                    "{windows} windows in a row without enough data ({detail})"
+                )
+            }
+            PauseReason::RampBudgetExceeded {
+                elapsed_s,
+                budget_s,
+            } => write!(
+                f,
+                "ramp took {} of a {} budget",
+                fmt_duration(std::time::Duration::from_secs(*elapsed_s)),
+                fmt_duration(std::time::Duration::from_secs(*budget_s))
+            ),
+            PauseReason::ErrorBudgetExhausted { remaining } => write!(
+                f,
+                "error budget exhausted ({:.1}% left): releases are frozen",
+                remaining * 100.0
+            ),
+        }
+    }
+}
+
+/// Why a rollout was rolled back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "cause", rename_all = "snake_case")]
+pub enum RollbackCause {
+    /// A rule breached in `consecutive` windows in a row (its streak ended at `windows.last()`).
+    Breach {
+        evidence: Vec<Evidence>,
+        /// The breaching windows of the longest tripped streak, oldest first.
+        windows: Vec<u32>,
+    },
+    /// An operator aborted the rollout.
+    Operator { by: String, reason: Option<String> },
+}
+
+/// What the core decided at one step. Every window has one (most often `hold`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "decision", rename_all = "snake_case")]
+pub enum Decision {
+    Start {
+        weight: Weight,
+    },
+    AwaitApproval {
+        reason: String,
+    },
+    Approve {
+        by: String,
+    },
+    /// The window counted; the weight stays (hold not done, a breach streak
+    /// still short, an advance deferred).
+    Hold {
+        reason: String,
+    },
+    /// The window was not conclusive: same step, one more window.
+    Extend {
+        reason: String,
+        extensions: u32,
+        max: u32,
+    },
+    Advance {
+        from: Weight,
+        to: Weight,
+        step: usize,
+    },
+    Pause {
+        reason: PauseReason,
+    },
+    Resume {
+        by: Option<String>,
+    },
+    RollBack {
+        cause: RollbackCause,
+    },
+    Promote {
+        by: Option<String>,
+    },
+    /// The window arrived in a phase that takes no action on windows.
+    Ignore {
+        reason: String,
+    },
+    /// An event that does not apply in this phase.
+    Refuse {
+        reason: String,
+    },
+}
+
+impl Decision {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Decision::Start { .. } => "start",
+            Decision::AwaitApproval { .. } => "await_approval",
+            Decision::Approve { .. } => "approve",
+            Decision::Hold { .. } => "hold",
+            Decision::Extend { .. } => "extend",
+            Decision::Advance { .. } => "advance",
+            Decision::Pause { .. } => "pause",
+            Decision::Resume { .. } => "resume",
+            Decision::RollBack { .. } => "roll_back",
+            Decision::Promote { .. } => "promote",
+            Decision::Ignore { .. } => "ignore",
+            Decision::Refuse { .. } => "refuse",
+        }
+    }
+
+    /// Whether the decision changes the rollout's phase or weight (and so gets
+    /// its own `decision` audit entry besides the window's).
+    pub fn is_transition(&self) -> bool {
+        !matches!(
+            self,
+            Decision::Hold { .. } | Decision::Extend { .. } | Decision::Ignore { .. }
+        )
+    }
+}
+
+/// An entry for the audit log. The `kind` column of the log is [`AuditRecord::kind`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "record", rename_all = "snake_case")]
+pub enum AuditRecord {
+    /// The rollout was triggered: the baseline it found, and what it decided.
+    Started {
+        baseline: BaselineStatus,
+        policy: String,
+        decision: Decision,
+    },
+    /// One window: everything observed, the verdict, the streaks after it, the decision.
+    Window {
+        index: u32,
+        step: usize,
+        weight: Weight,
+        window: Window,
+        judgement: Judgement,
+        streaks: BTreeMap<String, u32>,
+        decision: Decision,
+    },
+    /// A transition decided by a window (advance, pause, roll back, promote...).
+    Decision {
+        decision: Decision,
+        step: usize,
+        weight: Weight,
+    },
+    /// An operator command and what came of it (including refusals).
+    Operator {
+        command: OperatorCommand,
+        decision: Decision,
+    },
+}
+
+impl AuditRecord {
+    /// The audit log's kind for this record.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            AuditRecord::Started { .. } | AuditRecord::Decision { .. } => "decision",
+            AuditRecord::Window { .. } => "window_verdict",
+            AuditRecord::Operator { .. } => "approval",
+        }
+    }
+}

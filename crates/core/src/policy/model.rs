@@ -1,0 +1,313 @@
+//! The resolved policy: what the judge and the state machine read.
+//!
+//! A policy file (see [`super::file`]) is parsed, merged onto its preset and
+//! validated into this model. Once a `Policy` exists it is known to be
+//! coherent: the ladder ends at 100, holds fit the budget, every rule has the
+//! data it needs. The engine never re-checks.
+
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+use crate::vocab::{fmt_duration, Route, Weight};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Policy {
+    /// The policy's name, for messages and the audit log.
+    pub name: String,
+    /// The preset it started from, if any.
+    pub preset: Option<String>,
+    /// Length of one analysis window.
+    #[serde(with = "humantime_serde_compat")]
+    pub window: Duration,
+    pub ramp: Ramp,
+    /// Maximum time from the first traffic shift to promotion; past it the
+    /// rollout pauses for a human rather than ramping on indefinitely.
+    #[serde(with = "humantime_serde_compat")]
+    pub ramp_budget: Duration,
+    pub rules: Vec<Rule>,
+    pub traffic: TrafficPolicy,
+    pub baseline: BaselinePolicy,
+    pub error_budget: Option<ErrorBudgetGate>,
+    pub collectors: CollectorPolicy,
+}
+
+/// How the canary's weight moves.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Ramp {
+    /// A fixed ladder of weights, each held for a number of healthy windows.
+    Ladder(Vec<LadderStep>),
+    /// The next weight is computed from how close the canary is to the baseline.
+    Adaptive(AdaptiveRamp),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LadderStep {
+    pub weight: Weight,
+    /// Healthy windows needed at this weight before moving on.
+    pub hold_windows: u32,
+}
+
+/// The `adaptive-weight` strategy: after each hold, the weight grows by
+/// `max_increase × factor`, where
+/// `factor = exp(-latency_penalty × latency_regression) - error_penalty × error_regression`
+/// clamped to [0, 1], and the increase is clamped to [`min_increase`, `max_increase`].
+/// Latency regression is relative (`canary p99 / baseline p99 - 1`, floored at 0),
+/// error regression is absolute (`canary rate - baseline rate`, floored at 0).
+/// An exponential penalty on latency shrinks steps fast as the tail grows; a linear
+/// one on errors keeps small error deltas from freezing the ramp. Severe regressions
+/// do not go through this formula: critical rules roll back at once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AdaptiveRamp {
+    pub initial_weight: Weight,
+    pub min_increase: Weight,
+    pub max_increase: Weight,
+    pub latency_penalty: f64,
+    pub error_penalty: f64,
+    pub hold_windows: u32,
+}
+
+impl Ramp {
+    pub fn first_weight(&self) -> Weight {
+        match self {
+            Ramp::Ladder(steps) => steps.first().map(|s| s.weight).unwrap_or(100),
+            Ramp::Adaptive(a) => a.initial_weight,
+        }
+    }
+
+    /// The ladder as users read it: `10% → 25% → 50% → 100%`.
+    pub fn describe(&self) -> String {
+        match self {
+            Ramp::Ladder(steps) => steps
+                .iter()
+                .map(|s| format!("{}%", s.weight))
+                .collect::<Vec<_>>()
+                .join(" → "),
+            Ramp::Adaptive(a) => format!(
+                "adaptive from {}% in steps of {}–{} points",
+                a.initial_weight, a.min_increase, a.max_increase
+            ),
+        }
+    }
+}
+
+/// One rule: a metric, a comparison, and how many consecutive breaching
+/// windows it takes to roll back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rule {
+    pub name: String,
+    pub metric: Metric,
+    pub comparison: Comparison,
+    /// Routes the rule applies to; empty = every route.
+    pub routes: Vec<Route>,
+    /// Consecutive breaching windows that roll back (≥ 2 unless `critical`).
+    pub consecutive: u32,
+    /// A critical rule may roll back on a single window (e.g. 100% errors).
+    pub critical: bool,
+    /// Canary requests a route needs in a window before this rule may breach.
+    pub min_requests: u64,
+    /// The rule cannot breach while the canary value is at or below this:
+    /// a floor under ratio rules so that 0 → 0.01% errors is not "infinitely worse".
+    pub min_value: Option<f64>,
+}
+
+impl Rule {
+    pub fn applies_to(&self, route: &Route) -> bool {
+        self.routes.is_empty() || self.routes.contains(route)
+    }
+}
+
+/// What a rule measures.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    /// errors / requests, as a fraction.
+    ErrorRate,
+    LatencyP50,
+    LatencyP95,
+    LatencyP99,
+    /// CPU as a fraction of the limit.
+    Cpu,
+    /// Memory as a fraction of the limit.
+    Memory,
+    /// Requests in flight.
+    Inflight,
+    /// A named metric from the observation's `custom` map.
+    Custom(String),
+}
+
+impl Metric {
+    pub fn parse(s: &str) -> Option<Metric> {
+        Some(match s {
+            "error_rate" => Metric::ErrorRate,
+            "latency_p50" => Metric::LatencyP50,
+            "latency_p95" => Metric::LatencyP95,
+            "latency_p99" => Metric::LatencyP99,
+            "cpu" => Metric::Cpu,
+            "memory" => Metric::Memory,
+            "inflight" => Metric::Inflight,
+            other => {
+                let name = other.strip_prefix("custom:")?;
+                if name.is_empty() {
+                    return None;
+                }
+                Metric::Custom(name.to_string())
+            }
+        })
+    }
+
+    pub const NAMES: &'static str =
+        "error_rate, latency_p50, latency_p95, latency_p99, cpu, memory, inflight, custom:<name>";
+
+    pub fn name(&self) -> String {
+        match self {
+            Metric::ErrorRate => "error_rate".into(),
+            Metric::LatencyP50 => "latency_p50".into(),
+            Metric::LatencyP95 => "latency_p95".into(),
+            Metric::LatencyP99 => "latency_p99".into(),
+            Metric::Cpu => "cpu".into(),
+            Metric::Memory => "memory".into(),
+            Metric::Inflight => "inflight".into(),
+            Metric::Custom(n) => format!("custom:{n}"),
+        }
+    }
+
+    /// Renders a value of this metric in its natural unit.
+    pub fn fmt_value(&self, v: f64) -> String {
+        match self {
+            Metric::ErrorRate | Metric::Cpu | Metric::Memory => format!("{:.3}%", v * 100.0),
+            Metric::LatencyP50 | Metric::LatencyP95 | Metric::LatencyP99 => format!("{v:.1}ms"),
+            Metric::Inflight | Metric::Custom(_) => format!("{v:.3}"),
+        }
+    }
+
+    /// Renders a delta of this metric (percentage points for fractions).
+    pub fn fmt_delta(&self, v: f64) -> String {
+        match self {
+            Metric::ErrorRate | Metric::Cpu | Metric::Memory => {
+                format!("{:+.2} points", v * 100.0)
+            }
+            _ => format!("{:+}", self.fmt_value(v)),
+        }
+    }
+}
+
+/// How the canary is compared. The statistical tests of the `stats` crate
+/// arrive as another variant; each variant says what "breach" means for it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Comparison {
+    /// Breach when canary > factor × baseline.
+    Ratio(f64),
+    /// Breach when canary > threshold (an SLO, in the metric's unit).
+    Absolute(f64),
+    /// Breach when canary > baseline + delta (in the metric's unit).
+    Delta(f64),
+}
+
+impl Comparison {
+    pub fn needs_baseline(&self) -> bool {
+        matches!(self, Comparison::Ratio(_) | Comparison::Delta(_))
+    }
+
+    pub fn describe(&self, metric: &Metric) -> String {
+        match self {
+            Comparison::Ratio(f) => format!("> {f}× baseline"),
+            Comparison::Absolute(t) => format!("> {}", metric.fmt_value(*t)),
+            Comparison::Delta(d) => format!("> baseline {}", metric.fmt_delta(*d)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrafficPolicy {
+    /// Default minimum canary requests per route per window.
+    pub min_requests_per_route: u64,
+    /// Windows a step may be extended for lack of traffic or data before the
+    /// rollout pauses and asks for a human.
+    pub max_extensions: u32,
+}
+
+/// The historical baseline a canary is measured against, and the gate that
+/// sends a rollout to a human when the history is too thin.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BaselinePolicy {
+    Required {
+        #[serde(with = "humantime_serde_compat")]
+        lookback: Duration,
+        #[serde(with = "humantime_serde_compat")]
+        min_history: Duration,
+        min_requests_per_route: u64,
+    },
+    /// No baseline comparison: only absolute rules. The rollout ramps without
+    /// a baseline gate.
+    None,
+}
+
+/// The `progressive` strategy's error-budget gate: ramping further while the
+/// monthly error budget is nearly spent risks the SLO itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorBudgetGate {
+    /// Below this fraction remaining, advancing is deferred (the rollout holds).
+    pub defer_below: f64,
+    /// At or below this fraction remaining, the rollout pauses for a human.
+    pub freeze_at: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CollectorPolicy {
+    /// After a pause caused by collector trouble, resume on its own at the
+    /// first window whose collectors are healthy again.
+    pub auto_resume: bool,
+}
+
+impl Policy {
+    /// Hold of ladder step `i` in windows (adaptive ramps use one hold for all).
+    pub fn hold_windows(&self, step: usize) -> u32 {
+        match &self.ramp {
+            Ramp::Ladder(steps) => steps.get(step).map(|s| s.hold_windows).unwrap_or(1),
+            Ramp::Adaptive(a) => a.hold_windows,
+        }
+    }
+
+    /// One line for the operator: ladder, window, budget, rules.
+    pub fn summary(&self) -> String {
+        let rules: Vec<String> = self
+            .rules
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} {} ({} windows{})",
+                    r.metric.name(),
+                    r.comparison.describe(&r.metric),
+                    r.consecutive,
+                    if r.critical { ", critical" } else { "" }
+                )
+            })
+            .collect();
+        format!(
+            "{}: ladder {}, {} windows, budget {}; rules: {}",
+            self.name,
+            self.ramp.describe(),
+            fmt_duration(self.window),
+            fmt_duration(self.ramp_budget),
+            rules.join("; ")
+        )
+    }
+}
+
+/// Durations serialize as humantime strings (`"5m"`), the way policy files write them.
+pub(crate) mod humantime_serde_compat {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&crate::vocab::fmt_duration(*d))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let s = String::deserialize(d)?;
+        humantime::parse_duration(&s).map_err(serde::de::Error::custom)
+    }
+}

@@ -1,0 +1,350 @@
+//! Presets: the canary strategies SREs already know (DESIGN.md §5), as
+//! complete policies. A file names one with `preset:` and overrides fields.
+//!
+//! Each preset goes through the same validation as a file ([`preset`]
+//! resolves it), so a preset can never hand the engine an incoherent policy.
+//!
+//! Rules of a preset leave `min_requests` at the preset's
+//! `traffic.min_requests_per_route`; when a file overrides that, the preset's
+//! rules follow it.
+
+use std::time::Duration;
+
+use super::draft::Draft;
+use super::error::Errors;
+use super::model::{
+    AdaptiveRamp, BaselinePolicy, CollectorPolicy, Comparison, ErrorBudgetGate, LadderStep, Metric,
+    Policy, Ramp, Rule, TrafficPolicy,
+};
+use super::resolve::resolve;
+
+/// The presets a policy file may name in `preset:`.
+pub const PRESET_NAMES: &[&str] = &[
+    "slo-ratio",
+    "absolute-slo",
+    "progressive",
+    "adaptive-weight",
+];
+
+/// The resolved preset policy, or `None` for an unknown name.
+pub fn preset(name: &str) -> Option<Policy> {
+    let raw = raw_preset(name)?;
+    let source = format!("preset {name}");
+    let mut errs = Errors::new(&source);
+    let resolved = resolve(&Draft::from_policy(&raw, false), &mut errs);
+    errs.into_result(resolved).ok()
+}
+
+fn raw_preset(name: &str) -> Option<Policy> {
+    match name {
+        "slo-ratio" => Some(slo_ratio()),
+        "absolute-slo" => Some(absolute_slo()),
+        "progressive" => Some(progressive()),
+        "adaptive-weight" => Some(adaptive_weight()),
+        _ => None,
+    }
+}
+
+const fn mins(m: u64) -> Duration {
+    Duration::from_secs(m * 60)
+}
+
+const fn hours(h: u64) -> Duration {
+    Duration::from_secs(h * 3600)
+}
+
+fn ladder(steps: &[(u8, u32)]) -> Ramp {
+    Ramp::Ladder(
+        steps
+            .iter()
+            .map(|&(weight, hold_windows)| LadderStep {
+                weight,
+                hold_windows,
+            })
+            .collect(),
+    )
+}
+
+/// A rule on all routes, with the preset's default request minimum.
+fn rule(
+    name: &str,
+    metric: Metric,
+    comparison: Comparison,
+    consecutive: u32,
+    critical: bool,
+    min_requests: u64,
+) -> Rule {
+    Rule {
+        name: name.into(),
+        metric,
+        comparison,
+        routes: Vec::new(),
+        consecutive,
+        critical,
+        min_requests,
+        min_value: None,
+    }
+}
+
+/// The baseline of the ratio presets: 7 days of stable traffic, of which at
+/// least 24h must be clean history, with enough requests per route that a
+/// ratio against it means something; thinner history sends the rollout to a
+/// human for approval.
+fn week_baseline() -> BaselinePolicy {
+    BaselinePolicy::Required {
+        lookback: hours(7 * 24),
+        min_history: hours(24),
+        min_requests_per_route: 10_000,
+    }
+}
+
+/// `slo-ratio`: compare the canary with the baseline, not with a fixed SLO.
+///
+/// - 5-minute windows: long enough for ≥ 1,000 requests per route on a busy
+///   service, short enough that a bad canary is caught within minutes.
+/// - Ladder 10 → 25 → 50 → 100, each held 2 windows (10 min): 40 minutes
+///   of holds at the fastest, inside a 60-minute budget (DESIGN: 30–60 min),
+///   leaving room for a few extended windows on thin traffic.
+/// - Breach = error rate > 2× baseline or p99 > 1.5× baseline, in 2
+///   consecutive windows: one bad window is noise.
+/// - ≥ 1,000 canary requests per route per window before a rule may breach:
+///   below that, 1 error vs 3 errors is not "3×".
+fn slo_ratio() -> Policy {
+    let min_requests = 1_000;
+    Policy {
+        name: "slo-ratio".into(),
+        preset: Some("slo-ratio".into()),
+        window: mins(5),
+        ramp: ladder(&[(10, 2), (25, 2), (50, 2), (100, 2)]),
+        ramp_budget: mins(60),
+        rules: vec![
+            rule(
+                "error_rate-ratio",
+                Metric::ErrorRate,
+                Comparison::Ratio(2.0),
+                2,
+                false,
+                min_requests,
+            ),
+            rule(
+                "latency_p99-ratio",
+                Metric::LatencyP99,
+                Comparison::Ratio(1.5),
+                2,
+                false,
+                min_requests,
+            ),
+        ],
+        traffic: TrafficPolicy {
+            min_requests_per_route: min_requests,
+            max_extensions: 3,
+        },
+        baseline: week_baseline(),
+        error_budget: None,
+        collectors: CollectorPolicy { auto_resume: true },
+    }
+}
+
+/// `absolute-slo`: the canary must meet the service's SLO outright; no
+/// baseline is needed, so services without history can use it.
+///
+/// - Checks every 60 s (window 1m).
+/// - 5% for 5 min, 25% for 10 min, then 100% (held one window before
+///   promotion): 16 minutes at the fastest, inside a 30-minute budget.
+/// - Breach = error rate > 1% or p99 > 500 ms, in 2 consecutive checks.
+/// - `baseline: none`: only absolute rules, and no baseline gate.
+fn absolute_slo() -> Policy {
+    let min_requests = 100;
+    Policy {
+        name: "absolute-slo".into(),
+        preset: Some("absolute-slo".into()),
+        window: Duration::from_secs(60),
+        ramp: ladder(&[(5, 5), (25, 10), (100, 1)]),
+        ramp_budget: mins(30),
+        rules: vec![
+            rule(
+                "error_rate-absolute",
+                Metric::ErrorRate,
+                Comparison::Absolute(0.01),
+                2,
+                false,
+                min_requests,
+            ),
+            rule(
+                "latency_p99-absolute",
+                Metric::LatencyP99,
+                Comparison::Absolute(500.0),
+                2,
+                false,
+                min_requests,
+            ),
+        ],
+        traffic: TrafficPolicy {
+            min_requests_per_route: min_requests,
+            max_extensions: 3,
+        },
+        baseline: BaselinePolicy::None,
+        error_budget: None,
+        collectors: CollectorPolicy { auto_resume: true },
+    }
+}
+
+/// `progressive`: long soaks, per-trigger durations and an error-budget gate.
+///
+/// - 1-minute windows so that each trigger can have its own duration.
+/// - 5 → 20 → 50 → 100 with 15-minute soaks (15 windows each): 60 minutes
+///   at the fastest, inside a 90-minute budget.
+/// - error rate > 1% for 2 minutes (2 windows); p95 > 1 s for 5 minutes
+///   (5 windows).
+/// - "fewer than 10 exceptions per 15 min": the custom metric
+///   `exceptions_15m` counts exceptions over a sliding 15 minutes; counts are
+///   integers, so `> 9` means `≥ 10`.
+/// - "no failed health checks": `health_check_failures > 0` rolls back on a
+///   single window; it is critical because a failed health check is not a
+///   statistical blip.
+/// - Error-budget gate: with less than 20% of the monthly budget left,
+///   advancing is deferred (the rollout holds); at 0% it freezes for a human.
+fn progressive() -> Policy {
+    let min_requests = 100;
+    Policy {
+        name: "progressive".into(),
+        preset: Some("progressive".into()),
+        window: mins(1),
+        ramp: ladder(&[(5, 15), (20, 15), (50, 15), (100, 15)]),
+        ramp_budget: mins(90),
+        rules: vec![
+            rule(
+                "error_rate-absolute",
+                Metric::ErrorRate,
+                Comparison::Absolute(0.01),
+                2,
+                false,
+                min_requests,
+            ),
+            rule(
+                "latency_p95-absolute",
+                Metric::LatencyP95,
+                Comparison::Absolute(1000.0),
+                5,
+                false,
+                min_requests,
+            ),
+            rule(
+                "exceptions-per-15m",
+                Metric::Custom("exceptions_15m".into()),
+                Comparison::Absolute(9.0),
+                2,
+                false,
+                min_requests,
+            ),
+            rule(
+                "health-check-failures",
+                Metric::Custom("health_check_failures".into()),
+                Comparison::Absolute(0.0),
+                1,
+                true,
+                min_requests,
+            ),
+        ],
+        traffic: TrafficPolicy {
+            min_requests_per_route: min_requests,
+            max_extensions: 3,
+        },
+        baseline: BaselinePolicy::None,
+        error_budget: Some(ErrorBudgetGate {
+            defer_below: 0.2,
+            freeze_at: 0.0,
+        }),
+        collectors: CollectorPolicy { auto_resume: true },
+    }
+}
+
+/// `adaptive-weight`: the next weight is computed from how close the canary
+/// is to the baseline (see [`AdaptiveRamp`]), with a circuit breaker.
+///
+/// - 1-minute windows; start at 5%, grow by 5–25 points after each hold of
+///   2 windows. Latency regressions shrink the step exponentially
+///   (penalty 3.0), error regressions linearly (penalty 20.0).
+/// - At full speed 5 → 30 → 55 → 80 → 100 takes 10 minutes; the 60-minute
+///   budget allows a ramp slowed down by small regressions.
+/// - Sustained regressions (error rate > 2×, p99 > 1.5× baseline, 2 windows)
+///   roll back as in `slo-ratio`; severe ones (error rate > 5×, p99 > 3×)
+///   break the circuit on a single window (critical).
+/// - 200 requests per route per window: windows are short, so the minimum is
+///   lower than `slo-ratio`'s, but still above the noise of tiny counts.
+fn adaptive_weight() -> Policy {
+    let min_requests = 200;
+    Policy {
+        name: "adaptive-weight".into(),
+        preset: Some("adaptive-weight".into()),
+        window: mins(1),
+        ramp: Ramp::Adaptive(AdaptiveRamp {
+            initial_weight: 5,
+            min_increase: 5,
+            max_increase: 25,
+            latency_penalty: 3.0,
+            error_penalty: 20.0,
+            hold_windows: 2,
+        }),
+        ramp_budget: mins(60),
+        rules: vec![
+            rule(
+                "error_rate-ratio",
+                Metric::ErrorRate,
+                Comparison::Ratio(2.0),
+                2,
+                false,
+                min_requests,
+            ),
+            rule(
+                "latency_p99-ratio",
+                Metric::LatencyP99,
+                Comparison::Ratio(1.5),
+                2,
+                false,
+                min_requests,
+            ),
+            rule(
+                "error_rate-circuit-break",
+                Metric::ErrorRate,
+                Comparison::Ratio(5.0),
+                1,
+                true,
+                min_requests,
+            ),
+            rule(
+                "latency_p99-circuit-break",
+                Metric::LatencyP99,
+                Comparison::Ratio(3.0),
+                1,
+                true,
+                min_requests,
+            ),
+        ],
+        traffic: TrafficPolicy {
+            min_requests_per_route: min_requests,
+            max_extensions: 3,
+        },
+        baseline: week_baseline(),
+        error_budget: None,
+        collectors: CollectorPolicy { auto_resume: true },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_preset_resolves_to_itself() {
+        for name in PRESET_NAMES {
+            let raw = raw_preset(name).unwrap_or_else(|| panic!("{name} missing"));
+            assert_eq!(
+                preset(name).as_ref(),
+                Some(&raw),
+                "{name} fails its own validation"
+            );
+        }
+        assert_eq!(preset("nope"), None);
+    }
+}

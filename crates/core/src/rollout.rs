@@ -1,0 +1,800 @@
+//! The rollout state machine: `step(state, event, policy, now) -> (state, effects)`.
+//!
+//! This is DESIGN.md §1 as code. It is pure: the same inputs always give the
+//! same outputs, so a rollout can be replayed from its audit log, simulated in
+//! virtual time, and property-tested. It never panics on any input: events that
+//! do not fit the current phase are refused (and audited), not asserted.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+
+use crate::effect::{
+    AuditRecord, Decision, Effect, Notice, NoticeKind, OperatorAction, OperatorCommand,
+    PauseReason, RollbackCause, Severity,
+};
+use crate::judge::{judge, metric_value};
+use crate::observation::{Baseline, BaselineStatus, Window};
+use crate::policy::{BaselinePolicy, Metric, Policy, Ramp};
+use crate::verdict::{Judgement, RuleOutcome, Verdict, VerdictKind};
+use crate::vocab::{fmt_duration, RolloutKey, Timestamp, Weight};
+
+/// What can happen to a rollout.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// A new canary revision was detected; the shell looked up its baseline.
+    Start { baseline: BaselineStatus },
+    /// An analysis window ended.
+    WindowClosed { window: Window },
+    /// An operator said something.
+    Operator(OperatorCommand),
+}
+
+/// Where a rollout is in its life.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "phase", rename_all = "snake_case")]
+pub enum Phase {
+    /// Created, not started.
+    Pending,
+    /// The baseline gate failed: a human must approve before any traffic moves.
+    AwaitingApproval {
+        reason: String,
+    },
+    Ramping,
+    Paused {
+        reason: PauseReason,
+    },
+    /// `at_weight`: the canary's weight when it was rolled back.
+    RolledBack {
+        cause: RollbackCause,
+        at_weight: Weight,
+    },
+    Promoted {
+        by: Option<String>,
+    },
+}
+
+impl Phase {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Phase::Pending => "pending",
+            Phase::AwaitingApproval { .. } => "awaiting_approval",
+            Phase::Ramping => "ramping",
+            Phase::Paused { .. } => "paused",
+            Phase::RolledBack { .. } => "rolled_back",
+            Phase::Promoted { .. } => "promoted",
+        }
+    }
+
+    pub fn is_terminal(&self) -> bool {
+        matches!(self, Phase::RolledBack { .. } | Phase::Promoted { .. })
+    }
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A rule's current run of breaching windows.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Streak {
+    pub count: u32,
+    /// Window index where the run started.
+    pub since: u32,
+}
+
+/// The whole state of one rollout. Everything the next decision depends on is
+/// here, so the shell can persist it and resume after a crash.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rollout {
+    pub key: RolloutKey,
+    pub phase: Phase,
+    /// Index into the ladder (adaptive ramps: number of advances so far).
+    pub step: usize,
+    /// Canary weight now in force, in percent.
+    pub weight: Weight,
+    pub started_at: Option<Timestamp>,
+    /// When the current ramp budget started (first traffic, or last resume).
+    pub ramp_started_at: Option<Timestamp>,
+    pub finished_at: Option<Timestamp>,
+    /// Windows seen so far (the last window's 1-based index).
+    pub windows: u32,
+    /// Healthy windows at the current step.
+    pub healthy_at_step: u32,
+    /// Inconclusive windows in a row at the current step.
+    pub extensions: u32,
+    /// Per rule, the current run of breaching windows.
+    pub streaks: BTreeMap<String, Streak>,
+    /// Events applied, including refused ones: a deterministic sequence the
+    /// shell uses to build idempotency keys.
+    pub events: u64,
+    pub last_verdict: Option<VerdictKind>,
+    /// The stable history found at start, for rules that fall back to it.
+    pub baseline: Option<Baseline>,
+}
+
+impl Rollout {
+    pub fn new(key: RolloutKey) -> Rollout {
+        Rollout {
+            key,
+            phase: Phase::Pending,
+            step: 0,
+            weight: 0,
+            started_at: None,
+            ramp_started_at: None,
+            finished_at: None,
+            windows: 0,
+            healthy_at_step: 0,
+            extensions: 0,
+            streaks: BTreeMap::new(),
+            events: 0,
+            last_verdict: None,
+            baseline: None,
+        }
+    }
+
+    fn streak_counts(&self) -> BTreeMap<String, u32> {
+        self.streaks
+            .iter()
+            .map(|(k, s)| (k.clone(), s.count))
+            .collect()
+    }
+}
+
+/// Applies one event. Pure and total.
+pub fn step(
+    state: &Rollout,
+    event: Event,
+    policy: &Policy,
+    now: Timestamp,
+) -> (Rollout, Vec<Effect>) {
+    let mut s = state.clone();
+    s.events += 1;
+    let mut fx = Vec::new();
+    match event {
+        Event::Start { baseline } => on_start(&mut s, baseline, policy, now, &mut fx),
+        Event::WindowClosed { window } => on_window(&mut s, window, policy, now, &mut fx),
+        Event::Operator(cmd) => on_operator(&mut s, cmd, policy, now, &mut fx),
+    }
+    (s, fx)
+}
+
+fn on_start(
+    s: &mut Rollout,
+    baseline: BaselineStatus,
+    policy: &Policy,
+    now: Timestamp,
+    fx: &mut Vec<Effect>,
+) {
+    if !matches!(s.phase, Phase::Pending) {
+        let decision = Decision::Refuse {
+            reason: format!("{} was already started ({})", s.key, s.phase),
+        };
+        refuse(fx, &decision);
+        return;
+    }
+    s.started_at = Some(now);
+    let gate = baseline_gate(&baseline, &policy.baseline);
+    if let BaselineStatus::Available(b) = &baseline {
+        s.baseline = Some(b.clone());
+    }
+    let decision = match gate {
+        Some(reason) => {
+            s.phase = Phase::AwaitingApproval {
+                reason: reason.clone(),
+            };
+            fx.push(Effect::Notify(Notice {
+                kind: NoticeKind::AwaitingApproval,
+                severity: Severity::Warning,
+                title: format!("{} awaits approval", s.key),
+                text: format!(
+                    "{reason}. Proposed ladder: {}. No traffic has moved. To start the ramp: \
+                     canaryd approve {} {} --by <name> --reason <why>",
+                    policy.ramp.describe(),
+                    s.key.workload,
+                    s.key.revision
+                ),
+                evidence: vec![],
+            }));
+            Decision::AwaitApproval { reason }
+        }
+        None => begin_ramp(s, policy, now, fx, None),
+    };
+    fx.push(Effect::Audit(AuditRecord::Started {
+        baseline,
+        policy: policy.name.clone(),
+        decision,
+    }));
+}
+
+/// Why the baseline cannot be trusted for an automatic ramp, if it cannot.
+fn baseline_gate(baseline: &BaselineStatus, policy: &BaselinePolicy) -> Option<String> {
+    let BaselinePolicy::Required {
+        min_history,
+        min_requests_per_route,
+        ..
+    } = policy
+    else {
+        return None;
+    };
+    let b = match baseline {
+        BaselineStatus::Missing(why) => return Some(format!("no baseline: {why}")),
+        BaselineStatus::Available(b) => b,
+    };
+    let need_h = min_history.as_secs_f64() / 3600.0;
+    if !b.history_hours.is_finite() || b.history_hours < need_h {
+        return Some(format!(
+            "thin baseline: {:.1}h of clean stable history, the policy requires {}",
+            b.history_hours,
+            fmt_duration(*min_history)
+        ));
+    }
+    if b.routes.is_empty() {
+        return Some("thin baseline: the stable history has no routes".into());
+    }
+    let thin: Vec<String> = b
+        .routes
+        .iter()
+        .filter(|(_, o)| o.requests < *min_requests_per_route)
+        .map(|(r, o)| format!("{r} ({} requests)", o.requests))
+        .collect();
+    if !thin.is_empty() {
+        return Some(format!(
+            "thin baseline: fewer than {min_requests_per_route} stable requests on {}",
+            thin.join(", ")
+        ));
+    }
+    None
+}
+
+fn begin_ramp(
+    s: &mut Rollout,
+    policy: &Policy,
+    now: Timestamp,
+    fx: &mut Vec<Effect>,
+    by: Option<&str>,
+) -> Decision {
+    let weight = policy.ramp.first_weight();
+    s.phase = Phase::Ramping;
+    s.step = 0;
+    s.weight = weight;
+    s.ramp_started_at = Some(now);
+    s.healthy_at_step = 0;
+    s.extensions = 0;
+    fx.push(Effect::SetWeight { weight });
+    fx.push(Effect::Notify(Notice {
+        kind: NoticeKind::Started,
+        severity: Severity::Info,
+        title: format!("{} started at {weight}%", s.key),
+        text: format!(
+            "Canary {} of {} started{}. Ladder: {}; windows of {}; budget {}.",
+            s.key.revision,
+            s.key.workload,
+            by.map(|b| format!(" (approved by {b})"))
+                .unwrap_or_default(),
+            policy.ramp.describe(),
+            fmt_duration(policy.window),
+            fmt_duration(policy.ramp_budget)
+        ),
+        evidence: vec![],
+    }));
+    match by {
+        Some(b) => Decision::Approve { by: b.to_string() },
+        None => Decision::Start { weight },
+    }
+}
+
+fn on_window(
+    s: &mut Rollout,
+    window: Window,
+    policy: &Policy,
+    now: Timestamp,
+    fx: &mut Vec<Effect>,
+) {
+    s.windows += 1;
+    let index = s.windows;
+    let step_at = s.step;
+    let weight_at = s.weight;
+
+    let not_judged = match &s.phase {
+        Phase::Pending => Some("rollout not started"),
+        Phase::AwaitingApproval { .. } => {
+            Some("rollout awaits approval; the canary takes no traffic")
+        }
+        Phase::RolledBack { .. } => Some("rollout already rolled back"),
+        Phase::Promoted { .. } => Some("rollout already promoted"),
+        Phase::Ramping | Phase::Paused { .. } => None,
+    };
+    if let Some(why) = not_judged {
+        let judgement = Judgement {
+            verdict: Verdict::Inconclusive {
+                reason: format!("not judged: {why}"),
+            },
+            rules: BTreeMap::new(),
+        };
+        let decision = Decision::Ignore {
+            reason: why.to_string(),
+        };
+        fx.push(Effect::Audit(AuditRecord::Window {
+            index,
+            step: step_at,
+            weight: weight_at,
+            window,
+            judgement,
+            streaks: s.streak_counts(),
+            decision,
+        }));
+        return;
+    }
+
+    // A pause caused by the collectors lifts itself once they can see again.
+    if let Phase::Paused {
+        reason: PauseReason::CollectorsUnhealthy { .. },
+    } = &s.phase
+    {
+        if policy.collectors.auto_resume && window.collectors == Default::default() {
+            s.phase = Phase::Ramping;
+            s.extensions = 0;
+            let decision = Decision::Resume { by: None };
+            fx.push(Effect::Notify(Notice {
+                kind: NoticeKind::Resumed,
+                severity: Severity::Info,
+                title: format!("{} resumed at {}%", s.key, s.weight),
+                text: "The collectors can see the canary again; judging resumes.".into(),
+                evidence: vec![],
+            }));
+            fx.push(Effect::Audit(AuditRecord::Decision {
+                decision,
+                step: s.step,
+                weight: s.weight,
+            }));
+        }
+    }
+
+    let judgement = judge(&window, index, policy, s.baseline.as_ref());
+    s.last_verdict = Some(judgement.verdict.kind());
+    update_streaks(s, &judgement, index);
+
+    let decision = decide(s, &judgement, &window, policy, now, fx);
+    fx.push(Effect::Audit(AuditRecord::Window {
+        index,
+        step: step_at,
+        weight: weight_at,
+        window,
+        judgement,
+        streaks: s.streak_counts(),
+        decision: decision.clone(),
+    }));
+    if decision.is_transition() {
+        fx.push(Effect::Audit(AuditRecord::Decision {
+            decision,
+            step: s.step,
+            weight: s.weight,
+        }));
+    }
+}
+
+fn update_streaks(s: &mut Rollout, judgement: &Judgement, index: u32) {
+    for (rule, outcome) in &judgement.rules {
+        match outcome {
+            RuleOutcome::Pass => {
+                s.streaks.remove(rule);
+            }
+            RuleOutcome::Breach { .. } => {
+                let st = s.streaks.entry(rule.clone()).or_insert(Streak {
+                    count: 0,
+                    since: index,
+                });
+                st.count += 1;
+            }
+            // No data neither proves nor disproves: the run is kept as it is.
+            RuleOutcome::Inconclusive { .. } => {}
+        }
+    }
+}
+
+/// The decision for a judged window (phase is Ramping or Paused).
+fn decide(
+    s: &mut Rollout,
+    judgement: &Judgement,
+    window: &Window,
+    policy: &Policy,
+    now: Timestamp,
+    fx: &mut Vec<Effect>,
+) -> Decision {
+    // 1. A sustained breach rolls back, from any judged phase: a paused canary
+    //    still takes traffic, and a proven regression must not wait for a human.
+    if let Verdict::Breach { evidence } = &judgement.verdict {
+        let mut tripped: Vec<(&str, &Streak)> = Vec::new();
+        for rule in &policy.rules {
+            if let Some(st) = s.streaks.get(&rule.name) {
+                if st.count >= rule.consecutive {
+                    tripped.push((&rule.name, st));
+                }
+            }
+        }
+        if !tripped.is_empty() {
+            let evidence: Vec<_> = evidence
+                .iter()
+                .filter(|e| tripped.iter().any(|(r, _)| *r == e.rule))
+                .cloned()
+                .collect();
+            let longest = tripped
+                .iter()
+                .map(|(_, st)| st.since)
+                .min()
+                .unwrap_or(s.windows);
+            let windows = (longest..=s.windows).collect();
+            return roll_back(
+                s,
+                RollbackCause::Breach { evidence, windows },
+                policy,
+                now,
+                fx,
+            );
+        }
+    }
+
+    if let Phase::Paused { reason } = &s.phase {
+        return Decision::Hold {
+            reason: format!("paused: {reason}"),
+        };
+    }
+
+    let decision = match &judgement.verdict {
+        Verdict::Unreliable { reason } => {
+            return pause(
+                s,
+                PauseReason::CollectorsUnhealthy {
+                    detail: reason.clone(),
+                },
+                fx,
+            )
+        }
+        Verdict::Inconclusive { reason } => {
+            s.extensions += 1;
+            if s.extensions > policy.traffic.max_extensions {
+                return pause(
+                    s,
+                    PauseReason::NotEnoughData {
+                        detail: reason.clone(),
+                        windows: s.extensions,
+                    },
+                    fx,
+                );
+            }
+            fx.push(Effect::Notify(Notice {
+                kind: NoticeKind::Extended,
+                severity: Severity::Info,
+                title: format!("{} extended at {}%", s.key, s.weight),
+                text: format!(
+                    "Window {} was inconclusive ({reason}); one more window at {}% ({} of {} extensions).",
+                    s.windows, s.weight, s.extensions, policy.traffic.max_extensions
+                ),
+                evidence: vec![],
+            }));
+            Decision::Extend {
+                reason: reason.clone(),
+                extensions: s.extensions,
+                max: policy.traffic.max_extensions,
+            }
+        }
+        Verdict::Breach { .. } => {
+            s.extensions = 0;
+            let rules: Vec<String> = s
+                .streaks
+                .iter()
+                .filter_map(|(name, st)| {
+                    let need = policy.rules.iter().find(|r| &r.name == name)?.consecutive;
+                    Some(format!("{name} {} of {need} windows", st.count))
+                })
+                .collect();
+            Decision::Hold {
+                reason: format!("breach not yet sustained: {}", rules.join(", ")),
+            }
+        }
+        Verdict::Healthy => {
+            s.extensions = 0;
+            s.healthy_at_step += 1;
+            let hold = policy.hold_windows(s.step);
+            if s.healthy_at_step < hold {
+                Decision::Hold {
+                    reason: format!(
+                        "healthy {} of {hold} windows at {}%",
+                        s.healthy_at_step, s.weight
+                    ),
+                }
+            } else {
+                match error_budget_gate(policy, window) {
+                    Gate::Freeze(remaining) => {
+                        return pause(s, PauseReason::ErrorBudgetExhausted { remaining }, fx)
+                    }
+                    Gate::Defer(why) => Decision::Hold { reason: why },
+                    Gate::Open => match next_weight(s, policy, window) {
+                        None => return promote(s, None, now, fx),
+                        Some(to) => advance(s, to, fx),
+                    },
+                }
+            }
+        }
+    };
+
+    // The budget stops a ramp that drags on; a rollout that has just finished
+    // its ladder has already returned (promoted) above.
+    if let Some(started) = s.ramp_started_at {
+        let elapsed = now.since(started);
+        if elapsed > policy.ramp_budget {
+            return pause(
+                s,
+                PauseReason::RampBudgetExceeded {
+                    elapsed_s: elapsed.as_secs(),
+                    budget_s: policy.ramp_budget.as_secs(),
+                },
+                fx,
+            );
+        }
+    }
+    decision
+}
+
+enum Gate {
+    Open,
+    Defer(String),
+    Freeze(f64),
+}
+
+fn error_budget_gate(policy: &Policy, window: &Window) -> Gate {
+    let Some(gate) = &policy.error_budget else {
+        return Gate::Open;
+    };
+    match window.error_budget_remaining {
+        Some(r) if r.is_finite() && r <= gate.freeze_at => Gate::Freeze(r),
+        Some(r) if r.is_finite() && r < gate.defer_below => Gate::Defer(format!(
+            "advance deferred: {:.1}% of the error budget left, below {:.0}%",
+            r * 100.0,
+            gate.defer_below * 100.0
+        )),
+        Some(r) if r.is_finite() => Gate::Open,
+        // No data is never a pass, for the gate too.
+        _ => Gate::Defer("advance deferred: the error budget is unknown in this window".into()),
+    }
+}
+
+/// The next weight, or `None` when the ladder is done.
+fn next_weight(s: &Rollout, policy: &Policy, window: &Window) -> Option<Weight> {
+    match &policy.ramp {
+        Ramp::Ladder(steps) => steps.get(s.step + 1).map(|st| st.weight),
+        Ramp::Adaptive(a) => {
+            if s.weight >= 100 {
+                return None;
+            }
+            let (lat, err) = regressions(window);
+            let factor = ((-a.latency_penalty * lat).exp() - a.error_penalty * err).clamp(0.0, 1.0);
+            let raw = (f64::from(a.max_increase) * factor).round();
+            let inc = raw.clamp(f64::from(a.min_increase), f64::from(a.max_increase)) as u16;
+            Some((u16::from(s.weight) + inc).min(100) as Weight)
+        }
+    }
+}
+
+/// Worst relative p99 regression and worst absolute error-rate regression over
+/// the routes of a window, floored at zero. Missing figures count as no regression:
+/// the adaptive ramp only runs on windows the judge has already found healthy.
+fn regressions(window: &Window) -> (f64, f64) {
+    let mut lat: f64 = 0.0;
+    let mut err: f64 = 0.0;
+    for rw in window.routes.values() {
+        let (Some(c), Some(b)) = (&rw.canary, &rw.baseline) else {
+            continue;
+        };
+        if let (Ok(cv), Ok(bv)) = (
+            metric_value(c, &Metric::LatencyP99),
+            metric_value(b, &Metric::LatencyP99),
+        ) {
+            if bv > 0.0 {
+                lat = lat.max(cv / bv - 1.0);
+            }
+        }
+        if let (Ok(cv), Ok(bv)) = (
+            metric_value(c, &Metric::ErrorRate),
+            metric_value(b, &Metric::ErrorRate),
+        ) {
+            err = err.max(cv - bv);
+        }
+    }
+    (lat.max(0.0), err.max(0.0))
+}
+
+fn advance(s: &mut Rollout, to: Weight, fx: &mut Vec<Effect>) -> Decision {
+    let from = s.weight;
+    s.step += 1;
+    s.weight = to;
+    s.healthy_at_step = 0;
+    s.extensions = 0;
+    fx.push(Effect::SetWeight { weight: to });
+    fx.push(Effect::Notify(Notice {
+        kind: NoticeKind::Advanced,
+        severity: Severity::Info,
+        title: format!("{} advanced to {to}%", s.key),
+        text: format!("Healthy at {from}% for its whole hold; now {to}%."),
+        evidence: vec![],
+    }));
+    Decision::Advance {
+        from,
+        to,
+        step: s.step,
+    }
+}
+
+fn promote(s: &mut Rollout, by: Option<String>, now: Timestamp, fx: &mut Vec<Effect>) -> Decision {
+    s.phase = Phase::Promoted { by: by.clone() };
+    s.weight = 100;
+    s.finished_at = Some(now);
+    fx.push(Effect::Promote);
+    let took = s
+        .started_at
+        .map(|t| fmt_duration(now.since(t)))
+        .unwrap_or_default();
+    fx.push(Effect::Notify(Notice {
+        kind: NoticeKind::Promoted,
+        severity: Severity::Info,
+        title: format!("{} promoted", s.key),
+        text: match &by {
+            Some(b) => format!("Promoted by {b} after {took} and {} windows.", s.windows),
+            None => format!(
+                "Healthy through the whole ladder: promoted after {took} and {} windows.",
+                s.windows
+            ),
+        },
+        evidence: vec![],
+    }));
+    Decision::Promote { by }
+}
+
+fn roll_back(
+    s: &mut Rollout,
+    cause: RollbackCause,
+    _policy: &Policy,
+    now: Timestamp,
+    fx: &mut Vec<Effect>,
+) -> Decision {
+    let at = s.weight;
+    s.phase = Phase::RolledBack {
+        cause: cause.clone(),
+        at_weight: at,
+    };
+    s.weight = 0;
+    s.finished_at = Some(now);
+    fx.push(Effect::RollBack);
+    let took = s
+        .started_at
+        .map(|t| fmt_duration(now.since(t)))
+        .unwrap_or_default();
+    let (text, evidence) = match &cause {
+        RollbackCause::Breach { evidence, windows } => (
+            format!(
+                "Rolled back at {at}% after {} breaching windows in a row ({}), {took} after start: {}",
+                windows.len(),
+                windows.iter().map(|w| format!("#{w}")).collect::<Vec<_>>().join(", "),
+                evidence.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ")
+            ),
+            evidence.clone(),
+        ),
+        RollbackCause::Operator { by, reason } => (
+            format!(
+                "Aborted by {by} at {at}%, {took} after start{}",
+                reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default()
+            ),
+            vec![],
+        ),
+    };
+    fx.push(Effect::Notify(Notice {
+        kind: NoticeKind::RolledBack,
+        severity: Severity::Critical,
+        title: format!("{} rolled back", s.key),
+        text,
+        evidence,
+    }));
+    Decision::RollBack { cause }
+}
+
+fn pause(s: &mut Rollout, reason: PauseReason, fx: &mut Vec<Effect>) -> Decision {
+    s.phase = Phase::Paused {
+        reason: reason.clone(),
+    };
+    fx.push(Effect::Notify(Notice {
+        kind: NoticeKind::Paused,
+        severity: Severity::Warning,
+        title: format!("{} paused at {}%", s.key, s.weight),
+        text: format!(
+            "{reason}. The split stays at {}%. To continue: canaryd resume {} {} --by <name>; to roll back: canaryd abort {} {} --by <name>",
+            s.weight, s.key.workload, s.key.revision, s.key.workload, s.key.revision
+        ),
+        evidence: vec![],
+    }));
+    Decision::Pause { reason }
+}
+
+fn refuse(fx: &mut Vec<Effect>, decision: &Decision) {
+    if let Decision::Refuse { reason } = decision {
+        fx.push(Effect::Refuse {
+            reason: reason.clone(),
+        });
+    }
+}
+
+fn on_operator(
+    s: &mut Rollout,
+    cmd: OperatorCommand,
+    policy: &Policy,
+    now: Timestamp,
+    fx: &mut Vec<Effect>,
+) {
+    let decision = match (cmd.action, &s.phase) {
+        (OperatorAction::Approve, Phase::AwaitingApproval { .. }) => {
+            begin_ramp(s, policy, now, fx, Some(&cmd.by))
+        }
+        (OperatorAction::Resume, Phase::Paused { .. }) => {
+            s.phase = Phase::Ramping;
+            s.extensions = 0;
+            // A resumed rollout gets a fresh budget: the operator has looked at it.
+            s.ramp_started_at = Some(now);
+            fx.push(Effect::Notify(Notice {
+                kind: NoticeKind::Resumed,
+                severity: Severity::Info,
+                title: format!("{} resumed at {}% by {}", s.key, s.weight, cmd.by),
+                text: cmd
+                    .reason
+                    .clone()
+                    .unwrap_or_else(|| "Resumed by an operator.".into()),
+                evidence: vec![],
+            }));
+            Decision::Resume {
+                by: Some(cmd.by.clone()),
+            }
+        }
+        (OperatorAction::Abort, phase) if !phase.is_terminal() => roll_back(
+            s,
+            RollbackCause::Operator {
+                by: cmd.by.clone(),
+                reason: cmd.reason.clone(),
+            },
+            policy,
+            now,
+            fx,
+        ),
+        (OperatorAction::PromoteNow, phase) if !phase.is_terminal() => {
+            promote(s, Some(cmd.by.clone()), now, fx)
+        }
+        (action, phase) => {
+            let reason = refusal(action, phase, s);
+            let d = Decision::Refuse { reason };
+            refuse(fx, &d);
+            d
+        }
+    };
+    fx.push(Effect::Audit(AuditRecord::Operator {
+        command: cmd,
+        decision,
+    }));
+}
+
+fn refusal(action: OperatorAction, phase: &Phase, s: &Rollout) -> String {
+    let what = match phase {
+        Phase::Pending => "has not started".to_string(),
+        Phase::AwaitingApproval { .. } => "is awaiting approval".to_string(),
+        Phase::Ramping => format!("is ramping at {}%", s.weight),
+        Phase::Paused { reason } => format!("is paused at {}% ({reason})", s.weight),
+        Phase::RolledBack { .. } => "was already rolled back".to_string(),
+        Phase::Promoted { .. } => "was already promoted".to_string(),
+    };
+    let hint = match action {
+        OperatorAction::Approve => "only a rollout awaiting approval can be approved",
+        OperatorAction::Resume => "only a paused rollout can be resumed",
+        OperatorAction::Abort | OperatorAction::PromoteNow => "a finished rollout cannot change",
+    };
+    format!("cannot {action} {}: it {what}; {hint}", s.key)
+}

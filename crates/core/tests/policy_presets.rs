@@ -1,0 +1,432 @@
+//! Presets resolve to exactly what DESIGN.md §5 says, pass their own
+//! validation, print back to files that parse to the same policy, and merge
+//! with file overrides field by field.
+
+use std::time::Duration;
+
+use canaryd_core::policy::{
+    parse_policy, policy_to_yaml, preset, validate_policy, AdaptiveRamp, BaselinePolicy,
+    Comparison, ErrorBudgetGate, LadderStep, Metric, Policy, Ramp, Rule, PRESET_NAMES,
+};
+
+const MIN: Duration = Duration::from_secs(60);
+
+fn mins(m: u64) -> Duration {
+    Duration::from_secs(m * 60)
+}
+
+fn get(name: &str) -> Policy {
+    preset(name).unwrap_or_else(|| panic!("preset {name} does not resolve"))
+}
+
+fn parse(text: &str) -> Policy {
+    parse_policy("test.yaml", text).unwrap_or_else(|e| panic!("{text}\n---\n{e}"))
+}
+
+fn ladder(p: &Policy) -> Vec<(u8, u32)> {
+    match &p.ramp {
+        Ramp::Ladder(steps) => steps.iter().map(|s| (s.weight, s.hold_windows)).collect(),
+        Ramp::Adaptive(_) => panic!("{} has an adaptive ramp", p.name),
+    }
+}
+
+/// (metric, comparison, consecutive, critical) of every rule.
+fn rules(p: &Policy) -> Vec<(String, Comparison, u32, bool)> {
+    p.rules
+        .iter()
+        .map(|r| {
+            (
+                r.metric.name(),
+                r.comparison.clone(),
+                r.consecutive,
+                r.critical,
+            )
+        })
+        .collect()
+}
+
+fn week_baseline() -> BaselinePolicy {
+    BaselinePolicy::Required {
+        lookback: Duration::from_secs(7 * 86_400),
+        min_history: Duration::from_secs(86_400),
+        min_requests_per_route: 10_000,
+    }
+}
+
+#[test]
+fn preset_names_are_exactly_the_four_presets() {
+    assert_eq!(
+        PRESET_NAMES,
+        &[
+            "slo-ratio",
+            "absolute-slo",
+            "progressive",
+            "adaptive-weight"
+        ]
+    );
+    for name in PRESET_NAMES {
+        let p = get(name);
+        assert_eq!(p.name, *name);
+        assert_eq!(p.preset.as_deref(), Some(*name));
+    }
+    assert!(preset("canaryd").is_none());
+    assert!(preset("").is_none());
+}
+
+#[test]
+fn slo_ratio_preset() {
+    let p = get("slo-ratio");
+    assert_eq!(p.window, mins(5));
+    assert_eq!(ladder(&p), vec![(10, 2), (25, 2), (50, 2), (100, 2)]);
+    assert_eq!(p.ramp_budget, mins(60));
+    assert_eq!(
+        rules(&p),
+        vec![
+            ("error_rate".into(), Comparison::Ratio(2.0), 2, false),
+            ("latency_p99".into(), Comparison::Ratio(1.5), 2, false),
+        ]
+    );
+    assert!(p
+        .rules
+        .iter()
+        .all(|r| r.min_requests == 1000 && r.routes.is_empty()));
+    assert_eq!(p.traffic.min_requests_per_route, 1000);
+    assert_eq!(p.traffic.max_extensions, 3);
+    assert_eq!(p.baseline, week_baseline());
+    assert!(p.collectors.auto_resume);
+    assert_eq!(p.error_budget, None);
+}
+
+#[test]
+fn absolute_slo_preset() {
+    let p = get("absolute-slo");
+    assert_eq!(p.window, Duration::from_secs(60));
+    // 5% for 5 min, 25% for 10 min, then 100% (1 window).
+    assert_eq!(ladder(&p), vec![(5, 5), (25, 10), (100, 1)]);
+    assert_eq!(p.ramp_budget, mins(30));
+    assert_eq!(
+        rules(&p),
+        vec![
+            ("error_rate".into(), Comparison::Absolute(0.01), 2, false),
+            ("latency_p99".into(), Comparison::Absolute(500.0), 2, false),
+        ]
+    );
+    assert_eq!(p.traffic.min_requests_per_route, 100);
+    assert_eq!(p.traffic.max_extensions, 3);
+    assert_eq!(p.baseline, BaselinePolicy::None);
+    assert_eq!(p.error_budget, None);
+}
+
+#[test]
+fn progressive_preset() {
+    let p = get("progressive");
+    assert_eq!(p.window, MIN);
+    assert_eq!(ladder(&p), vec![(5, 15), (20, 15), (50, 15), (100, 15)]);
+    assert_eq!(p.ramp_budget, mins(90));
+    assert_eq!(
+        rules(&p),
+        vec![
+            ("error_rate".into(), Comparison::Absolute(0.01), 2, false),
+            ("latency_p95".into(), Comparison::Absolute(1000.0), 5, false),
+            (
+                "custom:exceptions_15m".into(),
+                Comparison::Absolute(9.0),
+                2,
+                false
+            ),
+            (
+                "custom:health_check_failures".into(),
+                Comparison::Absolute(0.0),
+                1,
+                true
+            ),
+        ]
+    );
+    assert_eq!(p.traffic.min_requests_per_route, 100);
+    assert_eq!(p.baseline, BaselinePolicy::None);
+    assert_eq!(
+        p.error_budget,
+        Some(ErrorBudgetGate {
+            defer_below: 0.2,
+            freeze_at: 0.0
+        })
+    );
+}
+
+#[test]
+fn adaptive_weight_preset() {
+    let p = get("adaptive-weight");
+    assert_eq!(p.window, MIN);
+    assert_eq!(
+        p.ramp,
+        Ramp::Adaptive(AdaptiveRamp {
+            initial_weight: 5,
+            min_increase: 5,
+            max_increase: 25,
+            latency_penalty: 3.0,
+            error_penalty: 20.0,
+            hold_windows: 2,
+        })
+    );
+    assert_eq!(p.ramp_budget, mins(60));
+    assert_eq!(
+        rules(&p),
+        vec![
+            ("error_rate".into(), Comparison::Ratio(2.0), 2, false),
+            ("latency_p99".into(), Comparison::Ratio(1.5), 2, false),
+            ("error_rate".into(), Comparison::Ratio(5.0), 1, true),
+            ("latency_p99".into(), Comparison::Ratio(3.0), 1, true),
+        ]
+    );
+    assert_eq!(p.traffic.min_requests_per_route, 200);
+    assert!(p.rules.iter().all(|r| r.min_requests == 200));
+    assert_eq!(p.baseline, week_baseline());
+    assert_eq!(p.error_budget, None);
+}
+
+#[test]
+fn every_preset_passes_validation() {
+    for name in PRESET_NAMES {
+        let p = get(name);
+        validate_policy(name, &p).unwrap_or_else(|e| panic!("{name}: {e}"));
+        // A rule's name is unique within each preset.
+        let mut names: Vec<&str> = p.rules.iter().map(|r| r.name.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), p.rules.len(), "{name}");
+    }
+}
+
+#[test]
+fn every_preset_round_trips_through_yaml() {
+    for name in PRESET_NAMES {
+        let p = get(name);
+        let text = policy_to_yaml(&p);
+        let back = parse_policy(&format!("{name}.shown.yaml"), &text)
+            .unwrap_or_else(|e| panic!("{name}:\n{text}\n{e}"));
+        assert_eq!(back, p, "{name}:\n{text}");
+    }
+}
+
+#[test]
+fn a_bare_preset_file_is_the_preset() {
+    for name in PRESET_NAMES {
+        assert_eq!(parse(&format!("preset: {name}\n")), get(name), "{name}");
+    }
+}
+
+#[test]
+fn round_trip_without_a_preset_and_with_odd_values() {
+    let p = parse(
+        "name: \"true\"\nwindow: 1m 30s\nladder:\n  - {weight: 1, hold_windows: 3}\n  - {weight: 100, hold: 3m}\n\
+         ramp_budget: 2h\nbaseline: {lookback: 36h, min_history: 90m}\nerror_budget: {defer_below: 1, freeze_at: 0.05}\n\
+         rules:\n  - {name: '#1: errors', metric: error_rate, delta: 0.1%, min_value: 0.1%, routes: ['GET /a: b', \"- x\"]}\n\
+         \x20 - {metric: inflight, absolute: 12.5, consecutive: 7, min_requests: 1}\n",
+    );
+    assert_eq!(p.name, "true");
+    assert_eq!(p.window, Duration::from_secs(90));
+    assert_eq!(ladder(&p), vec![(1, 3), (100, 2)]);
+    assert_eq!(p.preset, None);
+    let text = policy_to_yaml(&p);
+    assert_eq!(parse_policy("shown", &text), Ok(p), "{text}");
+}
+
+#[test]
+fn overrides_merge_field_by_field() {
+    let p = parse("preset: slo-ratio\ntraffic: {max_extensions: 5}\n");
+    assert_eq!(p.traffic.max_extensions, 5);
+    assert_eq!(
+        p.traffic.min_requests_per_route, 1000,
+        "kept from the preset"
+    );
+    assert_eq!(p.name, "slo-ratio");
+    assert_eq!(ladder(&p), ladder(&get("slo-ratio")));
+
+    let p = parse("preset: slo-ratio\nname: pay\nbaseline: {min_history: 48h}\ncollectors: {auto_resume: false}\n");
+    assert_eq!(p.name, "pay");
+    assert_eq!(p.preset.as_deref(), Some("slo-ratio"));
+    assert_eq!(
+        p.baseline,
+        BaselinePolicy::Required {
+            lookback: Duration::from_secs(7 * 86_400),
+            min_history: Duration::from_secs(48 * 3600),
+            min_requests_per_route: 10_000,
+        }
+    );
+    assert!(!p.collectors.auto_resume);
+}
+
+#[test]
+fn preset_rules_follow_an_overridden_traffic_minimum() {
+    let p = parse("preset: slo-ratio\ntraffic: {min_requests_per_route: 5000}\n");
+    assert!(
+        p.rules.iter().all(|r| r.min_requests == 5000),
+        "{:?}",
+        p.rules
+    );
+}
+
+#[test]
+fn error_budget_can_be_removed_changed_or_added() {
+    assert_eq!(
+        parse("preset: progressive\nerror_budget: none\n").error_budget,
+        None
+    );
+    assert_eq!(
+        parse("preset: progressive\nerror_budget: {defer_below: 30%}\n").error_budget,
+        Some(ErrorBudgetGate {
+            defer_below: 0.3,
+            freeze_at: 0.0
+        })
+    );
+    // On a preset without a gate, missing sub-fields take the defaults (20%, 0%).
+    assert_eq!(
+        parse("preset: slo-ratio\nerror_budget: {freeze_at: 5%}\n").error_budget,
+        Some(ErrorBudgetGate {
+            defer_below: 0.2,
+            freeze_at: 0.05
+        })
+    );
+}
+
+#[test]
+fn baseline_can_be_removed_or_added() {
+    // Removing the baseline from a ratio preset needs absolute rules.
+    let p = parse(
+        "preset: slo-ratio\nbaseline: none\nrules:\n  - {metric: error_rate, absolute: 2%}\n",
+    );
+    assert_eq!(p.baseline, BaselinePolicy::None);
+    let p = parse("preset: absolute-slo\nbaseline: {min_requests_per_route: 50}\n");
+    assert_eq!(
+        p.baseline,
+        BaselinePolicy::Required {
+            lookback: Duration::from_secs(7 * 86_400),
+            min_history: Duration::from_secs(86_400),
+            min_requests_per_route: 50,
+        }
+    );
+}
+
+#[test]
+fn rules_replace_and_add_rules_append() {
+    let p = parse("preset: slo-ratio\nrules:\n  - {metric: error_rate, ratio: 3}\n");
+    assert_eq!(
+        rules(&p),
+        vec![("error_rate".into(), Comparison::Ratio(3.0), 2, false)]
+    );
+    assert_eq!(p.rules[0].name, "error_rate-ratio");
+
+    let p = parse("preset: slo-ratio\nadd_rules:\n  - {metric: cpu, delta: 15%, for: 10m}\n");
+    assert_eq!(p.rules.len(), 3);
+    let cpu: &Rule = &p.rules[2];
+    assert_eq!(cpu.name, "cpu-delta");
+    assert_eq!(cpu.metric, Metric::Cpu);
+    assert_eq!(cpu.comparison, Comparison::Delta(0.15));
+    assert_eq!(cpu.consecutive, 2, "10m of 5m windows");
+    assert_eq!(cpu.min_requests, 1000, "the traffic default");
+
+    let p = parse(
+        "preset: slo-ratio\nrules:\n  - {metric: error_rate, ratio: 3}\nadd_rules:\n  - {metric: latency_p50, ratio: 2}\n",
+    );
+    assert_eq!(p.rules.len(), 2);
+    assert_eq!(p.rules[1].metric, Metric::LatencyP50);
+}
+
+#[test]
+fn ladder_and_adaptive_replace_the_ramp() {
+    let p =
+        parse("preset: slo-ratio\nladder: [{weight: 50, hold: 5m}, {weight: 100, hold: 15m}]\n");
+    assert_eq!(
+        p.ramp,
+        Ramp::Ladder(vec![
+            LadderStep {
+                weight: 50,
+                hold_windows: 1
+            },
+            LadderStep {
+                weight: 100,
+                hold_windows: 3
+            },
+        ])
+    );
+    let p = parse(
+        "preset: slo-ratio\nadaptive: {initial_weight: 10, min_increase: 10, max_increase: 30, \
+         latency_penalty: 1, error_penalty: 0, hold: 5m}\n",
+    );
+    assert_eq!(
+        p.ramp,
+        Ramp::Adaptive(AdaptiveRamp {
+            initial_weight: 10,
+            min_increase: 10,
+            max_increase: 30,
+            latency_penalty: 1.0,
+            error_penalty: 0.0,
+            hold_windows: 1,
+        })
+    );
+    let p = parse("preset: adaptive-weight\nladder: [{weight: 100, hold: 2m}]\n");
+    assert_eq!(ladder(&p), vec![(100, 2)]);
+}
+
+#[test]
+fn a_new_window_keeps_holds_in_windows() {
+    // The preset's holds are 2 windows; with 2-minute windows they last 4 minutes.
+    let p = parse("preset: slo-ratio\nwindow: 2m\n");
+    assert_eq!(p.window, mins(2));
+    assert_eq!(ladder(&p), vec![(10, 2), (25, 2), (50, 2), (100, 2)]);
+}
+
+#[test]
+fn defaults_without_a_preset() {
+    let p = parse(
+        "window: 30s\nladder: [{weight: 100, hold: 1m}]\nramp_budget: 5m\nrules: [{metric: error_rate, ratio: 2}]\n",
+    );
+    assert_eq!(p.name, "custom");
+    assert_eq!(p.preset, None);
+    assert_eq!(p.traffic.min_requests_per_route, 100);
+    assert_eq!(p.traffic.max_extensions, 3);
+    assert_eq!(
+        p.baseline,
+        BaselinePolicy::Required {
+            lookback: Duration::from_secs(7 * 86_400),
+            min_history: Duration::from_secs(86_400),
+            min_requests_per_route: 1000,
+        }
+    );
+    assert!(p.collectors.auto_resume);
+    assert_eq!(p.error_budget, None);
+    let r = &p.rules[0];
+    assert_eq!((r.consecutive, r.critical, r.min_requests), (2, false, 100));
+    assert_eq!(r.min_value, None);
+    assert!(r.routes.is_empty());
+    assert_eq!(ladder(&p), vec![(100, 2)]);
+}
+
+#[test]
+fn units_resolve_per_metric() {
+    let p = parse(
+        "preset: absolute-slo\nrules:\n\
+         - {metric: error_rate, absolute: 1%}\n\
+         - {metric: cpu, absolute: 0.85}\n\
+         - {metric: latency_p99, absolute: 1s, min_value: 20ms}\n\
+         - {metric: latency_p50, absolute: 250}\n\
+         - {metric: memory, absolute: \"90 %\"}\n\
+         - {metric: custom:queue, absolute: 40, min_value: 2}\n",
+    );
+    let values: Vec<(Comparison, Option<f64>)> = p
+        .rules
+        .iter()
+        .map(|r| (r.comparison.clone(), r.min_value))
+        .collect();
+    assert_eq!(
+        values,
+        vec![
+            (Comparison::Absolute(0.01), None),
+            (Comparison::Absolute(0.85), None),
+            (Comparison::Absolute(1000.0), Some(20.0)),
+            (Comparison::Absolute(250.0), None),
+            (Comparison::Absolute(0.9), None),
+            (Comparison::Absolute(40.0), Some(2.0)),
+        ]
+    );
+}

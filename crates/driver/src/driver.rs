@@ -1,0 +1,331 @@
+//! The per-rollout shell: load state, step the core, persist, then act.
+//!
+//! The order is what makes a crash harmless. For every event:
+//! 1. carry out any effects a previous run left in the outbox;
+//! 2. `step()` the core (pure);
+//! 3. commit the new state, its audit entries and its effects in ONE
+//!    transaction — effects carry idempotency keys derived from the state;
+//! 4. carry out the effects, marking each done with its result (audited).
+//!
+//! A crash before 3 loses nothing (the event is simply applied again); a crash
+//! after 3 leaves the effects in the outbox for step 1 of the next run. The
+//! routers are idempotent, so an effect executed just before a crash and again
+//! after it does no harm.
+
+use canaryd_core::effect::{AuditRecord, Decision, Effect};
+use canaryd_core::rollout::{step, Event, Rollout};
+use canaryd_core::verdict::Judgement;
+use canaryd_core::vocab::{RolloutKey, Timestamp};
+use canaryd_core::Policy;
+use canaryd_store::{AuditKind, Commit, NewAuditEntry, NewEffect, RolloutRow, Store, StoreError};
+use serde_json::json;
+
+use crate::traits::{Notifier, TrafficRouter};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DriverError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("stored state of rollout {key} cannot be read ({source}); the database was written by an incompatible canaryd or edited")]
+    CorruptState {
+        key: String,
+        source: serde_json::Error,
+    },
+    #[error("cannot encode {what} for the store: {source}")]
+    Encode {
+        what: &'static str,
+        source: serde_json::Error,
+    },
+    #[error(
+        "rollout {key}: {effect} failed: {message}; it stays in the outbox and will be retried"
+    )]
+    Action {
+        key: String,
+        effect: String,
+        message: String,
+    },
+}
+
+/// What one applied event produced, for the caller to show.
+#[derive(Debug, Clone)]
+pub struct Applied {
+    pub state: Rollout,
+    pub decision: Option<Decision>,
+    pub judgement: Option<Judgement>,
+    /// Set when the core refused the event (e.g. approving a ramping rollout).
+    pub refused: Option<String>,
+    pub effects: Vec<Effect>,
+}
+
+pub struct Driver<R, N> {
+    store: Store,
+    router: R,
+    notifier: N,
+    policy: Policy,
+    policy_json: String,
+}
+
+impl<R: TrafficRouter, N: Notifier> Driver<R, N> {
+    pub fn new(store: Store, router: R, notifier: N, policy: Policy) -> Result<Self, DriverError> {
+        let policy_json = serde_json::to_string(&policy).map_err(|source| DriverError::Encode {
+            what: "the policy",
+            source,
+        })?;
+        Ok(Driver {
+            store,
+            router,
+            notifier,
+            policy,
+            policy_json,
+        })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn router(&self) -> &R {
+        &self.router
+    }
+
+    pub fn notifier(&self) -> &N {
+        &self.notifier
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// The rollout's current state, or a fresh one if the store has none.
+    pub fn load(&self, key: &RolloutKey) -> Result<Rollout, DriverError> {
+        load_rollout(&self.store, key).map(|r| r.unwrap_or_else(|| Rollout::new(key.clone())))
+    }
+
+    /// Applies one event to one rollout: flush, step, commit, act.
+    pub async fn apply(
+        &mut self,
+        key: &RolloutKey,
+        event: Event,
+        now: Timestamp,
+    ) -> Result<Applied, DriverError> {
+        self.flush(key, now).await?;
+        let before = self.load(key)?;
+        let (state, effects) = step(&before, event, &self.policy, now);
+
+        let mut audit = Vec::new();
+        let mut outbox = Vec::new();
+        let mut decision = None;
+        let mut judgement = None;
+        let mut refused = None;
+        for (i, effect) in effects.iter().enumerate() {
+            match effect {
+                Effect::Audit(record) => {
+                    match record {
+                        AuditRecord::Window {
+                            judgement: j,
+                            decision: d,
+                            ..
+                        } => {
+                            judgement = Some(j.clone());
+                            decision = Some(d.clone());
+                        }
+                        AuditRecord::Started { decision: d, .. }
+                        | AuditRecord::Operator { decision: d, .. } => decision = Some(d.clone()),
+                        AuditRecord::Decision { .. } => {}
+                    }
+                    audit.push(audit_entry(key, now, record)?);
+                }
+                Effect::Refuse { reason } => refused = Some(reason.clone()),
+                other => outbox.push(NewEffect {
+                    // Derived from the state, so re-applying the same event after a
+                    // crash yields the same keys and the outbox drops the duplicates.
+                    idempotency_key: format!(
+                        "{}@{}#{}.{}",
+                        key.workload, key.revision, state.events, i
+                    ),
+                    kind: effect_kind(other).to_string(),
+                    payload: serde_json::to_value(other).map_err(|source| DriverError::Encode {
+                        what: "an effect",
+                        source,
+                    })?,
+                }),
+            }
+        }
+
+        let row = rollout_row(
+            &state,
+            &self.policy_json,
+            now,
+            load_started(&before, &state),
+        )?;
+        self.store.commit(Commit {
+            rollout: row,
+            audit,
+            effects: outbox,
+        })?;
+        self.flush(key, now).await?;
+        Ok(Applied {
+            state,
+            decision,
+            judgement,
+            refused,
+            effects,
+        })
+    }
+
+    /// Carries out the effects left in the outbox for `key`, oldest first.
+    /// Stops at the first failure: effects must happen in order (a promote
+    /// must not overtake the weight change before it).
+    pub async fn flush(&mut self, key: &RolloutKey, now: Timestamp) -> Result<usize, DriverError> {
+        let pending = self
+            .store
+            .pending_effects(Some(&key.workload.0), Some(&key.revision.0))?;
+        let mut done = 0;
+        for row in pending {
+            let effect: Effect = match serde_json::from_value(row.payload.clone()) {
+                Ok(e) => e,
+                Err(e) => {
+                    // An effect this build cannot read is recorded as failed, not retried forever.
+                    let result = json!({"ok": false, "error": format!("unreadable effect: {e}")});
+                    self.store.complete_effect(row.id, result, None, now.0)?;
+                    continue;
+                }
+            };
+            let (outcome, kind) = match &effect {
+                Effect::SetWeight { weight } => (
+                    self.router.set_weight(key, *weight).await,
+                    AuditKind::Action,
+                ),
+                Effect::RollBack => (self.router.roll_back(key).await, AuditKind::Action),
+                Effect::Promote => (self.router.promote(key).await, AuditKind::Action),
+                Effect::Notify(notice) => (
+                    self.notifier.notify(key, notice).await,
+                    AuditKind::Notification,
+                ),
+                Effect::Audit(_) | Effect::Refuse { .. } => (Ok(()), AuditKind::Action),
+            };
+            let result = match &outcome {
+                Ok(()) => json!({"ok": true}),
+                Err(e) => json!({"ok": false, "error": e.0}),
+            };
+            let mut payload = json!({
+                "effect": row.kind,
+                "idempotency_key": row.idempotency_key,
+                "result": result,
+            });
+            if let Effect::SetWeight { weight } = &effect {
+                payload["weight"] = json!(weight);
+            }
+            if let Effect::Notify(n) = &effect {
+                payload["notice"] =
+                    json!({"kind": n.kind, "severity": n.severity, "title": n.title});
+            }
+            let entry = NewAuditEntry {
+                workload: key.workload.0.clone(),
+                revision: key.revision.0.clone(),
+                at_ms: now.0,
+                kind,
+                payload,
+            };
+            match outcome {
+                Ok(()) => {
+                    self.store
+                        .complete_effect(row.id, result, Some(entry), now.0)?;
+                    done += 1;
+                }
+                // A notifier that is down must never hold up the rollout: the
+                // attempt is audited and the message dropped here (the notify
+                // crate owns retries with backoff).
+                Err(_) if kind == AuditKind::Notification => {
+                    self.store
+                        .complete_effect(row.id, result, Some(entry), now.0)?;
+                }
+                Err(e) => {
+                    self.store.append_audit(entry)?;
+                    return Err(DriverError::Action {
+                        key: key.to_string(),
+                        effect: row.kind,
+                        message: e.0,
+                    });
+                }
+            }
+        }
+        Ok(done)
+    }
+}
+
+fn effect_kind(e: &Effect) -> &'static str {
+    match e {
+        Effect::SetWeight { .. } => "set_weight",
+        Effect::RollBack => "roll_back",
+        Effect::Promote => "promote",
+        Effect::Notify(_) => "notify",
+        Effect::Audit(_) => "audit",
+        Effect::Refuse { .. } => "refuse",
+    }
+}
+
+fn audit_entry(
+    key: &RolloutKey,
+    now: Timestamp,
+    record: &AuditRecord,
+) -> Result<NewAuditEntry, DriverError> {
+    let kind = match record.kind() {
+        "window_verdict" => AuditKind::WindowVerdict,
+        "approval" => AuditKind::Approval,
+        _ => AuditKind::Decision,
+    };
+    Ok(NewAuditEntry {
+        workload: key.workload.0.clone(),
+        revision: key.revision.0.clone(),
+        at_ms: now.0,
+        kind,
+        payload: serde_json::to_value(record).map_err(|source| DriverError::Encode {
+            what: "an audit record",
+            source,
+        })?,
+    })
+}
+
+fn load_started(before: &Rollout, after: &Rollout) -> Timestamp {
+    before.started_at.or(after.started_at).unwrap_or_default()
+}
+
+fn rollout_row(
+    state: &Rollout,
+    policy_json: &str,
+    now: Timestamp,
+    started: Timestamp,
+) -> Result<RolloutRow, DriverError> {
+    Ok(RolloutRow {
+        workload: state.key.workload.0.clone(),
+        revision: state.key.revision.0.clone(),
+        phase: state.phase.name().to_string(),
+        step: i64::try_from(state.step).unwrap_or(i64::MAX),
+        weight: i64::from(state.weight),
+        started_at_ms: started.0,
+        updated_at_ms: now.0,
+        finished_at_ms: state.finished_at.map(|t| t.0),
+        state_json: serde_json::to_string(state).map_err(|source| DriverError::Encode {
+            what: "the rollout state",
+            source,
+        })?,
+        policy_json: policy_json.to_string(),
+    })
+}
+
+/// Reads a rollout's state from the store.
+pub fn load_rollout(store: &Store, key: &RolloutKey) -> Result<Option<Rollout>, DriverError> {
+    let Some(row) = store.load_rollout(&key.workload.0, &key.revision.0)? else {
+        return Ok(None);
+    };
+    decode_state(&row).map(Some)
+}
+
+/// Decodes the state column of a stored rollout.
+pub fn decode_state(row: &RolloutRow) -> Result<Rollout, DriverError> {
+    serde_json::from_str(&row.state_json).map_err(|source| DriverError::CorruptState {
+        key: format!("{} {}", row.workload, row.revision),
+        source,
+    })
+}

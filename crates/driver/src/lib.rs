@@ -1,0 +1,16 @@
+//! canaryd's shell: it owns time, I/O and effects; the core decides.
+//!
+//! [`driver::Driver`] applies events to rollouts through the core and the
+//! store; [`traits`] names the edges (metrics sources, traffic routers,
+//! notifiers); [`scenario`] and [`replay`] run scenario files through it all
+//! in virtual time.
+
+pub mod driver;
+pub mod replay;
+pub mod scenario;
+pub mod traits;
+
+pub use driver::{Applied, Driver, DriverError};
+pub use replay::{run_scenario, ReplayReport};
+pub use scenario::{Outcome, Scenario, ScenarioError};
+pub use traits::{ActionError, MetricsSource, Notifier, SourceError, TrafficRouter};

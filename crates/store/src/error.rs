@@ -1,0 +1,152 @@
+//! The crate's error type.
+//!
+//! Every variant carries enough context for an operator to act without reading the
+//! code: which database file, which rollout (`workload@revision`), which outbox
+//! effect or which audit entry. SQLite failures are wrapped together with a short
+//! description of the operation that was running, because a bare "database is
+//! locked" or "constraint failed" does not say what canaryd was trying to do.
+
+use std::path::PathBuf;
+
+/// Errors returned by [`Store`](crate::Store).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The directory that should hold the database could not be created.
+    #[error("cannot create directory {} for the canaryd database: {source}", dir.display())]
+    CreateDir {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The database file could not be opened or configured (missing permissions,
+    /// not an SQLite file, unsupported journal mode, ...).
+    #[error("cannot open canaryd database {}: {source}", path.display())]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+
+    /// The database was written by a newer canaryd whose schema this build does not
+    /// know. Refusing is the only safe choice: writing with an old schema could
+    /// silently drop data the newer version relies on.
+    #[error(
+        "canaryd database {db} has schema version {found}, but this build only understands \
+         versions up to {supported}; it was written by a newer canaryd. Run that newer version, \
+         or restore a backup taken before the upgrade"
+    )]
+    SchemaTooNew {
+        db: String,
+        found: i64,
+        supported: i64,
+    },
+
+    /// The file is an SQLite database, but its `user_version` was not written by canaryd.
+    #[error(
+        "{db} is not a canaryd database (its schema version is {user_version}, which canaryd \
+         never writes); check the configured database path"
+    )]
+    NotCanarydDatabase { db: String, user_version: i64 },
+
+    /// Applying a schema migration failed; the database is left at version `from`.
+    #[error("migrating canaryd database {db} from schema version {from} to {to} failed: {source}")]
+    Migrate {
+        db: String,
+        from: i64,
+        to: i64,
+        #[source]
+        source: rusqlite::Error,
+    },
+
+    /// An SQLite operation failed. `op` says what the store was doing.
+    #[error("{op} (database {db}): {source}")]
+    Sqlite {
+        db: String,
+        op: String,
+        #[source]
+        source: rusqlite::Error,
+    },
+
+    /// `complete_effect` was called with an id that is not in the outbox.
+    #[error("outbox effect #{id} does not exist")]
+    EffectNotFound { id: i64 },
+
+    /// `complete_effect` was called twice for the same effect. This usually means two
+    /// executors are draining the same outbox, which would also execute actions twice.
+    #[error(
+        "outbox effect #{id} ({kind}, idempotency key {idempotency_key:?}, rollout \
+         {workload}@{revision}) was already completed{}; is another executor draining the same outbox?",
+        done_at_ms.map(|ms| format!(" at {ms} ms")).unwrap_or_default()
+    )]
+    EffectAlreadyDone {
+        id: i64,
+        kind: String,
+        idempotency_key: String,
+        workload: String,
+        revision: String,
+        done_at_ms: Option<i64>,
+    },
+
+    /// An effect's idempotency key is already used by an effect of a *different*
+    /// rollout. Skipping it (as is done for a same-rollout duplicate) would silently
+    /// drop an action of this rollout, so the whole commit is refused instead.
+    #[error(transparent)]
+    IdempotencyKeyConflict(Box<KeyConflict>),
+
+    /// A stored outbox row could not be decoded (e.g. its payload is not JSON).
+    /// canaryd never writes such rows, so something else modified the database.
+    #[error("outbox effect #{id} in database {db} is unreadable: {detail}")]
+    CorruptEffect { db: String, id: i64, detail: String },
+
+    /// A stored audit entry could not be decoded. canaryd never writes such rows,
+    /// so the log was modified outside canaryd; `verify_audit` gives the full picture.
+    #[error(
+        "audit entry #{seq} in database {db} is unreadable: {detail}; the audit log was modified \
+         outside canaryd, run audit verification"
+    )]
+    CorruptAuditEntry {
+        db: String,
+        seq: i64,
+        detail: String,
+    },
+
+    /// Writing the audit export to its destination failed.
+    #[error("writing the audit export failed after {written} entries: {source}")]
+    Export {
+        written: u64,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Returns a closure wrapping a [`rusqlite::Error`] into [`StoreError::Sqlite`], for
+/// use with `map_err`. `op` is only evaluated on failure, so callers can format
+/// freely without slowing down the happy path.
+pub(crate) fn sql_err<'a>(
+    db: &'a str,
+    op: impl FnOnce() -> String + 'a,
+) -> impl FnOnce(rusqlite::Error) -> StoreError + 'a {
+    move |source| StoreError::Sqlite {
+        db: db.to_owned(),
+        op: op(),
+        source,
+    }
+}
+
+/// Details of [`StoreError::IdempotencyKeyConflict`] (boxed to keep `StoreError` small).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "idempotency key {key:?} of {kind} effect for rollout {workload}@{revision} is already \
+     used by outbox effect #{existing_id} of rollout {existing_workload}@{existing_revision}; \
+     idempotency keys must be unique per rollout step (include workload and revision in them)"
+)]
+pub struct KeyConflict {
+    pub key: String,
+    pub kind: String,
+    pub workload: String,
+    pub revision: String,
+    pub existing_id: i64,
+    pub existing_workload: String,
+    pub existing_revision: String,
+}

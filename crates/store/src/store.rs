@@ -1,0 +1,101 @@
+//! Opening the database and the transaction helpers every writer uses.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, Transaction, TransactionBehavior};
+
+use crate::error::{sql_err, StoreError};
+use crate::schema;
+
+/// How long a statement waits for another process's write lock before failing with
+/// "database is locked". canaryd's transactions are short, so seconds of waiting
+/// mean something is wrong, yet a CLI reading while the daemon writes should not
+/// fail spuriously.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// canaryd's persistent state: rollouts, the effect outbox and the audit log, in
+/// one SQLite database. See the crate documentation for the tables.
+///
+/// A `Store` owns one connection and is not `Sync`; several processes (daemon and
+/// CLI) may open the same file concurrently, SQLite serialises their writes.
+#[derive(Debug)]
+pub struct Store {
+    pub(crate) conn: Connection,
+    /// The database path (or `:memory:`), for error messages.
+    pub(crate) db: String,
+}
+
+impl Store {
+    /// Opens the database at `path`, creating missing parent directories and the
+    /// file, configures the connection and migrates the schema.
+    ///
+    /// Refuses a database whose schema version is newer than this build knows
+    /// ([`StoreError::SchemaTooNew`]).
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+                dir: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        let open_err = |source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        };
+        let conn = Connection::open(path).map_err(open_err)?;
+        // Set before anything else: switching to WAL needs a lock another process
+        // may briefly hold while opening the same file.
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
+        // WAL lets the CLI read (list, verify, export) while the daemon writes.
+        // Where the filesystem cannot do WAL, SQLite keeps its rollback journal:
+        // slower for concurrent readers but still correct, so that is not an error.
+        // This first statement is also where a non-SQLite file is detected.
+        let _mode: String = conn
+            .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+            .map_err(open_err)?;
+        // FULL, not WAL's usual NORMAL: an effect is executed right after its
+        // commit, so a commit lost to a power cut would let it run twice.
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(open_err)?;
+        Self::configure(conn, path.display().to_string())
+    }
+
+    /// An empty, private in-memory database (for tests and dry runs).
+    pub fn open_in_memory() -> Result<Store, StoreError> {
+        let conn = Connection::open_in_memory().map_err(|source| StoreError::Open {
+            path: ":memory:".into(),
+            source,
+        })?;
+        Self::configure(conn, ":memory:".to_owned())
+    }
+
+    fn configure(mut conn: Connection, db: String) -> Result<Store, StoreError> {
+        // Outbox rows reference their rollout; SQLite only enforces that when asked.
+        conn.pragma_update(None, "foreign_keys", true)
+            .map_err(sql_err(&db, || "enabling foreign keys".to_owned()))?;
+        schema::migrate(&mut conn, &db)?;
+        Ok(Store { conn, db })
+    }
+
+    /// Starts an IMMEDIATE transaction and returns it with the database name.
+    ///
+    /// IMMEDIATE takes the write lock up front. A DEFERRED transaction that reads
+    /// first and writes later can fail with SQLITE_BUSY at the write, without
+    /// honouring busy_timeout, when another process committed in between.
+    pub(crate) fn write_tx(&mut self, op: &str) -> Result<(Transaction<'_>, &str), StoreError> {
+        let Store { conn, db } = self;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sql_err(db, || format!("{op} (starting transaction)")))?;
+        Ok((tx, db.as_str()))
+    }
+
+    /// Starts a read transaction so that multi-query reads see one snapshot even
+    /// while another process writes. Dropping it ends the transaction.
+    pub(crate) fn read_tx(&self, op: &str) -> Result<Transaction<'_>, StoreError> {
+        self.conn
+            .unchecked_transaction()
+            .map_err(sql_err(&self.db, || format!("{op} (starting transaction)")))
+    }
+}

@@ -216,7 +216,19 @@ impl Scenario {
             path: path.to_path_buf(),
             message,
         };
-        let raw: RawScenario = serde_saphyr::from_str(text).map_err(|e| {
+        // Scenarios are longer than policies and lean on anchors (`- *healthy`),
+        // but hostile input still must not exhaust the stack or memory.
+        let options = serde_saphyr::options! {
+            budget: serde_saphyr::budget! {
+                max_depth: 32,
+                flow_nesting_limit: 32,
+                max_nodes: 2_000_000,
+            },
+            alias_limits: serde_saphyr::alias_limits! {
+                max_total_replayed_events: 2_000_000,
+            },
+        };
+        let raw: RawScenario = serde_saphyr::from_str_with_options(text, options).map_err(|e| {
             let (line, column) = e
                 .location()
                 .map(|l| (l.line(), l.column()))

@@ -179,12 +179,7 @@ pub fn run(args: ReportArgs) -> Result<u8, Fail> {
                 }
             }
             AuditKind::Action | AuditKind::Notification => {
-                let _ = writeln!(
-                    other_md,
-                    "- {at}: {} {}",
-                    e.kind.as_str(),
-                    compact(&e.payload)
-                );
+                let _ = writeln!(other_md, "- {at}: {}", describe_effect(&e.payload));
             }
         }
     }
@@ -203,6 +198,25 @@ fn cell(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
 }
 
-fn compact(v: &serde_json::Value) -> String {
-    serde_json::to_string(v).unwrap_or_default()
+/// `set weight 25% → ok`, `notify [critical] "… rolled back" → failed: 503`.
+fn describe_effect(p: &serde_json::Value) -> String {
+    let effect = p["effect"].as_str().unwrap_or("action");
+    let what = match effect {
+        "set_weight" => format!("set weight {}%", p["weight"].as_u64().unwrap_or_default()),
+        "notify" => format!(
+            "notify [{}] \"{}\"",
+            p["notice"]["severity"].as_str().unwrap_or("?"),
+            p["notice"]["title"].as_str().unwrap_or("?")
+        ),
+        other => other.replace('_', " "),
+    };
+    let result = if p["result"]["ok"].as_bool() == Some(true) {
+        "ok".to_string()
+    } else {
+        format!(
+            "FAILED: {}",
+            p["result"]["error"].as_str().unwrap_or("unknown error")
+        )
+    };
+    format!("{what} → {result}")
 }

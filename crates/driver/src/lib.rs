@@ -6,11 +6,13 @@
 //! in virtual time.
 
 pub mod driver;
+pub mod live;
 pub mod replay;
 pub mod scenario;
 pub mod traits;
 
 pub use driver::{Applied, Driver, DriverError};
+pub use live::{run_live, LiveLimits, Progress, Stopped};
 pub use replay::{run_scenario, ReplayReport};
 pub use scenario::{Outcome, Scenario, ScenarioError};
 pub use traits::{ActionError, MetricsSource, Notifier, SourceError, TrafficRouter};

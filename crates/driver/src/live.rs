@@ -1,0 +1,188 @@
+//! Running one rollout live: the clock ticks, windows close, operators speak.
+//!
+//! This is the loop behind `canaryd proxy` and `canaryd demo`. It owns time
+//! (the only place outside the binary that reads a clock) and hands it to the
+//! core as plain numbers. It is resumable: it starts from whatever the store
+//! holds for the rollout, so a process killed mid-rollout picks up where it
+//! left off when started again (pending effects are flushed first by the
+//! driver).
+
+use canaryd_core::effect::OperatorCommand;
+use canaryd_core::observation::{CollectorHealth, Window};
+use canaryd_core::rollout::{Event, Phase, Rollout};
+use canaryd_core::vocab::{duration_ms, RolloutKey, Timestamp};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::mpsc;
+
+use crate::driver::{Applied, Driver, DriverError};
+use crate::traits::{MetricsSource, Notifier, TrafficRouter};
+
+/// When the live loop gives up waiting on a rollout that needs a human.
+#[derive(Debug, Clone, Copy)]
+pub struct LiveLimits {
+    /// Stop after this many windows in a row spent paused or awaiting
+    /// approval (`None`: wait for an operator forever, as a server does).
+    pub idle_windows: Option<u32>,
+    /// Stop after this many windows in all (`None`: no limit).
+    pub max_windows: Option<u32>,
+}
+
+/// What the loop reports as it goes, for progress displays.
+#[derive(Debug, Clone)]
+pub enum Progress {
+    /// The rollout started (or was found already started in the store).
+    Started {
+        applied: Option<Applied>,
+        state: Rollout,
+    },
+    /// A window closed and was applied.
+    Window {
+        index: u32,
+        window: Window,
+        applied: Applied,
+    },
+    /// A window could not be read from the source: applied as unreliable.
+    SourceFailed { index: u32, error: String },
+    /// An operator command was applied.
+    Operator {
+        command: OperatorCommand,
+        applied: Applied,
+    },
+}
+
+/// Why the loop returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    /// Promoted or rolled back.
+    Finished,
+    /// Paused or awaiting approval for `idle_windows` windows.
+    NeedsHuman,
+    /// `max_windows` reached while still ramping.
+    WindowLimit,
+    /// The control channel closed (shutdown requested).
+    Shutdown,
+}
+
+/// The wall clock as the core's `Timestamp`.
+pub fn wall_clock() -> Timestamp {
+    let ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    Timestamp(i64::try_from(ms).unwrap_or(i64::MAX))
+}
+
+/// Drives `key` until it finishes, needs a human for too long, or is told to stop.
+pub async fn run_live<S, R, N>(
+    driver: &mut Driver<R, N>,
+    source: &mut S,
+    key: &RolloutKey,
+    mut commands: mpsc::Receiver<OperatorCommand>,
+    limits: LiveLimits,
+    mut progress: impl FnMut(&Progress),
+) -> Result<(Rollout, Stopped), DriverError>
+where
+    S: MetricsSource,
+    R: TrafficRouter,
+    N: Notifier,
+{
+    let window_len = driver.policy().window;
+    // Read the wall clock once, then follow tokio's clock: identical in a live
+    // run, and virtual (deterministic, instant) under `tokio::time::pause()`.
+    let anchor = (wall_clock(), tokio::time::Instant::now());
+    let now = move || {
+        anchor
+            .0
+            .plus(tokio::time::Instant::now().duration_since(anchor.1))
+    };
+    let mut state = driver.load(key)?;
+    if matches!(state.phase, Phase::Pending) {
+        let baseline = match source.baseline(key).await {
+            Ok(b) => b,
+            // An unreadable history is a missing one: a human decides.
+            Err(e) => canaryd_core::BaselineStatus::Missing(format!("baseline lookup failed: {e}")),
+        };
+        let applied = driver.apply(key, Event::Start { baseline }, now()).await?;
+        state = applied.state.clone();
+        progress(&Progress::Started {
+            state: state.clone(),
+            applied: Some(applied),
+        });
+    } else {
+        driver.flush(key, now()).await?;
+        progress(&Progress::Started {
+            applied: None,
+            state: state.clone(),
+        });
+    }
+
+    let mut idle = 0u32;
+    let mut windows = 0u32;
+    let mut commands_open = true;
+    let mut window_start = now();
+    let mut deadline = tokio::time::Instant::now() + window_len;
+    loop {
+        if state.phase.is_terminal() {
+            return Ok((state, Stopped::Finished));
+        }
+        tokio::select! {
+            cmd = commands.recv(), if commands_open => match cmd {
+                Some(command) => {
+                    let applied = driver.apply(key, Event::Operator(command.clone()), now()).await?;
+                    state = applied.state.clone();
+                    if !matches!(state.phase, Phase::Paused { .. } | Phase::AwaitingApproval { .. }) {
+                        idle = 0;
+                    }
+                    progress(&Progress::Operator { command, applied });
+                }
+                None => {
+                    commands_open = false;
+                    if limits.idle_windows.is_none() && limits.max_windows.is_none() {
+                        return Ok((state, Stopped::Shutdown));
+                    }
+                }
+            },
+            _ = tokio::time::sleep_until(deadline) => {
+                windows += 1;
+                let end = now();
+                let index = state.windows + 1;
+                let window = match source.window(key, state.weight, window_start, end).await {
+                    Ok(w) => w,
+                    Err(e) => {
+                        progress(&Progress::SourceFailed { index, error: e.to_string() });
+                        Window {
+                            start: window_start,
+                            end,
+                            collectors: CollectorHealth::Unhealthy(format!("metrics source failed: {e}")),
+                            ..Default::default()
+                        }
+                    }
+                };
+                let applied = driver.apply(key, Event::WindowClosed { window: window.clone() }, end).await?;
+                state = applied.state.clone();
+                progress(&Progress::Window { index, window, applied });
+                window_start = end;
+                // Keep the schedule: a slow source must not stretch every later window.
+                deadline += window_len;
+                let now = tokio::time::Instant::now();
+                if deadline < now {
+                    deadline = now + Duration::from_millis(duration_ms(window_len).max(1) as u64 / 10);
+                }
+                if matches!(state.phase, Phase::Paused { .. } | Phase::AwaitingApproval { .. }) {
+                    idle += 1;
+                } else {
+                    idle = 0;
+                }
+                if state.phase.is_terminal() {
+                    return Ok((state, Stopped::Finished));
+                }
+                if limits.idle_windows.is_some_and(|n| idle >= n) {
+                    return Ok((state, Stopped::NeedsHuman));
+                }
+                if limits.max_windows.is_some_and(|n| windows >= n) {
+                    return Ok((state, Stopped::WindowLimit));
+                }
+            }
+        }
+    }
+}

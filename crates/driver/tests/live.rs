@@ -1,0 +1,256 @@
+//! The live loop in virtual time (tokio's paused clock): windows close on
+//! schedule, operator commands arrive between them, source failures become
+//! unreliable windows, and a loop stopped mid-rollout resumes from the store.
+
+use canaryd_core::effect::{OperatorAction, OperatorCommand};
+use canaryd_core::observation::{
+    Baseline, BaselineStatus, LatencySummary, Observation, RouteWindow, Window,
+};
+use canaryd_core::policy::preset;
+use canaryd_core::rollout::Phase;
+use canaryd_core::vocab::{RolloutKey, Route, Timestamp, Weight};
+use canaryd_driver::traits::{CollectingNotifier, VirtualRouter};
+use canaryd_driver::{run_live, Driver, LiveLimits, MetricsSource, Progress, SourceError, Stopped};
+use canaryd_store::{AuditReport, Store};
+use std::collections::{BTreeMap, VecDeque};
+use tokio::sync::mpsc;
+
+/// Windows from a script; `None` entries are source failures.
+struct Script {
+    baseline: BaselineStatus,
+    windows: VecDeque<Option<u64>>,
+    asked: Vec<(Weight, Timestamp, Timestamp)>,
+}
+
+fn obs(requests: u64, errors: u64) -> Observation {
+    Observation {
+        requests,
+        errors,
+        latency_ms: LatencySummary {
+            p50: Some(40.0),
+            p95: Some(120.0),
+            p99: Some(300.0),
+        },
+        ..Default::default()
+    }
+}
+
+impl MetricsSource for Script {
+    async fn baseline(&mut self, _k: &RolloutKey) -> Result<BaselineStatus, SourceError> {
+        Ok(self.baseline.clone())
+    }
+
+    async fn window(
+        &mut self,
+        _k: &RolloutKey,
+        weight: Weight,
+        start: Timestamp,
+        end: Timestamp,
+    ) -> Result<Window, SourceError> {
+        self.asked.push((weight, start, end));
+        match self.windows.pop_front().flatten() {
+            None => Err(SourceError(
+                "prometheus at 127.0.0.1:9090: connection refused".into(),
+            )),
+            Some(errors) => {
+                let mut routes = BTreeMap::new();
+                routes.insert(
+                    Route::from("GET /pay"),
+                    RouteWindow {
+                        canary: Some(obs(2_000, errors)),
+                        baseline: Some(obs(20_000, 100)),
+                    },
+                );
+                Ok(Window {
+                    start,
+                    end,
+                    routes,
+                    ..Default::default()
+                })
+            }
+        }
+    }
+}
+
+fn available() -> BaselineStatus {
+    let mut routes = BTreeMap::new();
+    routes.insert(Route::from("GET /pay"), obs(500_000, 2_500));
+    BaselineStatus::Available(Baseline {
+        history_hours: 168.0,
+        routes,
+    })
+}
+
+fn key() -> RolloutKey {
+    RolloutKey::new("payments/payment-api", "v7")
+}
+
+fn driver(store: Store) -> Driver<VirtualRouter, CollectingNotifier> {
+    Driver::new(
+        store,
+        VirtualRouter::default(),
+        CollectingNotifier::default(),
+        preset("slo-ratio").unwrap(),
+    )
+    .unwrap()
+}
+
+const NO_LIMITS: LiveLimits = LiveLimits {
+    idle_windows: Some(3),
+    max_windows: Some(50),
+};
+
+#[tokio::test(start_paused = true)]
+async fn a_healthy_canary_is_promoted_on_schedule() {
+    let mut d = driver(Store::open_in_memory().unwrap());
+    let mut src = Script {
+        baseline: available(),
+        windows: std::iter::repeat_n(Some(10), 8).collect(),
+        asked: vec![],
+    };
+    let (_tx, rx) = mpsc::channel(1);
+    let mut seen = 0;
+    let (state, stopped) = run_live(&mut d, &mut src, &key(), rx, NO_LIMITS, |p| {
+        if matches!(p, Progress::Window { .. }) {
+            seen += 1;
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(stopped, Stopped::Finished);
+    assert!(matches!(state.phase, Phase::Promoted { by: None }));
+    assert_eq!(seen, 8);
+    // Windows are contiguous and exactly one policy window (5m) long, in virtual time.
+    for (i, (_, start, end)) in src.asked.iter().enumerate() {
+        assert_eq!(end.0 - start.0, 300_000, "window {i}");
+        if i > 0 {
+            assert_eq!(
+                src.asked[i - 1].2,
+                *start,
+                "window {i} starts where the last ended"
+            );
+        }
+    }
+    let weights: Vec<Weight> = src.asked.iter().map(|a| a.0).collect();
+    assert_eq!(weights, [10, 10, 25, 25, 50, 50, 100, 100]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_operator_approval_arrives_between_windows() {
+    let mut d = driver(Store::open_in_memory().unwrap());
+    let mut src = Script {
+        baseline: BaselineStatus::Missing("no history".into()),
+        windows: std::iter::repeat_n(Some(10), 12).collect(),
+        asked: vec![],
+    };
+    let (tx, rx) = mpsc::channel(1);
+    let approver = tokio::spawn(async move {
+        // Approve during the second window.
+        tokio::time::sleep(std::time::Duration::from_secs(400)).await;
+        tx.send(OperatorCommand {
+            action: OperatorAction::Approve,
+            by: "alice".into(),
+            reason: Some("reviewed".into()),
+        })
+        .await
+        .unwrap();
+    });
+    let (state, stopped) = run_live(&mut d, &mut src, &key(), rx, NO_LIMITS, |_| {})
+        .await
+        .unwrap();
+    approver.await.unwrap();
+    assert_eq!(stopped, Stopped::Finished);
+    assert!(matches!(state.phase, Phase::Promoted { .. }));
+    // One window went by unjudged while awaiting approval (weight 0), then the ladder.
+    assert_eq!(src.asked[0].0, 0);
+    assert_eq!(src.asked[1].0, 10);
+    assert_eq!(state.windows, 9);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_source_pauses_and_never_rolls_back() {
+    let mut d = driver(Store::open_in_memory().unwrap());
+    let mut src = Script {
+        baseline: available(),
+        windows: [Some(10), None, None, None, None].into(),
+        asked: vec![],
+    };
+    let (_tx, rx) = mpsc::channel(1);
+    let mut failures = 0;
+    let (state, stopped) = run_live(&mut d, &mut src, &key(), rx, NO_LIMITS, |p| {
+        if matches!(p, Progress::SourceFailed { .. }) {
+            failures += 1;
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(stopped, Stopped::NeedsHuman);
+    assert!(
+        matches!(state.phase, Phase::Paused { .. }),
+        "{:?}",
+        state.phase
+    );
+    assert_eq!(state.weight, 10, "the split is held");
+    assert_eq!(failures, 3);
+    assert_eq!(d.router().weight, 10);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stopped_loop_resumes_from_the_store_without_repeating_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("c.db");
+    {
+        let mut d = driver(Store::open(&db).unwrap());
+        let mut src = Script {
+            baseline: available(),
+            windows: std::iter::repeat_n(Some(10), 3).collect(),
+            asked: vec![],
+        };
+        let (_tx, rx) = mpsc::channel(1);
+        let limits = LiveLimits {
+            idle_windows: None,
+            max_windows: Some(3),
+        };
+        let (state, stopped) = run_live(&mut d, &mut src, &key(), rx, limits, |_| {})
+            .await
+            .unwrap();
+        assert_eq!(stopped, Stopped::WindowLimit);
+        assert_eq!((state.weight, state.windows), (25, 3));
+    } // the process stops here
+
+    let mut d = driver(Store::open(&db).unwrap());
+    let mut src = Script {
+        baseline: available(),
+        windows: std::iter::repeat_n(Some(10), 5).collect(),
+        asked: vec![],
+    };
+    let (_tx, rx) = mpsc::channel(1);
+    let mut restarted = None;
+    let (state, stopped) = run_live(&mut d, &mut src, &key(), rx, NO_LIMITS, |p| {
+        if let Progress::Started { applied, state } = p {
+            restarted = Some((applied.is_none(), state.windows));
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        restarted,
+        Some((true, 3)),
+        "continued from the stored state, no new start"
+    );
+    assert_eq!(stopped, Stopped::Finished);
+    assert!(matches!(state.phase, Phase::Promoted { .. }));
+    assert_eq!(state.windows, 8, "3 + 5 windows, none repeated or skipped");
+    assert!(matches!(
+        d.store().verify_audit().unwrap(),
+        AuditReport::Intact { .. }
+    ));
+    let starts = d
+        .store()
+        .audit_entries(None, None)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.payload["record"] == "started")
+        .count();
+    assert_eq!(starts, 1);
+}

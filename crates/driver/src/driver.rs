@@ -57,12 +57,16 @@ pub struct Applied {
     pub effects: Vec<Effect>,
 }
 
+/// Scrubs secrets out of a JSON payload before it is stored (see `canaryd-notify`'s `Redactor`).
+pub type Scrubber = Box<dyn Fn(&mut serde_json::Value) + Send + Sync>;
+
 pub struct Driver<R, N> {
     store: Store,
     router: R,
     notifier: N,
     policy: Policy,
     policy_json: String,
+    scrub: Option<Scrubber>,
 }
 
 impl<R: TrafficRouter, N: Notifier> Driver<R, N> {
@@ -77,7 +81,23 @@ impl<R: TrafficRouter, N: Notifier> Driver<R, N> {
             notifier,
             policy,
             policy_json,
+            scrub: None,
         })
+    }
+
+    /// Passes every audit and outbox payload through `scrub` before it is
+    /// written, so a credential that slipped into a collector's error message
+    /// (a URL with a password, say) never reaches the database.
+    pub fn with_scrubber(mut self, scrub: Scrubber) -> Self {
+        self.scrub = Some(scrub);
+        self
+    }
+
+    fn scrubbed(&self, mut v: serde_json::Value) -> serde_json::Value {
+        if let Some(f) = &self.scrub {
+            f(&mut v);
+        }
+        v
     }
 
     pub fn store(&self) -> &Store {
@@ -133,7 +153,9 @@ impl<R: TrafficRouter, N: Notifier> Driver<R, N> {
                         | AuditRecord::Operator { decision: d, .. } => decision = Some(d.clone()),
                         AuditRecord::Decision { .. } => {}
                     }
-                    audit.push(audit_entry(key, now, record)?);
+                    let mut entry = audit_entry(key, now, record)?;
+                    entry.payload = self.scrubbed(entry.payload);
+                    audit.push(entry);
                 }
                 Effect::Refuse { reason } => refused = Some(reason.clone()),
                 other => outbox.push(NewEffect {
@@ -144,10 +166,12 @@ impl<R: TrafficRouter, N: Notifier> Driver<R, N> {
                         key.workload, key.revision, state.events, i
                     ),
                     kind: effect_kind(other).to_string(),
-                    payload: serde_json::to_value(other).map_err(|source| DriverError::Encode {
-                        what: "an effect",
-                        source,
-                    })?,
+                    payload: self.scrubbed(serde_json::to_value(other).map_err(|source| {
+                        DriverError::Encode {
+                            what: "an effect",
+                            source,
+                        }
+                    })?),
                 }),
             }
         }
@@ -225,8 +249,9 @@ impl<R: TrafficRouter, N: Notifier> Driver<R, N> {
                 revision: key.revision.0.clone(),
                 at_ms: now.0,
                 kind,
-                payload,
+                payload: self.scrubbed(payload),
             };
+            let result = self.scrubbed(result);
             match outcome {
                 Ok(()) => {
                     self.store
@@ -242,10 +267,14 @@ impl<R: TrafficRouter, N: Notifier> Driver<R, N> {
                 }
                 Err(e) => {
                     self.store.append_audit(entry)?;
+                    let message = match self.scrubbed(serde_json::Value::String(e.0)) {
+                        serde_json::Value::String(m) => m,
+                        _ => String::new(),
+                    };
                     return Err(DriverError::Action {
                         key: key.to_string(),
                         effect: row.kind,
-                        message: e.0,
+                        message,
                     });
                 }
             }

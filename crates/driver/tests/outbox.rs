@@ -302,3 +302,46 @@ async fn refused_commands_change_nothing_and_are_audited() {
     assert_eq!(last.payload["command"]["by"], "mallory");
     assert_eq!(last.payload["decision"]["decision"], "refuse");
 }
+
+#[tokio::test]
+async fn a_scrubber_sees_every_payload_before_it_is_stored() {
+    use canaryd_core::observation::CollectorHealth;
+    let policy = preset("slo-ratio").unwrap();
+    let scrub: canaryd_driver::driver::Scrubber = Box::new(|v: &mut serde_json::Value| {
+        fn walk(v: &mut serde_json::Value) {
+            match v {
+                serde_json::Value::String(s) => *s = s.replace("hunter2", "[REDACTED]"),
+                serde_json::Value::Array(a) => a.iter_mut().for_each(walk),
+                serde_json::Value::Object(m) => m.values_mut().for_each(walk),
+                _ => {}
+            }
+        }
+        walk(v)
+    });
+    let mut d = Driver::new(
+        Store::open_in_memory().unwrap(),
+        VirtualRouter::default(),
+        CollectingNotifier::default(),
+        policy,
+    )
+    .unwrap()
+    .with_scrubber(scrub);
+    d.apply(&key(), baseline(), Timestamp(0)).await.unwrap();
+    let Event::WindowClosed { mut window } = window(10, 300_000) else {
+        unreachable!()
+    };
+    window.collectors = CollectorHealth::Unhealthy(
+        "GET https://admin:hunter2@prom:9090/api/v1/query timed out".into(),
+    );
+    d.apply(&key(), Event::WindowClosed { window }, Timestamp(300_000))
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    d.store().export_audit(&mut out).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    assert!(
+        text.contains("admin:[REDACTED]@prom"),
+        "the reason is kept, scrubbed"
+    );
+    assert!(!text.contains("hunter2"));
+}

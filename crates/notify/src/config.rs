@@ -1,0 +1,189 @@
+//! The notification config file: where notices go, and which ones.
+//!
+//! ```yaml
+//! dashboard_url: "https://grafana.example.com/d/canary?var-workload={workload}&var-revision={revision}"
+//! targets:
+//!   - name: payments-channel
+//!     slack: {webhook_url: {env: SLACK_WEBHOOK_URL}}
+//!   - name: payments-oncall                 # rollbacks and pauses page someone
+//!     pagerduty: {routing_key: {file: /run/secrets/pd-routing-key}}
+//!     min_severity: warning
+//!   - name: release-bot
+//!     webhook: {url: "https://bots.example.com/canary", secret: {env: HOOK_SECRET}}
+//!     kinds: [rolled_back, promoted]
+//! ```
+
+use canaryd_core::effect::{NoticeKind, Severity};
+use serde::Deserialize;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::secret::SecretSource;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyConfig {
+    /// Link template for messages; `{workload}` and `{revision}` are filled in.
+    #[serde(default)]
+    pub dashboard_url: Option<String>,
+    #[serde(default)]
+    pub retry: RetryConfig,
+    pub targets: Vec<TargetConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryConfig {
+    /// Attempts per delivery, first included.
+    #[serde(default = "default_attempts")]
+    pub attempts: u32,
+    /// Wait before the second attempt; doubled for each one after.
+    #[serde(default = "default_backoff", with = "humantime_str")]
+    pub backoff: Duration,
+    /// Per-attempt timeout.
+    #[serde(default = "default_timeout", with = "humantime_str")]
+    pub timeout: Duration,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        RetryConfig {
+            attempts: default_attempts(),
+            backoff: default_backoff(),
+            timeout: default_timeout(),
+        }
+    }
+}
+
+fn default_attempts() -> u32 {
+    3
+}
+fn default_backoff() -> Duration {
+    Duration::from_millis(500)
+}
+fn default_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetConfig {
+    pub name: String,
+    #[serde(default)]
+    pub slack: Option<SlackConfig>,
+    #[serde(default)]
+    pub pagerduty: Option<PagerDutyConfig>,
+    #[serde(default)]
+    pub webhook: Option<WebhookConfig>,
+    /// Only notices at or above this severity (default: all).
+    #[serde(default)]
+    pub min_severity: Option<Severity>,
+    /// Only these kinds of notice (default: all).
+    #[serde(default)]
+    pub kinds: Option<Vec<NoticeKind>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlackConfig {
+    /// The incoming-webhook URL is itself the credential.
+    pub webhook_url: SecretSource,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PagerDutyConfig {
+    pub routing_key: SecretSource,
+    #[serde(default = "default_pd_url")]
+    pub url: String,
+}
+
+fn default_pd_url() -> String {
+    crate::pagerduty::DEFAULT_URL.to_string()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    pub url: SecretSource,
+    /// HMAC-SHA256 signing key.
+    pub secret: SecretSource,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read notification config {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Invalid { path: String, message: String },
+}
+
+impl NotifyConfig {
+    pub fn parse(source: &str, text: &str) -> Result<NotifyConfig, ConfigError> {
+        let cfg: NotifyConfig = serde_saphyr::from_str(text).map_err(|e| ConfigError::Invalid {
+            path: source.to_string(),
+            message: e.to_string(),
+        })?;
+        let invalid = |message: String| ConfigError::Invalid {
+            path: source.to_string(),
+            message,
+        };
+        if cfg.retry.attempts == 0 {
+            return Err(invalid("retry.attempts must be at least 1".into()));
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for (i, t) in cfg.targets.iter().enumerate() {
+            let kinds = [
+                t.slack.is_some(),
+                t.pagerduty.is_some(),
+                t.webhook.is_some(),
+            ]
+            .iter()
+            .filter(|x| **x)
+            .count();
+            if kinds != 1 {
+                return Err(invalid(format!(
+                    "targets[{i}] ({}): give exactly one of `slack`, `pagerduty`, `webhook` (found {kinds})",
+                    t.name
+                )));
+            }
+            if t.name.trim().is_empty() || !names.insert(t.name.clone()) {
+                return Err(invalid(format!(
+                    "targets[{i}]: names must be non-empty and unique (`{}`)",
+                    t.name
+                )));
+            }
+            if let Some(pd) = &t.pagerduty {
+                if !pd.url.starts_with("http://") && !pd.url.starts_with("https://") {
+                    return Err(invalid(format!(
+                        "targets[{i}] ({}): pagerduty.url must be an http(s) URL",
+                        t.name
+                    )));
+                }
+            }
+        }
+        Ok(cfg)
+    }
+
+    pub fn load(path: &std::path::Path) -> Result<NotifyConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        NotifyConfig::parse(&path.display().to_string(), &text)
+    }
+}
+
+mod humantime_str {
+    use serde::{Deserialize, Deserializer};
+    use std::time::Duration;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let s = String::deserialize(d)?;
+        humantime::parse_duration(&s)
+            .map_err(|e| serde::de::Error::custom(format!("`{s}`: {e} (write e.g. 500ms, 2s, 1m)")))
+    }
+}

@@ -1,0 +1,23 @@
+//! Telling people: Slack, PagerDuty Events v2 and signed webhooks, with
+//! secrets that cannot be printed and a redaction step over everything that
+//! leaves the process.
+//!
+//! - [`secret`]: the [`Secret`] type and where secrets are loaded from;
+//! - [`redact`]: scrubbing configured secrets and URL credentials from text/JSON;
+//! - [`config`]: the notification config file (targets, routing, retries);
+//! - [`message`], [`slack`], [`pagerduty`], [`webhook`]: one payload shape per channel;
+//! - [`deliver`]: [`Notifiers`], the driver's `Notifier`, with retries and fan-out.
+
+pub mod config;
+pub mod deliver;
+pub mod message;
+pub mod pagerduty;
+pub mod redact;
+pub mod secret;
+pub mod slack;
+pub mod webhook;
+
+pub use config::NotifyConfig;
+pub use deliver::{Delivery, Notifiers, NotifyError};
+pub use redact::Redactor;
+pub use secret::{Secret, SecretSource};

@@ -1,0 +1,199 @@
+//! The last line of defence: every outgoing message, audit payload and error
+//! text passes through a [`Redactor`] before it leaves the process.
+//!
+//! Two kinds of leak are scrubbed:
+//! - the configured secret values themselves (and their URL-encoded form,
+//!   since a secret often travels inside a URL);
+//! - credentials that were never configured as secrets but ride along in URLs
+//!   a user pasted: `https://user:pass@host/…` and `?token=…`-style parameters.
+
+use crate::secret::Secret;
+
+pub const MASK: &str = "[REDACTED]";
+
+/// Query parameters whose values are credentials by convention.
+const TOKEN_PARAMS: &[&str] = &[
+    "token",
+    "access_token",
+    "api_key",
+    "apikey",
+    "key",
+    "secret",
+    "password",
+    "passwd",
+    "sig",
+    "signature",
+    "auth",
+    "routing_key",
+    "dd-api-key",
+    "dd-application-key",
+];
+
+#[derive(Debug, Default, Clone)]
+pub struct Redactor {
+    /// Longest first, so a secret containing another is masked whole.
+    needles: Vec<String>,
+}
+
+impl Redactor {
+    pub fn new() -> Redactor {
+        Redactor::default()
+    }
+
+    /// Registers a secret's value (and its percent-encoded form).
+    pub fn add(&mut self, secret: &Secret) {
+        let v = secret.expose();
+        if v.is_empty() {
+            return;
+        }
+        for n in [v.to_string(), percent_encode(v)] {
+            if !self.needles.contains(&n) {
+                self.needles.push(n);
+            }
+        }
+        self.needles.sort_by_key(|n| std::cmp::Reverse(n.len()));
+    }
+
+    /// The text with every secret and URL credential masked.
+    pub fn redact(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for n in &self.needles {
+            if out.contains(n.as_str()) {
+                out = out.replace(n.as_str(), MASK);
+            }
+        }
+        let out = mask_userinfo(&out);
+        mask_token_params(&out)
+    }
+
+    /// Redacts every string (keys included) inside a JSON document.
+    pub fn redact_json(&self, v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::String(s) => *s = self.redact(s),
+            serde_json::Value::Array(a) => a.iter_mut().for_each(|x| self.redact_json(x)),
+            serde_json::Value::Object(m) => {
+                let entries: Vec<(String, serde_json::Value)> =
+                    std::mem::take(m).into_iter().collect();
+                for (k, mut val) in entries {
+                    self.redact_json(&mut val);
+                    m.insert(self.redact(&k), val);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn percent_encode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// `scheme://user:pass@host` → `scheme://[REDACTED]@host`.
+fn mask_userinfo(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("://") {
+        let (head, tail) = rest.split_at(i + 3);
+        out.push_str(head);
+        let end = tail
+            .find(|c: char| {
+                matches!(c, '/' | '?' | '#' | '"' | '\'' | '<' | '>' | '`') || c.is_whitespace()
+            })
+            .unwrap_or(tail.len());
+        let authority = &tail[..end];
+        match authority.rfind('@') {
+            Some(at) if at > 0 => {
+                out.push_str(MASK);
+                out.push_str(&authority[at..]);
+            }
+            _ => out.push_str(authority),
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `?token=abc&x=1` → `?token=[REDACTED]&x=1` for the parameters in [`TOKEN_PARAMS`].
+fn mask_token_params(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    let mut copied = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'?' || bytes[i] == b'&' {
+            let key_start = i + 1;
+            let key_end = text[key_start..]
+                .find(|c: char| c == '=' || c == '&' || c.is_whitespace())
+                .map(|e| key_start + e)
+                .unwrap_or(bytes.len());
+            if bytes.get(key_end) == Some(&b'=') {
+                let key = text[key_start..key_end].to_ascii_lowercase();
+                if TOKEN_PARAMS.contains(&key.as_str()) {
+                    let val_start = key_end + 1;
+                    let val_end = text[val_start..]
+                        .find(|c: char| {
+                            matches!(c, '&' | '#' | '"' | '\'' | '<' | '>') || c.is_whitespace()
+                        })
+                        .map(|e| val_start + e)
+                        .unwrap_or(bytes.len());
+                    if val_end > val_start {
+                        out.push_str(&text[copied..val_start]);
+                        out.push_str(MASK);
+                        copied = val_end;
+                        i = val_end;
+                        continue;
+                    }
+                }
+            }
+        }
+        i += 1;
+    }
+    out.push_str(&text[copied..]);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(secrets: &[&str]) -> Redactor {
+        let mut r = Redactor::new();
+        for s in secrets {
+            r.add(&Secret::new(*s));
+        }
+        r
+    }
+
+    #[test]
+    fn masks_configured_values_and_their_encoded_form() {
+        let r = r(&["R0uting/Key+1", "hunter2"]);
+        let t = r.redact("key R0uting/Key+1 and R0uting%2FKey%2B1 and hunter2hunter2");
+        assert_eq!(t, "key [REDACTED] and [REDACTED] and [REDACTED][REDACTED]");
+    }
+
+    #[test]
+    fn masks_url_credentials_nobody_configured() {
+        let r = Redactor::new();
+        assert_eq!(
+            r.redact("GET https://admin:s3cret@prom.internal:9090/api/v1/query?query=up&token=abc123#x failed"),
+            "GET https://[REDACTED]@prom.internal:9090/api/v1/query?query=up&token=[REDACTED]#x failed"
+        );
+        assert_eq!(
+            r.redact("see http://host/path?a=1"),
+            "see http://host/path?a=1"
+        );
+        assert_eq!(r.redact("x?API_KEY=zzz y"), "x?API_KEY=[REDACTED] y");
+    }
+
+    #[test]
+    fn json_is_scrubbed_everywhere() {
+        let r = r(&["tok-9"]);
+        let mut v = serde_json::json!({"a": ["tok-9", {"tok-9": "https://u:p@h/"}], "n": 3});
+        r.redact_json(&mut v);
+        assert_eq!(
+            v,
+            serde_json::json!({"a": ["[REDACTED]", {"[REDACTED]": "https://[REDACTED]@h/"}], "n": 3})
+        );
+    }
+}

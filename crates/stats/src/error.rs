@@ -1,0 +1,46 @@
+//! Why an input was refused. Every public function validates its input and
+//! returns one of these instead of panicking or returning NaN: a judge that
+//! silently compares NaNs would pass a broken canary.
+
+use thiserror::Error;
+
+/// An input the statistics cannot be computed from.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum StatsError {
+    /// A sample with no observations (e.g. a route with no traffic yet).
+    #[error("the {which} sample is empty")]
+    EmptySample { which: &'static str },
+    /// A NaN or infinite observation: upstream parsing or scraping is broken.
+    #[error("the {which} sample has a non-finite value ({value}) at position {index}")]
+    NotFinite {
+        which: &'static str,
+        index: usize,
+        value: f64,
+    },
+    /// A count total of zero where a rate is needed.
+    #[error("the {which} total is zero")]
+    ZeroTotal { which: &'static str },
+    /// More errors than requests.
+    #[error("the {which} errors ({errors}) exceed its total ({total})")]
+    ErrorsExceedTotal {
+        which: &'static str,
+        errors: u64,
+        total: u64,
+    },
+    /// A parameter outside its domain (a level of 1.5, a quantile of -0.1, ...).
+    #[error("invalid {name} = {value}: {why}")]
+    InvalidParameter {
+        name: &'static str,
+        value: f64,
+        why: &'static str,
+    },
+    /// A histogram that is not a cumulative Prometheus-style histogram.
+    #[error("invalid histogram: {why}")]
+    InvalidHistogram { why: String },
+    /// The test is undefined for this data (e.g. an expected count of zero).
+    #[error("{0}")]
+    Undefined(&'static str),
+}
+
+/// Shorthand used throughout the crate.
+pub type Result<T> = std::result::Result<T, StatsError>;

@@ -1,1 +1,45 @@
-//! (being written)
+//! canaryd's embedded weighted router: the front door that `canaryd proxy`
+//! and `canaryd demo` put between clients and two revisions of a service.
+//!
+//! Why embedded: teams without a service mesh still need to steer a share of
+//! traffic to a canary and to *measure both sides in the same window*. Doing
+//! both in one process means every request is measured where it is routed
+//! (no scrape lag, no missing series), and a rollback is one atomic store
+//! that is final when [`RouterHandle::roll_back`] returns.
+//!
+//! - [`Router::start`] with a [`RouterConfig`] → [`RouterHandle`]
+//!   (weight control, counters, `/metrics` text, shutdown); the handle is
+//!   also the driver's `TrafficRouter`.
+//! - [`RouterHandle::metrics_source`] → [`EmbeddedSource`], the driver's
+//!   `MetricsSource` (windows as snapshot differences; baseline = stable
+//!   traffic since start; windows in which a probe failed or an upstream
+//!   was unreachable are `CollectorHealth::Unhealthy`).
+//! - `/metrics` (Prometheus text, `cohort` label) and `/healthz` are served
+//!   on a separate admin listener ([`RouterConfig::admin_listen`]) so no
+//!   proxied path is shadowed.
+//!
+//! Measurement: route names come from [`RouteTable`]; a request counts as an
+//! error when the upstream answers 5xx, cannot be reached (502) or does not
+//! answer in time (504). Requests the router refuses itself (413 for bodies
+//! over the limit, 400 when the client's upload breaks) are counted apart
+//! and never against a cohort: they say nothing about either revision.
+//! Latency runs from request received to the end of the response body.
+
+mod body;
+mod config;
+mod error;
+mod forward;
+mod handle;
+mod metrics;
+mod probe;
+mod routes;
+mod server;
+mod source;
+mod split;
+
+pub use config::{ProbeConfig, RouterConfig, Stickiness, Upstream};
+pub use error::ProxyError;
+pub use handle::{Router, RouterHandle};
+pub use probe::ProbeResult;
+pub use routes::RouteTable;
+pub use source::EmbeddedSource;

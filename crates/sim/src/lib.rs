@@ -1,1 +1,19 @@
-//! (being written)
+//! canaryd's simulation kit: a sample service whose faults change at run time
+//! and an open-loop load generator. `canaryd demo`, the integration tests and
+//! the router benchmarks run real HTTP on loopback with these instead of
+//! mocks, so what they show is what a real front door would see.
+//!
+//! - [`app`]: [`SampleApp::start`] runs one revision (`canaryd sample-app`);
+//! - [`load`]: [`load::start`] runs a fixed arrival schedule (`canaryd load`);
+//! - [`dist`]: the latency distribution syntax both share.
+
+pub mod app;
+pub mod dist;
+mod error;
+pub mod load;
+mod serve;
+
+pub use app::{Faults, FaultsPatch, SampleApp, SampleAppConfig};
+pub use dist::LatencyDist;
+pub use error::SimError;
+pub use load::{LoadConfig, LoadCounters, LoadHandle, LoadReport, RouteMix};

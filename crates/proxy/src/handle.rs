@@ -1,0 +1,285 @@
+//! Starting a router and controlling it while it runs.
+
+use crate::config::{RouterConfig, Upstream};
+use crate::error::ProxyError;
+use crate::forward::{text, Proxy, ProxyBody, UpstreamClient};
+use crate::metrics::{render, Recorder};
+use crate::probe::{ProbeResult, ProbeState};
+use crate::server::serve;
+use crate::source::EmbeddedSource;
+use crate::split::Splitter;
+use canaryd_core::vocab::{Cohort, Weight};
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// The embedded router. See [`Router::start`].
+pub struct Router;
+
+pub(crate) struct Shared {
+    pub split: Arc<Splitter>,
+    pub rec: Arc<Recorder>,
+    pub probes: Arc<ProbeState>,
+    pub stable: Upstream,
+    pub canary: Upstream,
+    pub probe_interval: Duration,
+    pub probe_timeout: Duration,
+}
+
+struct Inner {
+    local_addr: SocketAddr,
+    admin_addr: Option<SocketAddr>,
+    shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// Controls a running router. Cheap to clone; all clones control the same router.
+#[derive(Clone)]
+pub struct RouterHandle {
+    inner: Arc<Inner>,
+}
+
+async fn bind(
+    what: &'static str,
+    addr: SocketAddr,
+) -> Result<(TcpListener, SocketAddr), ProxyError> {
+    let l = TcpListener::bind(addr)
+        .await
+        .map_err(|source| ProxyError::Bind { what, addr, source })?;
+    let local = l
+        .local_addr()
+        .map_err(|source| ProxyError::Bind { what, addr, source })?;
+    Ok((l, local))
+}
+
+impl Router {
+    /// Binds the listeners and starts proxying, probing and measuring on the
+    /// current tokio runtime. The first probe round starts at once.
+    pub async fn start(config: RouterConfig) -> Result<RouterHandle, ProxyError> {
+        config.validate()?;
+        let (listener, local_addr) = bind("proxy listener", config.listen).await?;
+        let admin = match config.admin_listen {
+            Some(a) => Some(bind("admin listener", a).await?),
+            None => None,
+        };
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(config.connect_timeout));
+        let client: UpstreamClient = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .build(connector);
+        let shared = Arc::new(Shared {
+            split: Arc::new(Splitter::new(config.initial_weight)),
+            rec: Arc::new(Recorder::new(config.routes.max_routes())),
+            probes: Arc::new(ProbeState::default()),
+            stable: config.stable.clone(),
+            canary: config.canary.clone(),
+            probe_interval: config.probe.interval,
+            probe_timeout: config.probe.timeout,
+        });
+        let proxy = Arc::new(Proxy {
+            client,
+            stable: config.stable.clone(),
+            canary: config.canary.clone(),
+            split: shared.split.clone(),
+            rec: shared.rec.clone(),
+            routes: config.routes.clone(),
+            stickiness: config.stickiness.clone(),
+            upstream_timeout: config.upstream_timeout,
+            max_body: config.max_body_bytes,
+        });
+        let (stop, stop_rx) = watch::channel(false);
+        let mut tasks = Vec::new();
+        tasks.push(tokio::spawn(serve(
+            listener,
+            move |peer| {
+                let proxy = proxy.clone();
+                hyper::service::service_fn(move |req: Request<Incoming>| {
+                    let proxy = proxy.clone();
+                    async move { Ok::<_, Infallible>(proxy.handle(req, peer).await) }
+                })
+            },
+            stop_rx.clone(),
+            config.drain_timeout,
+        )));
+        let admin_addr = admin.as_ref().map(|(_, a)| *a);
+        if let Some((l, _)) = admin {
+            let sh = shared.clone();
+            tasks.push(tokio::spawn(serve(
+                l,
+                move |_peer| {
+                    let sh = sh.clone();
+                    hyper::service::service_fn(move |req: Request<Incoming>| {
+                        let sh = sh.clone();
+                        async move { Ok::<_, Infallible>(admin_answer(&sh, &req)) }
+                    })
+                },
+                stop_rx.clone(),
+                Duration::from_secs(1),
+            )));
+        }
+        tasks.push(tokio::spawn(crate::probe::run(
+            config.stable.clone(),
+            config.canary.clone(),
+            config.probe.clone(),
+            shared.probes.clone(),
+            stop_rx,
+        )));
+        tracing::info!(%local_addr, ?admin_addr, stable = %config.stable, canary = %config.canary, "router listening");
+        Ok(RouterHandle {
+            inner: Arc::new(Inner {
+                local_addr,
+                admin_addr,
+                shared,
+                stop,
+                tasks: Mutex::new(tasks),
+            }),
+        })
+    }
+}
+
+fn admin_answer(sh: &Shared, req: &Request<Incoming>) -> Response<ProxyBody> {
+    match (req.method(), req.uri().path()) {
+        (&Method::GET, "/metrics") => {
+            let mut r = Response::new(
+                Full::new(render(&sh.rec, &sh.split, &sh.probes).into())
+                    .map_err(|never| match never {})
+                    .boxed_unsync(),
+            );
+            r.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("text/plain; version=0.0.4"),
+            );
+            r
+        }
+        (&Method::GET, "/healthz") => text(StatusCode::OK, "ok\n"),
+        _ => text(
+            StatusCode::NOT_FOUND,
+            "not found (admin: GET /metrics, GET /healthz)\n",
+        ),
+    }
+}
+
+impl RouterHandle {
+    /// Where proxied traffic is accepted.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.inner.local_addr
+    }
+
+    /// `http://ADDR` of the proxy listener.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.inner.local_addr)
+    }
+
+    /// Where `/metrics` and `/healthz` of the router are served, if configured.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.inner.admin_addr
+    }
+
+    /// Sets the canary weight (0–100). When it returns, every new request is
+    /// split with it. Idempotent.
+    pub fn set_weight(&self, weight: Weight) -> Result<(), ProxyError> {
+        if weight > 100 {
+            return Err(ProxyError::BadWeight(weight));
+        }
+        self.inner.shared.split.set(weight);
+        tracing::info!(weight, "canary weight set");
+        Ok(())
+    }
+
+    pub fn weight(&self) -> Weight {
+        self.inner.shared.split.weight()
+    }
+
+    /// Weight 0 at once: when this returns, no new request goes to the canary
+    /// (requests already sent there finish). Idempotent.
+    pub fn roll_back(&self) {
+        self.inner.shared.split.set(0);
+        tracing::info!("rolled back: all new requests go to stable");
+    }
+
+    /// Weight 100: every new request goes to the canary. Idempotent.
+    pub fn promote(&self) {
+        self.inner.shared.split.set(100);
+        tracing::info!("promoted: all new requests go to the canary");
+    }
+
+    /// Requests sent (split decisions made) to `cohort` since start.
+    pub fn dispatched(&self, cohort: Cohort) -> u64 {
+        self.inner.shared.split.dispatched(cohort)
+    }
+
+    /// Requests sent to the canary since start. Read it right after
+    /// [`RouterHandle::roll_back`] returns: it never grows afterwards until the
+    /// weight is raised again.
+    pub fn canary_requests(&self) -> u64 {
+        self.dispatched(Cohort::Canary)
+    }
+
+    /// When the weight last changed (`None`: never since start).
+    pub fn weight_changed_at(&self) -> Option<Instant> {
+        self.inner.shared.split.weight_changed_at()
+    }
+
+    /// When the last request was sent to the canary (`None`: never).
+    pub fn last_canary_request_at(&self) -> Option<Instant> {
+        self.inner.shared.split.last_canary_at()
+    }
+
+    /// Requests whose measurement is complete (response ended or failed).
+    pub fn completed_requests(&self) -> u64 {
+        self.inner.shared.rec.completed()
+    }
+
+    /// Requests refused with 413 (body over the limit); not counted against a cohort.
+    pub fn rejected_too_large(&self) -> u64 {
+        self.inner.shared.rec.rejected_body_too_large()
+    }
+
+    /// The latest health probe of one upstream.
+    pub fn probe(&self, cohort: Cohort) -> Option<ProbeResult> {
+        self.inner.shared.probes.latest(cohort)
+    }
+
+    /// Completed probe rounds (both upstreams) since start.
+    pub fn probe_rounds(&self) -> u64 {
+        self.inner.shared.probes.rounds.load(Ordering::SeqCst)
+    }
+
+    /// A `MetricsSource` whose first window starts now (see [`EmbeddedSource`]).
+    pub fn metrics_source(&self) -> EmbeddedSource {
+        EmbeddedSource::new(self.inner.shared.clone())
+    }
+
+    /// The `/metrics` text, as the admin listener serves it.
+    pub fn metrics_text(&self) -> String {
+        let sh = &self.inner.shared;
+        render(&sh.rec, &sh.split, &sh.probes)
+    }
+
+    /// Stops accepting, drains in-flight requests (up to the configured
+    /// deadline), stops probing. Returns when all is done. Idempotent.
+    pub async fn shutdown(&self) {
+        let _ = self.inner.stop.send(true);
+        let tasks: Vec<JoinHandle<()>> = match self.inner.tasks.lock() {
+            Ok(mut g) => g.drain(..).collect(),
+            Err(_) => Vec::new(),
+        };
+        for t in tasks {
+            let _ = t.await;
+        }
+        tracing::info!(addr = %self.inner.local_addr, "router stopped");
+    }
+}

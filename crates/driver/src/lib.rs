@@ -12,7 +12,7 @@ pub mod scenario;
 pub mod traits;
 
 pub use driver::{Applied, Driver, DriverError};
-pub use live::{run_live, LiveLimits, Progress, Stopped};
+pub use live::{run_live, LiveLimits, Progress, Reply, Request, Stopped};
 pub use replay::{run_scenario, ReplayReport};
 pub use scenario::{Outcome, Scenario, ScenarioError};
 pub use traits::{ActionError, MetricsSource, Notifier, SourceError, TrafficRouter};

@@ -12,10 +12,35 @@ use canaryd_core::observation::{CollectorHealth, Window};
 use canaryd_core::rollout::{Event, Phase, Rollout};
 use canaryd_core::vocab::{duration_ms, RolloutKey, Timestamp};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::driver::{Applied, Driver, DriverError};
 use crate::traits::{MetricsSource, Notifier, TrafficRouter};
+
+/// An operator command sent to a running rollout, with where to send the answer.
+#[derive(Debug)]
+pub struct Request {
+    pub command: OperatorCommand,
+    pub reply: Option<oneshot::Sender<Reply>>,
+}
+
+impl From<OperatorCommand> for Request {
+    fn from(command: OperatorCommand) -> Request {
+        Request {
+            command,
+            reply: None,
+        }
+    }
+}
+
+/// What became of a command: applied, or refused with the reason.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Reply {
+    pub accepted: bool,
+    pub message: String,
+    pub phase: String,
+    pub weight: u8,
+}
 
 /// When the live loop gives up waiting on a rollout that needs a human.
 #[derive(Debug, Clone, Copy)]
@@ -77,7 +102,7 @@ pub async fn run_live<S, R, N>(
     driver: &mut Driver<R, N>,
     source: &mut S,
     key: &RolloutKey,
-    mut commands: mpsc::Receiver<OperatorCommand>,
+    mut commands: mpsc::Receiver<Request>,
     limits: LiveLimits,
     mut progress: impl FnMut(&Progress),
 ) -> Result<(Rollout, Stopped), DriverError>
@@ -127,9 +152,20 @@ where
         }
         tokio::select! {
             cmd = commands.recv(), if commands_open => match cmd {
-                Some(command) => {
+                Some(Request { command, reply }) => {
+                    // On a driver error the reply is dropped: the caller sees the loop end.
                     let applied = driver.apply(key, Event::Operator(command.clone()), now()).await?;
                     state = applied.state.clone();
+                    if let Some(reply) = reply {
+                        let _ = reply.send(Reply {
+                            accepted: applied.refused.is_none(),
+                            message: applied.refused.clone().unwrap_or_else(|| {
+                                applied.decision.as_ref().map(crate::replay::describe_decision).unwrap_or_default()
+                            }),
+                            phase: state.phase.name().to_string(),
+                            weight: state.weight,
+                        });
+                    }
                     if !matches!(state.phase, Phase::Paused { .. } | Phase::AwaitingApproval { .. }) {
                         idle = 0;
                     }

@@ -108,7 +108,7 @@ async fn a_healthy_canary_is_promoted_on_schedule() {
         windows: std::iter::repeat_n(Some(10), 8).collect(),
         asked: vec![],
     };
-    let (_tx, rx) = mpsc::channel(1);
+    let (_tx, rx) = mpsc::channel::<canaryd_driver::Request>(1);
     let mut seen = 0;
     let (state, stopped) = run_live(&mut d, &mut src, &key(), rx, NO_LIMITS, |p| {
         if matches!(p, Progress::Window { .. }) {
@@ -143,17 +143,25 @@ async fn an_operator_approval_arrives_between_windows() {
         windows: std::iter::repeat_n(Some(10), 12).collect(),
         asked: vec![],
     };
-    let (tx, rx) = mpsc::channel(1);
+    let (tx, rx) = mpsc::channel::<canaryd_driver::Request>(1);
     let approver = tokio::spawn(async move {
         // Approve during the second window.
         tokio::time::sleep(std::time::Duration::from_secs(400)).await;
-        tx.send(OperatorCommand {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let command = OperatorCommand {
             action: OperatorAction::Approve,
             by: "alice".into(),
             reason: Some("reviewed".into()),
+        };
+        tx.send(canaryd_driver::Request {
+            command,
+            reply: Some(reply),
         })
         .await
         .unwrap();
+        let answer = answer.await.unwrap();
+        assert!(answer.accepted, "{answer:?}");
+        assert_eq!((answer.phase.as_str(), answer.weight), ("ramping", 10));
     });
     let (state, stopped) = run_live(&mut d, &mut src, &key(), rx, NO_LIMITS, |_| {})
         .await
@@ -175,7 +183,7 @@ async fn a_failing_source_pauses_and_never_rolls_back() {
         windows: [Some(10), None, None, None, None].into(),
         asked: vec![],
     };
-    let (_tx, rx) = mpsc::channel(1);
+    let (_tx, rx) = mpsc::channel::<canaryd_driver::Request>(1);
     let mut failures = 0;
     let (state, stopped) = run_live(&mut d, &mut src, &key(), rx, NO_LIMITS, |p| {
         if matches!(p, Progress::SourceFailed { .. }) {
@@ -206,7 +214,7 @@ async fn a_stopped_loop_resumes_from_the_store_without_repeating_anything() {
             windows: std::iter::repeat_n(Some(10), 3).collect(),
             asked: vec![],
         };
-        let (_tx, rx) = mpsc::channel(1);
+        let (_tx, rx) = mpsc::channel::<canaryd_driver::Request>(1);
         let limits = LiveLimits {
             idle_windows: None,
             max_windows: Some(3),
@@ -224,7 +232,7 @@ async fn a_stopped_loop_resumes_from_the_store_without_repeating_anything() {
         windows: std::iter::repeat_n(Some(10), 5).collect(),
         asked: vec![],
     };
-    let (_tx, rx) = mpsc::channel(1);
+    let (_tx, rx) = mpsc::channel::<canaryd_driver::Request>(1);
     let mut restarted = None;
     let (state, stopped) = run_live(&mut d, &mut src, &key(), rx, NO_LIMITS, |p| {
         if let Progress::Started { applied, state } = p {

@@ -125,14 +125,8 @@ impl Notifiers {
 
     /// No targets: notices are dropped (the audit log still records them).
     pub fn empty(retry: RetryConfig) -> Result<Notifiers, NotifyError> {
-        // reqwest is built without a default crypto provider; ring is installed
-        // once per process (a second install is a harmless no-op error).
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = reqwest::Client::builder()
-            .timeout(retry.timeout)
-            .user_agent(concat!("canaryd/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| NotifyError::Client(e.to_string()))?;
+        let client =
+            crate::http::client(retry.timeout).map_err(|e| NotifyError::Client(e.to_string()))?;
         Ok(Notifiers {
             client,
             dashboard_url: None,
@@ -152,7 +146,15 @@ impl Notifiers {
 
     /// Sends `notice` to every target that wants it; returns one delivery per target tried.
     pub async fn send(&mut self, key: &RolloutKey, notice: &Notice) -> Vec<Delivery> {
-        let msg = Message::new(key, notice, self.dashboard_url.as_deref(), now_rfc3339());
+        // Notices are built from what the collectors reported, and a reason can
+        // quote a URL with credentials in it: scrub before anything is sent.
+        let mut msg = Message::new(key, notice, self.dashboard_url.as_deref(), now_rfc3339());
+        if let Ok(mut v) = serde_json::to_value(&msg) {
+            self.redactor.redact_json(&mut v);
+            if let Ok(clean) = serde_json::from_value::<Message>(v) {
+                msg = clean;
+            }
+        }
         let mut jobs = tokio::task::JoinSet::new();
         for t in &self.targets {
             if notice.severity < t.min_severity

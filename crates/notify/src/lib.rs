@@ -10,6 +10,7 @@
 
 pub mod config;
 pub mod deliver;
+pub mod http;
 pub mod message;
 pub mod pagerduty;
 pub mod redact;

@@ -5,7 +5,7 @@ use canaryd_core::vocab::RolloutKey;
 use serde::Serialize;
 
 /// A notice about one rollout, with the link the policy's dashboard template gives.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Message {
     pub workload: String,
     pub revision: String,
@@ -14,7 +14,7 @@ pub struct Message {
     pub title: String,
     pub text: String,
     pub evidence: Vec<canaryd_core::Evidence>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub link: Option<String>,
     /// RFC 3339, when the notice was sent.
     pub sent_at: String,

@@ -11,6 +11,9 @@ use crate::secret::Secret;
 
 pub const MASK: &str = "[REDACTED]";
 
+/// Parts of a secret URL shorter than this (`services`, `v2`) are not secret.
+const MIN_PART: usize = 8;
+
 /// Query parameters whose values are credentials by convention.
 const TOKEN_PARAMS: &[&str] = &[
     "token",
@@ -40,14 +43,33 @@ impl Redactor {
         Redactor::default()
     }
 
-    /// Registers a secret's value (and its percent-encoded form).
+    /// Registers a secret's value (and its percent-encoded form). A secret
+    /// that is a URL (a Slack webhook, say) also has its credential-looking
+    /// parts registered: the token at the end of `…/services/T0/B0/XXXX` leaks
+    /// just as badly when quoted alone.
     pub fn add(&mut self, secret: &Secret) {
         let v = secret.expose();
         if v.is_empty() {
             return;
         }
-        for n in [v.to_string(), percent_encode(v)] {
-            if !self.needles.contains(&n) {
+        let mut parts = vec![v.to_string(), percent_encode(v)];
+        if let Ok(u) = url::Url::parse(v) {
+            parts.extend(u.password().map(str::to_string));
+            parts.extend(
+                u.path_segments()
+                    .into_iter()
+                    .flatten()
+                    .filter(|p| p.len() >= MIN_PART)
+                    .map(str::to_string),
+            );
+            parts.extend(
+                u.query_pairs()
+                    .map(|(_, val)| val.into_owned())
+                    .filter(|p| p.len() >= MIN_PART),
+            );
+        }
+        for n in parts {
+            if !n.is_empty() && !self.needles.contains(&n) {
                 self.needles.push(n);
             }
         }

@@ -323,3 +323,35 @@ fn config_errors_are_specific() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn outgoing_messages_are_redacted_by_the_notifier_itself() {
+    let (base, rec) = receiver().await;
+    let mut n = Notifiers::from_config(
+        NotifyConfig::parse(
+            "t.yaml",
+            &format!("targets:\n  - name: s\n    slack: {{webhook_url: \"{base}/slack/T0/B0/zzSECRETzz\"}}\n  - name: w\n    webhook: {{url: \"{base}/hook\", secret: \"sign-key-77\"}}\n"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let mut leaky = notice(NoticeKind::Paused, Severity::Warning);
+    leaky.text = "probe to https://ops:pa55word@10.0.0.7/healthz failed; hook was zzSECRETzz, key sign-key-77".into();
+    let d = n.send(&key(), &leaky).await;
+    assert!(d.iter().all(|d| d.ok), "{d:?}");
+    let bodies: Vec<String> = rec
+        .got
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, _, b)| String::from_utf8_lossy(b).into_owned())
+        .collect();
+    assert_eq!(bodies.len(), 2);
+    for b in &bodies {
+        assert!(
+            !b.contains("pa55word") && !b.contains("zzSECRETzz") && !b.contains("sign-key-77"),
+            "{b}"
+        );
+        assert!(b.contains("https://[REDACTED]@10.0.0.7/healthz"), "{b}");
+    }
+}

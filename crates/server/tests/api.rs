@@ -1,0 +1,241 @@
+//! The operator API over real HTTP, against a real live loop, driver and store.
+
+use canaryd_core::observation::{BaselineStatus, Window};
+use canaryd_core::policy::preset;
+use canaryd_core::vocab::{RolloutKey, Timestamp, Weight};
+use canaryd_driver::traits::{CollectingNotifier, VirtualRouter};
+use canaryd_driver::{run_live, Driver, LiveLimits, MetricsSource, Request, SourceError};
+use canaryd_notify::Secret;
+use canaryd_server::{router, Registry};
+use canaryd_store::{AuditKind, Store};
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+
+/// A source with no history (so the rollout waits for approval) and empty windows.
+struct NoHistory;
+
+impl MetricsSource for NoHistory {
+    async fn baseline(&mut self, _k: &RolloutKey) -> Result<BaselineStatus, SourceError> {
+        Ok(BaselineStatus::Missing("new service".into()))
+    }
+    async fn window(
+        &mut self,
+        _k: &RolloutKey,
+        _w: Weight,
+        start: Timestamp,
+        end: Timestamp,
+    ) -> Result<Window, SourceError> {
+        Ok(Window {
+            start,
+            end,
+            ..Default::default()
+        })
+    }
+}
+
+const TOKEN: &str = "op-token-5f2c9a";
+
+struct Harness {
+    base: String,
+    http: reqwest::Client,
+    db: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+async fn start(token: Option<&str>) -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("c.db");
+    let key = RolloutKey::new("payments/ledger", "v1.0.0");
+    let registry = Registry::default();
+    let (tx, rx) = mpsc::channel::<Request>(8);
+    registry.register(key.clone(), tx);
+    let store = Store::open(&db).unwrap();
+    let mut driver = Driver::new(
+        store,
+        VirtualRouter::default(),
+        CollectingNotifier::default(),
+        preset("slo-ratio").unwrap(),
+    )
+    .unwrap();
+    tokio::spawn(async move {
+        let limits = LiveLimits {
+            idle_windows: None,
+            max_windows: None,
+        };
+        let _ = run_live(&mut driver, &mut NoHistory, &key, rx, limits, |_| {}).await;
+    });
+    let app = router(registry, token.map(Secret::new));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    Harness {
+        base: format!("http://{addr}"),
+        http: canaryd_notify::http::client(std::time::Duration::from_secs(40)).unwrap(),
+        db,
+        _dir: dir,
+    }
+}
+
+impl Harness {
+    async fn command(&self, token: Option<&str>, body: Value) -> (u16, Value) {
+        let mut req = self
+            .http
+            .post(format!("{}/api/v1/commands", self.base))
+            .json(&body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Operator entries in the audit log (read through a second connection).
+    fn approvals(&self) -> Vec<Value> {
+        let store = Store::open(&self.db).unwrap();
+        store
+            .audit_entries(None, None)
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.kind == AuditKind::Approval)
+            .map(|e| e.payload)
+            .collect()
+    }
+}
+
+fn approve(by: &str) -> Value {
+    json!({"workload": "payments/ledger", "revision": "v1.0.0", "action": "approve", "by": by, "reason": "baseline reviewed"})
+}
+
+async fn wait_started(h: &Harness) {
+    for _ in 0..200 {
+        if Store::open(&h.db)
+            .unwrap()
+            .load_rollout("payments/ledger", "v1.0.0")
+            .unwrap()
+            .is_some()
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("the rollout never started");
+}
+
+#[tokio::test]
+async fn without_the_right_token_nothing_changes() {
+    let h = start(Some(TOKEN)).await;
+    wait_started(&h).await;
+    for token in [None, Some("wrong-token"), Some("op-token-5f2c9"), Some("")] {
+        let (status, body) = h.command(token, approve("mallory")).await;
+        assert_eq!(status, 401, "{token:?}: {body}");
+    }
+    assert!(
+        h.approvals().is_empty(),
+        "a refused caller leaves no trace in the rollout"
+    );
+    let row = Store::open(&h.db)
+        .unwrap()
+        .load_rollout("payments/ledger", "v1.0.0")
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.phase, "awaiting_approval");
+    // Listing needs the token too.
+    let r = h
+        .http
+        .get(format!("{}/api/v1/rollouts", h.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    assert_eq!(r.headers()["www-authenticate"], "Bearer");
+}
+
+#[tokio::test]
+async fn approve_then_a_second_approve_is_a_409_with_the_reason() {
+    let h = start(Some(TOKEN)).await;
+    wait_started(&h).await;
+    let (status, body) = h.command(Some(TOKEN), approve("alice")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["accepted"], true);
+    assert_eq!(body["phase"], "ramping");
+    assert_eq!(body["weight"], 10);
+
+    let (status, body) = h.command(Some(TOKEN), approve("bob")).await;
+    assert_eq!(status, 409, "{body}");
+    let msg = body["message"].as_str().unwrap();
+    assert!(
+        msg.contains("is ramping at 10%")
+            && msg.contains("only a rollout awaiting approval can be approved"),
+        "{msg}"
+    );
+
+    let approvals = h.approvals();
+    assert_eq!(approvals.len(), 2, "both commands are audited");
+    assert_eq!(approvals[0]["command"]["by"], "alice");
+    assert_eq!(approvals[0]["command"]["reason"], "baseline reviewed");
+    assert_eq!(approvals[1]["decision"]["decision"], "refuse");
+
+    let list: Value = h
+        .http
+        .get(format!("{}/api/v1/rollouts", h.base))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["rollouts"][0]["workload"], "payments/ledger");
+}
+
+#[tokio::test]
+async fn bad_requests_are_named() {
+    let h = start(Some(TOKEN)).await;
+    wait_started(&h).await;
+    let (s, b) = h.command(Some(TOKEN), json!({"workload": "payments/ledger", "revision": "v1.0.0", "action": "reboot", "by": "a"})).await;
+    assert_eq!(s, 400);
+    assert!(b["message"]
+        .as_str()
+        .unwrap()
+        .contains("unknown action `reboot`"));
+    let (s, b) = h.command(Some(TOKEN), json!({"workload": "payments/ledger", "revision": "v1.0.0", "action": "abort", "by": " "})).await;
+    assert_eq!(s, 400);
+    assert!(b["message"].as_str().unwrap().contains("`by`"));
+    let (s, b) = h
+        .command(
+            Some(TOKEN),
+            json!({"workload": "x", "revision": "y", "action": "abort", "by": "a"}),
+        )
+        .await;
+    assert_eq!(s, 404);
+    assert!(
+        b["message"]
+            .as_str()
+            .unwrap()
+            .contains("running: payments/ledger v1.0.0"),
+        "{b}"
+    );
+    let (s, _) = h.command(Some(TOKEN), json!({"workload": "x"})).await;
+    assert_eq!(s, 400);
+    assert!(h.approvals().is_empty());
+}
+
+#[tokio::test]
+async fn an_api_without_a_configured_token_is_closed() {
+    let h = start(None).await;
+    wait_started(&h).await;
+    let (status, body) = h.command(Some("anything"), approve("alice")).await;
+    assert_eq!(status, 401);
+    assert!(body["message"]
+        .as_str()
+        .unwrap()
+        .contains("no API token configured"));
+    let ok = h
+        .http
+        .get(format!("{}/healthz", h.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status().as_u16(), 200);
+}

@@ -7,6 +7,7 @@
 //! 4 an operational failure (database unreadable, disk full).
 
 mod cmd;
+mod demo;
 mod fail;
 mod fmt;
 
@@ -28,6 +29,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// A whole canary release on loopback: sample services, router, load, decisions.
+    Demo(demo::DemoArgs),
+    /// The production front door: steer and measure traffic, run a policy, take operator commands.
+    Proxy(cmd::proxy::ProxyArgs),
     /// Check, show or test policies.
     #[command(subcommand)]
     Policy(cmd::policy::PolicyCmd),
@@ -40,6 +45,21 @@ enum Command {
     History(cmd::history::HistoryArgs),
     /// The whole story of one rollout, window by window.
     Report(cmd::report::ReportArgs),
+    /// Run the demo service (one revision) with fault injection.
+    SampleApp(cmd::sample_app::SampleAppArgs),
+    /// Open-loop HTTP load: fixed arrival rate, route mix, latency summary.
+    Load(cmd::load::LoadArgs),
+    /// Let a rollout that awaits approval start ramping (via a running canaryd's API).
+    Approve(cmd::operator::OperatorArgs),
+    /// Continue a paused rollout from its current step.
+    Resume(cmd::operator::OperatorArgs),
+    /// Roll a rollout back now.
+    Abort(cmd::operator::OperatorArgs),
+    /// Promote a rollout now, skipping the rest of its ladder.
+    Promote(cmd::operator::OperatorArgs),
+    /// Run a statistical test by hand (Mann-Whitney, KS, Fisher, ...).
+    #[command(subcommand)]
+    Stats(cmd::stats::StatsCmd),
 }
 
 #[derive(clap::Args, Clone)]
@@ -59,11 +79,20 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
+        Command::Demo(a) => demo::run(a),
+        Command::Proxy(a) => cmd::proxy::run(a),
         Command::Policy(c) => cmd::policy::run(c),
         Command::Replay(a) => cmd::replay::run(a),
         Command::Audit(c) => cmd::audit::run(c),
         Command::History(a) => cmd::history::run(a),
         Command::Report(a) => cmd::report::run(a),
+        Command::Approve(a) => cmd::operator::run("approve", a),
+        Command::Resume(a) => cmd::operator::run("resume", a),
+        Command::Abort(a) => cmd::operator::run("abort", a),
+        Command::Promote(a) => cmd::operator::run("promote", a),
+        Command::SampleApp(a) => cmd::sample_app::run(a),
+        Command::Load(a) => cmd::load::run(a),
+        Command::Stats(c) => cmd::stats::run(c),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -14,10 +14,10 @@ use crate::effect::{
     PauseReason, RollbackCause, Severity,
 };
 use crate::judge::{judge, metric_value};
-use crate::observation::{Baseline, BaselineStatus, Window};
+use crate::observation::{Baseline, BaselineStatus, CollectorHealth, Observation, Window};
 use crate::policy::{BaselinePolicy, Metric, Policy, Ramp};
 use crate::verdict::{Judgement, RuleOutcome, Verdict, VerdictKind};
-use crate::vocab::{fmt_duration, RolloutKey, Timestamp, Weight};
+use crate::vocab::{fmt_duration, RolloutKey, Route, Timestamp, Weight};
 
 /// What can happen to a rollout.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -114,6 +114,12 @@ pub struct Rollout {
     pub last_verdict: Option<VerdictKind>,
     /// The stable history found at start, for rules that fall back to it.
     pub baseline: Option<Baseline>,
+    /// Per route, the latest stable cohort seen with enough traffic during
+    /// this rollout. At 100% the stable side takes no traffic; this is what
+    /// ratio rules compare against then (fresher than the history, and the
+    /// only baseline a human-approved rollout without history has).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub recent_baseline: BTreeMap<Route, Observation>,
 }
 
 impl Rollout {
@@ -133,6 +139,7 @@ impl Rollout {
             events: 0,
             last_verdict: None,
             baseline: None,
+            recent_baseline: BTreeMap::new(),
         }
     }
 
@@ -354,7 +361,12 @@ fn on_window(
         }
     }
 
-    let judgement = judge(&window, index, policy, s.baseline.as_ref());
+    let judgement = if s.recent_baseline.is_empty() {
+        judge(&window, index, policy, s.baseline.as_ref())
+    } else {
+        judge(&window, index, policy, Some(&fallback_baseline(s)))
+    };
+    remember_baseline(s, &window, policy);
     s.last_verdict = Some(judgement.verdict.kind());
     update_streaks(s, &judgement, index);
 
@@ -374,6 +386,29 @@ fn on_window(
             step: s.step,
             weight: s.weight,
         }));
+    }
+}
+
+/// The history, with each route's most recent stable cohort in its place.
+fn fallback_baseline(s: &Rollout) -> Baseline {
+    let mut b = s.baseline.clone().unwrap_or_default();
+    for (route, obs) in &s.recent_baseline {
+        b.routes.insert(route.clone(), obs.clone());
+    }
+    b
+}
+
+/// Keeps the stable cohorts of a reliable window that carry enough traffic.
+fn remember_baseline(s: &mut Rollout, window: &Window, policy: &Policy) {
+    if window.collectors != CollectorHealth::Healthy {
+        return;
+    }
+    for (route, rw) in &window.routes {
+        if let Some(b) = &rw.baseline {
+            if b.requests >= policy.traffic.min_requests_per_route && b.errors <= b.requests {
+                s.recent_baseline.insert(route.clone(), b.clone());
+            }
+        }
     }
 }
 

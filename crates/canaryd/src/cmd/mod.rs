@@ -1,6 +1,11 @@
 //! One module per subcommand.
 pub mod audit;
 pub mod history;
+pub mod load;
+pub mod operator;
 pub mod policy;
+pub mod proxy;
 pub mod replay;
 pub mod report;
+pub mod sample_app;
+pub mod stats;

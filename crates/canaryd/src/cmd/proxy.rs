@@ -1,0 +1,224 @@
+//! `canaryd proxy`: the production front door for services outside
+//! Kubernetes. It steers traffic between a stable and a canary upstream,
+//! measures every request, runs the policy through the live loop, and takes
+//! operator commands on its API. After the rollout ends it keeps serving at
+//! the final split until stopped (Ctrl-C / SIGTERM); stopped mid-rollout, it
+//! resumes from the database when started again.
+
+use canaryd_core::vocab::RolloutKey;
+use canaryd_driver::{run_live, Driver, LiveLimits, Progress, Request};
+use canaryd_notify::{Notifiers, NotifyConfig, Secret};
+use canaryd_proxy::{Router, RouterConfig};
+use canaryd_server::Registry;
+use clap::Args;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use tokio::sync::mpsc;
+
+use crate::{fmt, DbArg, Fail};
+
+#[derive(Args)]
+pub struct ProxyArgs {
+    /// Where clients connect.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// The stable revision's base URL.
+    #[arg(long)]
+    stable: String,
+    /// The canary revision's base URL.
+    #[arg(long)]
+    canary: String,
+    #[arg(long)]
+    policy: PathBuf,
+    /// The workload's name in the audit log, notifications and commands.
+    #[arg(long, default_value = "default/proxy")]
+    workload: String,
+    /// The canary revision's name (default: the canary URL).
+    #[arg(long)]
+    revision: Option<String>,
+    /// Notification targets (Slack, PagerDuty, webhooks): see crates/notify.
+    #[arg(long)]
+    notify: Option<PathBuf>,
+    /// The operator API (approve, resume, abort, promote).
+    #[arg(long, default_value = "127.0.0.1:7431")]
+    api_listen: SocketAddr,
+    /// File holding the API bearer token (else $CANARYD_API_TOKEN; without one the API refuses every command).
+    #[arg(long)]
+    api_token_file: Option<PathBuf>,
+    /// The router's own /metrics and /healthz.
+    #[arg(long)]
+    admin_listen: Option<SocketAddr>,
+    /// Health-check path probed on both upstreams.
+    #[arg(long, default_value = "/healthz")]
+    probe_path: String,
+    #[command(flatten)]
+    db: DbArg,
+}
+
+pub fn run(args: ProxyArgs) -> Result<u8, Fail> {
+    let policy = super::policy::load(&args.policy)?;
+    let notifiers = match &args.notify {
+        Some(path) => {
+            let cfg = NotifyConfig::load(path).map_err(|e| Fail::invalid(e.to_string()))?;
+            Notifiers::from_config(cfg).map_err(|e| Fail::invalid(e.to_string()))?
+        }
+        None => Notifiers::empty(Default::default()).map_err(|e| Fail::Operational(e.into()))?,
+    };
+    for w in &notifiers.warnings {
+        eprintln!("warning: {w}");
+    }
+    let token = match (&args.api_token_file, std::env::var("CANARYD_API_TOKEN")) {
+        (Some(f), _) => Some(
+            std::fs::read_to_string(f)
+                .map_err(|e| {
+                    Fail::invalid(format!("cannot read --api-token-file {}: {e}", f.display()))
+                })?
+                .trim()
+                .to_string(),
+        ),
+        (None, Ok(t)) => Some(t.trim().to_string()),
+        (None, Err(_)) => None,
+    }
+    .filter(|t| !t.is_empty())
+    .map(Secret::new);
+
+    let mut router_cfg = RouterConfig::from_urls(&args.stable, &args.canary)
+        .map_err(|e| Fail::invalid(e.to_string()))?;
+    router_cfg.listen = args.listen;
+    router_cfg.admin_listen = args.admin_listen;
+    router_cfg.probe.path = args.probe_path.clone();
+    let key = RolloutKey::new(
+        args.workload.clone(),
+        args.revision.clone().unwrap_or_else(|| args.canary.clone()),
+    );
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Fail::Operational(e.into()))?;
+    rt.block_on(async move {
+        let router = Router::start(router_cfg).await.map_err(|e| Fail::invalid(e.to_string()))?;
+        let mut redactor = notifiers.redactor().clone();
+        if let Some(t) = &token {
+            redactor.add(t);
+        }
+        let store = fmt::open_store(&args.db.db)?;
+        let scrub = Box::new(move |v: &mut serde_json::Value| redactor.redact_json(v));
+        let mut driver = Driver::new(store, router.clone(), notifiers, policy)?.with_scrubber(scrub);
+
+        let registry = Registry::default();
+        let (tx, rx) = mpsc::channel::<Request>(16);
+        registry.register(key.clone(), tx);
+        if token.is_none() {
+            eprintln!("warning: no API token (--api-token-file or CANARYD_API_TOKEN): operator commands will be refused");
+        }
+        let api = canaryd_server::router(registry.clone(), token);
+        let listener = tokio::net::TcpListener::bind(args.api_listen)
+            .await
+            .map_err(|e| Fail::invalid(format!("cannot listen for the API on {}: {e}", args.api_listen)))?;
+        tokio::spawn(async move {
+            if let Err(e) = canaryd_server::serve(listener, api).await {
+                eprintln!("canaryd proxy: the API stopped: {e}");
+            }
+        });
+        println!(
+            "canaryd proxy: {} → stable {} / canary {}; rollout {key}; API on {}",
+            router.url(),
+            args.stable,
+            args.canary,
+            args.api_listen
+        );
+
+        let mut source = router.metrics_source();
+        let limits = LiveLimits { idle_windows: None, max_windows: None };
+        let outcome = tokio::select! {
+            r = run_live(&mut driver, &mut source, &key, rx, limits, log_progress) => Some(r?),
+            _ = shutdown_signal() => None,
+        };
+        registry.unregister(&key);
+        let code = match outcome {
+            Some((state, _)) => {
+                println!(
+                    "rollout {key} finished: {}; serving at {}% canary until stopped",
+                    canaryd_driver::replay::phase_detail(&state),
+                    router.weight()
+                );
+                shutdown_signal().await;
+                canaryd_driver::replay::outcome_of(&state).exit_code()
+            }
+            None => {
+                println!("stopping: rollout {key} is saved and resumes where it was on the next start");
+                2
+            }
+        };
+        router.shutdown().await;
+        Ok(code)
+    })
+}
+
+fn log_progress(p: &Progress) {
+    match p {
+        Progress::Started { state, applied } => println!(
+            "{} {}: {} at {}%",
+            if applied.is_some() {
+                "started"
+            } else {
+                "resumed from the database"
+            },
+            state.key,
+            state.phase,
+            state.weight
+        ),
+        Progress::Window { index, applied, .. } => println!(
+            "window {index}: {} — {} ({}: {}%)",
+            applied
+                .judgement
+                .as_ref()
+                .map(|j| j.verdict.kind().to_string())
+                .unwrap_or_default(),
+            applied
+                .decision
+                .as_ref()
+                .map(canaryd_driver::replay::describe_decision)
+                .unwrap_or_default(),
+            applied.state.phase,
+            applied.state.weight
+        ),
+        Progress::SourceFailed { index, error } => {
+            println!("window {index}: metrics unreadable: {error}")
+        }
+        Progress::Operator { command, applied } => println!(
+            "operator {} {}: {}",
+            command.by,
+            command.action,
+            applied.refused.clone().unwrap_or_else(|| applied
+                .decision
+                .as_ref()
+                .map(canaryd_driver::replay::describe_decision)
+                .unwrap_or_default())
+        ),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

@@ -46,6 +46,7 @@
 //! Invalid input (empty samples, NaN, zero totals, errors > total) is a
 //! [`StatsError`], never a panic or a NaN p-value.
 
+mod binned;
 mod binomial;
 mod counts;
 mod dist;
@@ -53,6 +54,7 @@ mod effect;
 mod error;
 mod histogram;
 mod hodges_lehmann;
+pub mod kayenta;
 mod kolmogorov;
 mod ks;
 mod ks_exact;
@@ -67,6 +69,7 @@ pub mod sequential;
 mod srm;
 mod types;
 
+pub use binned::mann_whitney_binned;
 pub use binomial::binomial_test;
 pub use counts::{chi_square_2x2, fisher_exact, Counts};
 pub use effect::{cohens_h, dominance, mean_ratio, Dominance};

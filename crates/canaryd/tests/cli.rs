@@ -194,6 +194,8 @@ fn malformed_policies_exit_3_with_a_located_message_and_never_panic() {
         "examples/absolute-slo.yaml",
         "examples/progressive.yaml",
         "examples/adaptive-weight.yaml",
+        "examples/statistical.yaml",
+        "examples/canaryd.yaml",
     ]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
 }

@@ -27,6 +27,7 @@ fn rule(name: &str, metric: Metric, comparison: Comparison) -> Rule {
         critical: false,
         min_requests: 500,
         min_value: None,
+        test: None,
     }
 }
 
@@ -41,6 +42,7 @@ fn policy() -> Policy {
                 .map(|&w| LadderStep {
                     weight: w,
                     hold_windows: 1_000_000,
+                    min_requests: None,
                 })
                 .collect(),
         ),
@@ -121,6 +123,40 @@ fn bench(c: &mut Criterion) {
             )
         });
     }
+
+    // The same window judged by a rule with an anytime-valid test: on a
+    // breaching window the test replays the route's looks so far (here 20
+    // earlier windows on each of the 10 routes).
+    let mut seq = policy();
+    seq.rules[0].test = Some(canaryd_core::policy::TestSpec {
+        kind: canaryd_core::policy::TestKind::SequentialErrors,
+        alpha: 0.01,
+        warn_alpha: None,
+        min_effect: None,
+    });
+    let mut seq_state = ramping(&seq);
+    for i in 0..10 {
+        let looks = vec![
+            canaryd_core::significance::Look {
+                canary_errors: 4,
+                baseline_errors: 10,
+                canary_share: 0.1
+            };
+            20
+        ];
+        seq_state.looks.insert(
+            canaryd_core::judge::look_key("errors", &Route(format!("GET /route/{i}"))),
+            looks,
+        );
+    }
+    let w = window(200);
+    g.bench_function("breach_with_sequential_test_20_looks_x_10_routes", |b| {
+        b.iter_batched(
+            || Event::WindowClosed { window: w.clone() },
+            |ev| black_box(step(black_box(&seq_state), ev, &seq, Timestamp(60_000))),
+            BatchSize::SmallInput,
+        )
+    });
     g.finish();
 }
 

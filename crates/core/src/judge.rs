@@ -17,9 +17,24 @@
 
 use crate::observation::{Baseline, CollectorHealth, Observation, Window};
 use crate::policy::{Comparison, Metric, Policy, Rule};
+use crate::significance::{evaluate, Look, Significance};
 use crate::verdict::{Evidence, Judgement, RuleOutcome, Verdict};
 use crate::vocab::Route;
 use std::collections::BTreeMap;
+
+/// What the judge needs to know about the rollout beyond the window.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct JudgeContext<'a> {
+    /// The current ladder step's minimum sample, replacing the rules' own.
+    pub min_requests: Option<u64>,
+    /// Earlier looks of sequential tests, by [`look_key`].
+    pub looks: Option<&'a BTreeMap<String, Vec<Look>>>,
+}
+
+/// The key a rule's sequential looks on a route are kept under.
+pub fn look_key(rule: &str, route: &Route) -> String {
+    format!("{rule}|{route}")
+}
 
 /// Judges `window` (the `index`-th of its rollout, 1-based) against `policy`.
 /// `history` is the stable revision's historical baseline, used for ratio and
@@ -30,18 +45,32 @@ pub fn judge(
     policy: &Policy,
     history: Option<&Baseline>,
 ) -> Judgement {
+    judge_with(window, index, policy, history, JudgeContext::default())
+}
+
+/// [`judge`], knowing the ladder step's minimum sample and earlier sequential looks.
+pub fn judge_with(
+    window: &Window,
+    index: u32,
+    policy: &Policy,
+    history: Option<&Baseline>,
+    ctx: JudgeContext<'_>,
+) -> Judgement {
     if let CollectorHealth::Unhealthy(reason) = &window.collectors {
         return Judgement {
             verdict: Verdict::Unreliable {
                 reason: format!("collectors unhealthy: {reason}"),
             },
             rules: BTreeMap::new(),
+            warnings: Vec::new(),
         };
     }
 
     let mut rules = BTreeMap::new();
+    let mut warnings = Vec::new();
     for rule in &policy.rules {
-        rules.insert(rule.name.clone(), judge_rule(rule, window, index, history));
+        let outcome = judge_rule(rule, window, index, history, ctx, &mut warnings);
+        rules.insert(rule.name.clone(), outcome);
     }
 
     let mut evidence = Vec::new();
@@ -62,7 +91,11 @@ pub fn judge(
     } else {
         Verdict::Healthy
     };
-    Judgement { verdict, rules }
+    Judgement {
+        verdict,
+        rules,
+        warnings,
+    }
 }
 
 fn summarize(reasons: &[&str]) -> String {
@@ -80,7 +113,14 @@ fn summarize(reasons: &[&str]) -> String {
     }
 }
 
-fn judge_rule(rule: &Rule, window: &Window, index: u32, history: Option<&Baseline>) -> RuleOutcome {
+fn judge_rule(
+    rule: &Rule,
+    window: &Window,
+    index: u32,
+    history: Option<&Baseline>,
+    ctx: JudgeContext<'_>,
+    warnings: &mut Vec<Evidence>,
+) -> RuleOutcome {
     // Routes the rule names must be present: a selector that matches nothing
     // is no data, not a pass.
     let mut routes: Vec<&Route> = window
@@ -109,15 +149,24 @@ fn judge_rule(rule: &Rule, window: &Window, index: u32, history: Option<&Baselin
             continue;
         };
         let hist = history.and_then(|h| h.routes.get(route));
-        match judge_route(
+        let prior = ctx
+            .looks
+            .and_then(|l| l.get(&look_key(&rule.name, route)))
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        let input = RouteInput {
             rule,
             route,
-            rw.canary.as_ref(),
-            rw.baseline.as_ref(),
-            hist,
+            canary: rw.canary.as_ref(),
+            window_baseline: rw.baseline.as_ref(),
+            history: hist,
             index,
-        ) {
+            min_requests: ctx.min_requests.unwrap_or(rule.min_requests),
+            prior,
+        };
+        match judge_route(input) {
             RouteOutcome::Pass => {}
+            RouteOutcome::Warn(e) => warnings.push(e),
             RouteOutcome::Breach(e) => evidence.push(e),
             RouteOutcome::Inconclusive(reason) => {
                 inconclusive.get_or_insert(reason);
@@ -135,26 +184,42 @@ fn judge_rule(rule: &Rule, window: &Window, index: u32, history: Option<&Baselin
 
 enum RouteOutcome {
     Pass,
+    Warn(Evidence),
     Breach(Evidence),
     Inconclusive(String),
 }
 
-fn judge_route(
-    rule: &Rule,
-    route: &Route,
-    canary: Option<&Observation>,
-    window_baseline: Option<&Observation>,
-    history: Option<&Observation>,
+/// Everything one rule needs to judge one route.
+struct RouteInput<'a> {
+    rule: &'a Rule,
+    route: &'a Route,
+    canary: Option<&'a Observation>,
+    window_baseline: Option<&'a Observation>,
+    history: Option<&'a Observation>,
     index: u32,
-) -> RouteOutcome {
+    min_requests: u64,
+    prior: &'a [Look],
+}
+
+fn judge_route(input: RouteInput<'_>) -> RouteOutcome {
+    let RouteInput {
+        rule,
+        route,
+        canary,
+        window_baseline,
+        history,
+        index,
+        min_requests,
+        prior,
+    } = input;
     let metric = &rule.metric;
     let Some(canary) = canary else {
         return RouteOutcome::Inconclusive(format!("no canary series for route {route}"));
     };
-    if canary.requests < rule.min_requests {
+    if canary.requests < min_requests {
         return RouteOutcome::Inconclusive(format!(
             "not enough traffic on {route}: {} canary requests < {} required",
-            canary.requests, rule.min_requests
+            canary.requests, min_requests
         ));
     }
     let canary_value = match metric_value(canary, metric) {
@@ -171,15 +236,19 @@ fn judge_route(
     // when it has enough traffic (same conditions, same time of day), else the
     // stable history.
     let mut baseline_requests = None;
-    let baseline_value = if rule.comparison.needs_baseline() {
+    // The observation the baseline value came from, and whether it is the
+    // stable cohort of this same window (tests use it).
+    let mut baseline_obs: Option<(&Observation, bool)> = None;
+    let baseline_value = if rule.comparison.needs_baseline() || rule.test.is_some() {
         let from_window = window_baseline
-            .filter(|b| b.requests >= rule.min_requests)
-            .and_then(|b| metric_value(b, metric).ok().map(|v| (v, b.requests)));
+            .filter(|b| b.requests >= min_requests)
+            .and_then(|b| metric_value(b, metric).ok().map(|v| (v, b, true)));
         let from_history =
-            || history.and_then(|b| metric_value(b, metric).ok().map(|v| (v, b.requests)));
+            || history.and_then(|b| metric_value(b, metric).ok().map(|v| (v, b, false)));
         match from_window.or_else(from_history) {
-            Some((v, n)) => {
-                baseline_requests = Some(n);
+            Some((v, b, concurrent)) => {
+                baseline_requests = Some(b.requests);
+                baseline_obs = Some((b, concurrent));
                 Some(v)
             }
             None => {
@@ -204,21 +273,37 @@ fn judge_route(
         (Comparison::Ratio(_) | Comparison::Delta(_), None) => return RouteOutcome::Pass,
     };
     let floor_ok = rule.min_value.is_none_or(|floor| canary_value > floor);
-    if canary_value > threshold && floor_ok {
-        RouteOutcome::Breach(Evidence {
-            rule: rule.name.clone(),
-            metric: metric.clone(),
-            route: route.clone(),
-            canary: canary_value,
-            baseline: baseline_value,
-            threshold,
-            comparison: rule.comparison.describe(metric),
-            canary_requests: canary.requests,
-            baseline_requests,
-            window: index,
-        })
-    } else {
-        RouteOutcome::Pass
+    if !(canary_value > threshold && floor_ok) {
+        return RouteOutcome::Pass;
+    }
+    let evidence = |test| Evidence {
+        rule: rule.name.clone(),
+        metric: metric.clone(),
+        route: route.clone(),
+        canary: canary_value,
+        baseline: baseline_value,
+        threshold,
+        comparison: rule.comparison.describe(metric),
+        canary_requests: canary.requests,
+        baseline_requests,
+        window: index,
+        test,
+    };
+    let Some(spec) = &rule.test else {
+        return RouteOutcome::Breach(evidence(None));
+    };
+    // Past the threshold: now, is it more than noise?
+    let Some((baseline, concurrent)) = baseline_obs else {
+        return RouteOutcome::Inconclusive(format!(
+            "{} on {route}: no baseline to test against",
+            spec.kind.name()
+        ));
+    };
+    match evaluate(spec, canary, baseline, prior, concurrent) {
+        Significance::Confirmed(t) => RouteOutcome::Breach(evidence(Some(t))),
+        Significance::Warning(t) => RouteOutcome::Warn(evidence(Some(t))),
+        Significance::Noise => RouteOutcome::Pass,
+        Significance::Unavailable(why) => RouteOutcome::Inconclusive(format!("{route}: {why}")),
     }
 }
 

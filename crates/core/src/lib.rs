@@ -14,6 +14,7 @@ pub mod observation;
 pub mod policy;
 pub mod replay;
 pub mod rollout;
+pub mod significance;
 pub mod verdict;
 pub mod vocab;
 

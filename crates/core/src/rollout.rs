@@ -13,9 +13,10 @@ use crate::effect::{
     AuditRecord, Decision, Effect, Notice, NoticeKind, OperatorAction, OperatorCommand,
     PauseReason, RollbackCause, Severity,
 };
-use crate::judge::{judge, metric_value};
+use crate::judge::{judge_with, look_key, metric_value, JudgeContext};
 use crate::observation::{Baseline, BaselineStatus, CollectorHealth, Observation, Window};
-use crate::policy::{BaselinePolicy, Metric, Policy, Ramp};
+use crate::policy::{BaselinePolicy, Metric, Policy, Ramp, TestKind};
+use crate::significance::Look;
 use crate::verdict::{Judgement, RuleOutcome, Verdict, VerdictKind};
 use crate::vocab::{fmt_duration, RolloutKey, Route, Timestamp, Weight};
 
@@ -120,6 +121,10 @@ pub struct Rollout {
     /// only baseline a human-approved rollout without history has).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub recent_baseline: BTreeMap<Route, Observation>,
+    /// Per rule and route (see `judge::look_key`), the windows a sequential
+    /// test has accumulated: its whole state, replayable and serializable.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub looks: BTreeMap<String, Vec<Look>>,
 }
 
 impl Rollout {
@@ -140,6 +145,7 @@ impl Rollout {
             last_verdict: None,
             baseline: None,
             recent_baseline: BTreeMap::new(),
+            looks: BTreeMap::new(),
         }
     }
 
@@ -321,6 +327,7 @@ fn on_window(
                 reason: format!("not judged: {why}"),
             },
             rules: BTreeMap::new(),
+            warnings: Vec::new(),
         };
         let decision = Decision::Ignore {
             reason: why.to_string(),
@@ -361,12 +368,20 @@ fn on_window(
         }
     }
 
+    let ctx = JudgeContext {
+        min_requests: match &policy.ramp {
+            Ramp::Ladder(steps) => steps.get(s.step).and_then(|st| st.min_requests),
+            Ramp::Adaptive(_) => None,
+        },
+        looks: Some(&s.looks),
+    };
     let judgement = if s.recent_baseline.is_empty() {
-        judge(&window, index, policy, s.baseline.as_ref())
+        judge_with(&window, index, policy, s.baseline.as_ref(), ctx)
     } else {
-        judge(&window, index, policy, Some(&fallback_baseline(s)))
+        judge_with(&window, index, policy, Some(&fallback_baseline(s)), ctx)
     };
     remember_baseline(s, &window, policy);
+    remember_looks(s, &window, policy);
     s.last_verdict = Some(judgement.verdict.kind());
     update_streaks(s, &judgement, index);
 
@@ -407,6 +422,31 @@ fn remember_baseline(s: &mut Rollout, window: &Window, policy: &Policy) {
         if let Some(b) = &rw.baseline {
             if b.requests >= policy.traffic.min_requests_per_route && b.errors <= b.requests {
                 s.recent_baseline.insert(route.clone(), b.clone());
+            }
+        }
+    }
+}
+
+/// Adds this window's look to every sequential test, where both cohorts served.
+fn remember_looks(s: &mut Rollout, window: &Window, policy: &Policy) {
+    if window.collectors != CollectorHealth::Healthy {
+        return;
+    }
+    for rule in &policy.rules {
+        if rule.test.as_ref().map(|t| t.kind) != Some(TestKind::SequentialErrors) {
+            continue;
+        }
+        for (route, rw) in &window.routes {
+            if !rule.applies_to(route) {
+                continue;
+            }
+            if let (Some(c), Some(b)) = (&rw.canary, &rw.baseline) {
+                if let Some(look) = Look::of(c, b) {
+                    s.looks
+                        .entry(look_key(&rule.name, route))
+                        .or_default()
+                        .push(look);
+                }
             }
         }
     }

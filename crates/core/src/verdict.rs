@@ -83,6 +83,51 @@ pub struct Evidence {
     pub baseline_requests: Option<u64>,
     /// 1-based index of the window in the rollout.
     pub window: u32,
+    /// The statistical test that confirmed (or, in a warning, nearly
+    /// confirmed) the breach, when the rule has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test: Option<TestEvidence>,
+}
+
+/// A test's numbers, as an SRE would want to check them by hand
+/// (`canaryd stats` reproduces each one).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TestEvidence {
+    /// chi_square, fisher, mann_whitney or sequential_errors.
+    pub test: String,
+    pub statistic: f64,
+    pub p_value: f64,
+    /// The level the p-value was compared with (the rule's alpha).
+    pub alpha: f64,
+    /// Standardized effect: Cohen's h (error rates) or Cliff's delta (latency).
+    pub effect: f64,
+    pub effect_name: String,
+    /// Requests (or errors, for the sequential test) behind the figures.
+    pub canary_n: u64,
+    pub baseline_n: u64,
+    /// Windows accumulated, for sequential tests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub looks: Option<u32>,
+}
+
+impl fmt::Display for TestEvidence {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} p={:.2e} (alpha {}), {}={:.3}, n={}/{}",
+            self.test,
+            self.p_value,
+            self.alpha,
+            self.effect_name,
+            self.effect,
+            self.canary_n,
+            self.baseline_n
+        )?;
+        if let Some(l) = self.looks {
+            write!(f, " over {l} windows")?;
+        }
+        Ok(())
+    }
 }
 
 impl fmt::Display for Evidence {
@@ -105,7 +150,11 @@ impl fmt::Display for Evidence {
         } else {
             write!(f, " ({})", self.comparison)?;
         }
-        write!(f, " [rule {}, n={}]", self.rule, self.canary_requests)
+        write!(f, " [rule {}, n={}]", self.rule, self.canary_requests)?;
+        if let Some(t) = &self.test {
+            write!(f, " [{t}]")?;
+        }
+        Ok(())
     }
 }
 
@@ -129,4 +178,8 @@ pub struct Judgement {
     pub verdict: Verdict,
     /// Per rule name. Empty when the window was not judged (unreliable).
     pub rules: BTreeMap<String, RuleOutcome>,
+    /// Regressions past a rule's threshold whose test reached only its
+    /// warning level: no breach, but worth a look.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<Evidence>,
 }

@@ -121,6 +121,7 @@ fn rule(name: &str, metric: Metric, comparison: Comparison, n: u32) -> Rule {
         critical: false,
         min_requests: 500,
         min_value: None,
+        test: None,
     }
 }
 
@@ -160,6 +161,7 @@ fn setup() -> impl Strategy<Value = Setup> {
                             .map(|&w| LadderStep {
                                 weight: w,
                                 hold_windows: hold,
+                                min_requests: None,
                             })
                             .collect(),
                     )
@@ -173,6 +175,21 @@ fn setup() -> impl Strategy<Value = Setup> {
                     rules: vec![
                         rule("errors", Metric::ErrorRate, Comparison::Ratio(2.0), n_err),
                         rule("p99", Metric::LatencyP99, Comparison::Ratio(1.5), n_lat),
+                        // Stateful across windows: replay must rebuild its looks exactly.
+                        Rule {
+                            test: Some(canaryd_core::policy::TestSpec {
+                                kind: canaryd_core::policy::TestKind::SequentialErrors,
+                                alpha: 0.01,
+                                warn_alpha: Some(0.05),
+                                min_effect: None,
+                            }),
+                            ..rule(
+                                "errors-sequential",
+                                Metric::ErrorRate,
+                                Comparison::Ratio(1.0),
+                                n_err,
+                            )
+                        },
                     ],
                     traffic: TrafficPolicy {
                         min_requests_per_route: 500,

@@ -23,6 +23,7 @@ fn rule(metric: Metric, comparison: Comparison) -> Rule {
         critical: false,
         min_requests: 1000,
         min_value: None,
+        test: None,
     }
 }
 
@@ -34,6 +35,7 @@ fn policy(rules: Vec<Rule>) -> Policy {
         ramp: Ramp::Ladder(vec![LadderStep {
             weight: 100,
             hold_windows: 1,
+            min_requests: None,
         }]),
         ramp_budget: Duration::from_secs(3600),
         rules,

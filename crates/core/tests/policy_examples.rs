@@ -6,8 +6,8 @@ use std::time::Duration;
 use canaryd_core::vocab::Route;
 
 use canaryd_core::policy::{
-    parse_policy, policy_to_yaml, AdaptiveRamp, BaselinePolicy, Comparison, ErrorBudgetGate,
-    Metric, Policy, Ramp, PRESET_NAMES,
+    parse_policy, policy_to_yaml, preset, AdaptiveRamp, BaselinePolicy, Comparison,
+    ErrorBudgetGate, Metric, Policy, Ramp, TestKind, TestSpec, PRESET_NAMES,
 };
 
 fn example(name: &str) -> Policy {
@@ -120,4 +120,70 @@ fn adaptive_weight_example() {
     let cpu = rule(&p, "cpu-headroom");
     assert_eq!(cpu.comparison, Comparison::Delta(0.15));
     assert_eq!(cpu.consecutive, 5);
+}
+
+#[test]
+fn statistical_example() {
+    let p = example("statistical");
+    assert_eq!(p.name, "ledger-statistical");
+    assert_eq!(p.window, Duration::from_secs(300));
+    let Ramp::Ladder(steps) = &p.ramp else {
+        panic!("not a ladder")
+    };
+    let steps: Vec<(u8, u32, Option<u64>)> = steps
+        .iter()
+        .map(|s| (s.weight, s.hold_windows, s.min_requests))
+        .collect();
+    assert_eq!(
+        steps,
+        vec![
+            (5, 1, Some(100)),
+            (25, 1, Some(500)),
+            (50, 1, Some(750)),
+            (100, 1, Some(1000))
+        ]
+    );
+    assert_eq!(p.ramp_budget, Duration::from_secs(30 * 60));
+    assert_eq!(p.rules.len(), 3);
+    let Some(base) = preset("statistical") else {
+        panic!("no preset")
+    };
+    assert_eq!(p.rules[..2], base.rules[..], "the preset's rules are kept");
+    let r = rule(&p, "checkout-errors-fisher");
+    assert_eq!(r.comparison, Comparison::Ratio(1.0));
+    assert_eq!(r.routes, vec![Route::from("POST /checkout")]);
+    let Some(t) = &r.test else { panic!("no test") };
+    assert_eq!(t.kind, TestKind::Fisher);
+    assert!((t.alpha - 0.001).abs() < 1e-15, "{t:?}");
+    assert!(
+        t.warn_alpha.is_some_and(|w| (w - 0.01).abs() < 1e-15),
+        "{t:?}"
+    );
+    assert_eq!(t.min_effect, Some(0.3));
+}
+
+#[test]
+fn canaryd_example() {
+    let p = example("canaryd");
+    assert_eq!(p.name, "orders-default");
+    assert_eq!(p.window, Duration::from_secs(60));
+    assert_eq!(p.traffic.min_requests_per_route, 300);
+    assert_eq!(p.rules.len(), 5);
+    assert_eq!(rule(&p, "errors").min_requests, 300);
+    assert_eq!(rule(&p, "latency-p95").min_requests, 300);
+    assert_eq!(rule(&p, "error-storm").min_requests, 50);
+    let r = rule(&p, "refund-errors");
+    assert_eq!(r.comparison, Comparison::Ratio(1.2));
+    assert_eq!(r.min_value, Some(0.0005));
+    assert_eq!(r.consecutive, 2);
+    assert_eq!(
+        r.test,
+        Some(TestSpec {
+            kind: TestKind::SequentialErrors,
+            alpha: 0.005,
+            warn_alpha: None,
+            min_effect: None,
+        })
+    );
+    assert!(p.rules.iter().all(|r| r.critical || r.consecutive >= 2));
 }

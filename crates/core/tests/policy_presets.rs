@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use canaryd_core::policy::{
     parse_policy, policy_to_yaml, preset, validate_policy, AdaptiveRamp, BaselinePolicy,
-    Comparison, ErrorBudgetGate, LadderStep, Metric, Policy, Ramp, Rule, PRESET_NAMES,
+    Comparison, ErrorBudgetGate, LadderStep, Metric, Policy, Ramp, Rule, TestKind, TestSpec,
+    PRESET_NAMES,
 };
 
 const MIN: Duration = Duration::from_secs(60);
@@ -53,15 +54,50 @@ fn week_baseline() -> BaselinePolicy {
     }
 }
 
+/// (weight, hold_windows, min_requests) of every ladder step.
+fn steps(p: &Policy) -> Vec<(u8, u32, Option<u64>)> {
+    match &p.ramp {
+        Ramp::Ladder(steps) => steps
+            .iter()
+            .map(|s| (s.weight, s.hold_windows, s.min_requests))
+            .collect(),
+        Ramp::Adaptive(_) => panic!("{} has an adaptive ramp", p.name),
+    }
+}
+
+/// (name, min_requests, min_value, test) of every rule.
+fn details(p: &Policy) -> Vec<(&str, u64, Option<f64>, Option<TestSpec>)> {
+    p.rules
+        .iter()
+        .map(|r| (r.name.as_str(), r.min_requests, r.min_value, r.test.clone()))
+        .collect()
+}
+
+fn spec(
+    kind: TestKind,
+    alpha: f64,
+    warn_alpha: Option<f64>,
+    min_effect: Option<f64>,
+) -> Option<TestSpec> {
+    Some(TestSpec {
+        kind,
+        alpha,
+        warn_alpha,
+        min_effect,
+    })
+}
+
 #[test]
-fn preset_names_are_exactly_the_four_presets() {
+fn preset_names_are_exactly_the_six_presets() {
     assert_eq!(
         PRESET_NAMES,
         &[
             "slo-ratio",
             "absolute-slo",
             "progressive",
-            "adaptive-weight"
+            "adaptive-weight",
+            "statistical",
+            "canaryd",
         ]
     );
     for name in PRESET_NAMES {
@@ -69,8 +105,116 @@ fn preset_names_are_exactly_the_four_presets() {
         assert_eq!(p.name, *name);
         assert_eq!(p.preset.as_deref(), Some(*name));
     }
-    assert!(preset("canaryd").is_none());
+    assert!(preset("kayenta").is_none());
     assert!(preset("").is_none());
+}
+
+#[test]
+fn older_presets_have_no_tests_and_no_step_minimums() {
+    for name in [
+        "slo-ratio",
+        "absolute-slo",
+        "progressive",
+        "adaptive-weight",
+    ] {
+        let p = get(name);
+        assert!(p.rules.iter().all(|r| r.test.is_none()), "{name}");
+        if let Ramp::Ladder(steps) = &p.ramp {
+            assert!(steps.iter().all(|s| s.min_requests.is_none()), "{name}");
+        }
+    }
+}
+
+#[test]
+fn statistical_preset() {
+    let p = get("statistical");
+    assert_eq!(p.window, mins(5));
+    // Phases 5% / 25% / 100% of 5 minutes each, minimum samples 100 / 500 / 1,000.
+    assert_eq!(
+        steps(&p),
+        vec![(5, 1, Some(100)), (25, 1, Some(500)), (100, 1, Some(1000))]
+    );
+    assert_eq!(p.ramp_budget, mins(30));
+    assert_eq!(
+        rules(&p),
+        vec![
+            ("error_rate".into(), Comparison::Ratio(1.0), 2, false),
+            ("latency_p50".into(), Comparison::Ratio(1.0), 2, false),
+        ]
+    );
+    // Chi-square on errors, Mann-Whitney on latency; p < 0.001 rolls back,
+    // p < 0.01 warns, effect size ≥ 0.2.
+    assert_eq!(
+        details(&p),
+        vec![
+            (
+                "errors-chi2",
+                100,
+                None,
+                spec(TestKind::ChiSquare, 0.001, Some(0.01), Some(0.2))
+            ),
+            (
+                "latency-mann-whitney",
+                100,
+                None,
+                spec(TestKind::MannWhitney, 0.001, Some(0.01), Some(0.2))
+            ),
+        ]
+    );
+    assert!(p.rules.iter().all(|r| r.routes.is_empty()));
+    assert_eq!(p.traffic.min_requests_per_route, 100);
+    assert_eq!(p.traffic.max_extensions, 3);
+    assert_eq!(p.baseline, week_baseline());
+    assert_eq!(p.error_budget, None);
+    assert!(p.collectors.auto_resume);
+}
+
+#[test]
+fn canaryd_preset() {
+    let p = get("canaryd");
+    assert_eq!(p.window, MIN);
+    assert_eq!(
+        steps(&p),
+        vec![(5, 2, None), (25, 2, None), (50, 2, None), (100, 2, None)]
+    );
+    assert_eq!(p.ramp_budget, mins(30));
+    assert_eq!(
+        rules(&p),
+        vec![
+            ("error_rate".into(), Comparison::Ratio(1.5), 2, false),
+            ("latency_p95".into(), Comparison::Ratio(1.25), 2, false),
+            ("error_rate".into(), Comparison::Absolute(0.25), 1, true),
+            ("latency_p99".into(), Comparison::Ratio(3.0), 1, true),
+        ]
+    );
+    assert_eq!(
+        details(&p),
+        vec![
+            (
+                "errors",
+                200,
+                Some(0.001),
+                spec(TestKind::SequentialErrors, 0.01, None, None)
+            ),
+            ("latency-p95", 200, Some(50.0), None),
+            ("error-storm", 50, None, None),
+            ("latency-storm", 200, None, None),
+        ]
+    );
+    // Never fewer than 2 consecutive breaching windows unless critical.
+    assert!(p.rules.iter().all(|r| r.critical || r.consecutive >= 2));
+    // Anytime-valid tests only: a fixed-horizon test re-run every short
+    // window would inflate false alarms.
+    assert!(p
+        .rules
+        .iter()
+        .filter_map(|r| r.test.as_ref())
+        .all(|t| t.kind == TestKind::SequentialErrors));
+    assert_eq!(p.traffic.min_requests_per_route, 200);
+    assert_eq!(p.traffic.max_extensions, 3);
+    assert_eq!(p.baseline, week_baseline());
+    assert_eq!(p.error_budget, None);
+    assert!(p.collectors.auto_resume);
 }
 
 #[test]
@@ -341,11 +485,13 @@ fn ladder_and_adaptive_replace_the_ramp() {
         Ramp::Ladder(vec![
             LadderStep {
                 weight: 50,
-                hold_windows: 1
+                hold_windows: 1,
+                min_requests: None,
             },
             LadderStep {
                 weight: 100,
-                hold_windows: 3
+                hold_windows: 3,
+                min_requests: None,
             },
         ])
     );
@@ -429,4 +575,85 @@ fn units_resolve_per_metric() {
             (Comparison::Absolute(40.0), Some(2.0)),
         ]
     );
+}
+
+#[test]
+fn tests_and_step_minimums_round_trip_without_a_preset() {
+    let p = parse(
+        "window: 2m\nladder:\n  - {weight: 10, hold: 2m, min_requests: 50}\n  - {weight: 100, hold_windows: 2}\n\
+         ramp_budget: 20m\nrules:\n\
+         \x20 - {metric: error_rate, ratio: 1.1, test: {kind: fisher, alpha: \"0.5%\", warn_alpha: 5%}}\n\
+         \x20 - {metric: latency_p99, delta: 20ms, test: {kind: mann_whitney, alpha: 0.0001, min_effect: 0}}\n\
+         \x20 - {metric: error_rate, absolute: 2%, name: abs, test: {kind: sequential_errors, alpha: 0.5, min_effect: 0.1}}\n",
+    );
+    assert_eq!(steps(&p), vec![(10, 1, Some(50)), (100, 2, None)]);
+    let tests: Vec<Option<TestSpec>> = p.rules.iter().map(|r| r.test.clone()).collect();
+    assert_eq!(
+        tests,
+        vec![
+            spec(TestKind::Fisher, 0.005, Some(0.05), None),
+            spec(TestKind::MannWhitney, 0.0001, None, Some(0.0)),
+            spec(TestKind::SequentialErrors, 0.5, None, Some(0.1)),
+        ]
+    );
+    let text = policy_to_yaml(&p);
+    assert!(text.contains("kind: fisher"), "{text}");
+    assert!(text.contains("min_requests: 50"), "{text}");
+    assert_eq!(parse_policy("shown", &text), Ok(p), "{text}");
+}
+
+#[test]
+fn statistical_overrides() {
+    // A new ladder replaces the phases and their minimum samples.
+    let p = parse(
+        "preset: statistical\nladder:\n  - {weight: 10, hold: 5m, min_requests: 200}\n  - {weight: 100, hold: 10m}\n",
+    );
+    assert_eq!(steps(&p), vec![(10, 1, Some(200)), (100, 2, None)]);
+    assert_eq!(p.rules, get("statistical").rules, "rules kept");
+    // `rules:` replaces the preset's rules and their tests.
+    let p = parse("preset: statistical\nrules:\n  - {metric: error_rate, ratio: 2}\n");
+    assert_eq!(p.rules.len(), 1);
+    assert_eq!(p.rules[0].test, None);
+    // A new window keeps the phases in windows, with their minimums.
+    let p = parse("preset: statistical\nwindow: 3m\n");
+    assert_eq!(
+        steps(&p),
+        vec![(5, 1, Some(100)), (25, 1, Some(500)), (100, 1, Some(1000))]
+    );
+    // Rules follow a raised traffic minimum; step minimums do not change.
+    let p = parse("preset: statistical\ntraffic: {min_requests_per_route: 300}\n");
+    assert!(p.rules.iter().all(|r| r.min_requests == 300));
+    assert_eq!(steps(&p)[2], (100, 1, Some(1000)));
+}
+
+#[test]
+fn canaryd_overrides() {
+    // The storm rule keeps its own minimum; the others follow traffic.
+    let p = parse("preset: canaryd\ntraffic: {min_requests_per_route: 400}\n");
+    let mins: Vec<(&str, u64)> = p
+        .rules
+        .iter()
+        .map(|r| (r.name.as_str(), r.min_requests))
+        .collect();
+    assert_eq!(
+        mins,
+        vec![
+            ("errors", 400),
+            ("latency-p95", 400),
+            ("error-storm", 50),
+            ("latency-storm", 400)
+        ]
+    );
+    // A test on an added rule.
+    let p = parse(
+        "preset: canaryd\nadd_rules:\n  - name: p50\n    metric: latency_p50\n    ratio: 1.2\n    test:\n      kind: mann_whitney\n      alpha: 0.001\n",
+    );
+    assert_eq!(
+        p.rules[4].test,
+        spec(TestKind::MannWhitney, 0.001, None, None)
+    );
+    // `baseline: none` breaks the inherited ratio rules and the test.
+    let e =
+        parse_policy("p.yaml", "preset: canaryd\nbaseline: none\n").expect_err("needs a baseline");
+    assert!(e.for_field("rules[0].test").count() == 1, "{e}");
 }

@@ -203,6 +203,11 @@ fn token() -> impl Strategy<Value = String> {
         Just("weight: ".to_string()),
         Just("critical: true".to_string()),
         Just("consecutive: 1".to_string()),
+        Just("test: {kind: fisher, alpha: 0.01}".to_string()),
+        Just("kind: mann_whitney".to_string()),
+        Just("alpha: 0.6".to_string()),
+        Just("warn_alpha: ".to_string()),
+        Just("min_requests: 0".to_string()),
         "[a-z_:%0-9 ]{0,12}",
         any::<char>().prop_map(String::from),
     ]
@@ -286,7 +291,7 @@ proptest! {
 
     #[test]
     fn mutated_valid_files_never_panic(
-        seed in 0usize..6,
+        seed in 0usize..8,
         mutations in proptest::collection::vec(mutation(), 1..6),
     ) {
         let seeds = seeds();

@@ -992,6 +992,7 @@ fn validate_policy_checks_policies_built_in_code() {
     p.ramp = Ramp::Ladder(vec![LadderStep {
         weight: 50,
         hold_windows: 0,
+        min_requests: Some(0),
     }]);
     p.rules[0].metric = Metric::Custom(String::new());
     p.rules[1].consecutive = 1;
@@ -1000,10 +1001,356 @@ fn validate_policy_checks_policies_built_in_code() {
     for f in [
         "ladder[0].weight",
         "ladder[0].hold_windows",
+        "ladder[0].min_requests",
         "rules[0].metric",
         "rules[1].consecutive",
     ] {
         assert!(fields.contains(&f), "{f} not in\n{all}");
+    }
+    assert!(all.iter().all(|e| e.line.is_none() && e.source == "code"));
+}
+
+// ---- statistical tests on rules, step minimums ----
+
+/// BASE with rule line 7 carrying `test: {…}`.
+fn with_test(metric: &str, test: &str) -> String {
+    base_with(
+        7,
+        &format!("  - {{metric: {metric}, ratio: 2, test: {{{test}}}}}"),
+    )
+}
+
+#[test]
+fn a_valid_test_parses() {
+    let p = parse_policy(
+        "p.yaml",
+        &with_test("error_rate", "kind: chi_square, alpha: 0.1%"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let Some(t) = &p.rules[0].test else {
+        panic!("no test")
+    };
+    assert_eq!(t.kind.name(), "chi_square");
+    assert!((t.alpha - 0.001).abs() < 1e-15);
+}
+
+#[test]
+fn test_kinds_are_known() {
+    let e = expect(
+        &with_test("error_rate", "kind: chi-square, alpha: 0.001"),
+        "rules[0].test.kind",
+        Some(7),
+        &[
+            "unknown test \"chi-square\"",
+            "did you mean `chi_square`?",
+            "allowed: chi_square, fisher, mann_whitney, sequential_errors",
+        ],
+    );
+    assert_eq!(e.column, Some(49));
+    expect(
+        &with_test("error_rate", "kind: 3, alpha: 0.001"),
+        "rules[0].test.kind",
+        Some(7),
+        &["expected a string"],
+    );
+    expect(
+        &with_test("error_rate", "alpha: 0.001"),
+        "rules[0].test.kind",
+        Some(7),
+        &[
+            "missing",
+            "chi_square, fisher, mann_whitney, sequential_errors",
+        ],
+    );
+}
+
+#[test]
+fn test_kinds_must_fit_the_metric() {
+    for kind in ["chi_square", "fisher", "sequential_errors"] {
+        for metric in ["latency_p99", "cpu", "custom:queue"] {
+            expect(
+                &with_test(metric, &format!("kind: {kind}, alpha: 0.001")),
+                "rules[0].test.kind",
+                Some(7),
+                &[
+                    &format!("{kind} does not fit metric {metric}"),
+                    "only fit error_rate",
+                    if metric == "latency_p99" {
+                        "on latencies use mann_whitney"
+                    } else {
+                        "no test fits this metric yet"
+                    },
+                ],
+            );
+        }
+    }
+    for metric in ["error_rate", "memory", "inflight"] {
+        expect(
+            &with_test(metric, "kind: mann_whitney, alpha: 0.001"),
+            "rules[0].test.kind",
+            Some(7),
+            &[
+                &format!("mann_whitney does not fit metric {metric}"),
+                "latency_p50, latency_p95 and latency_p99",
+                if metric == "error_rate" {
+                    "on error_rate use chi_square, fisher or sequential_errors"
+                } else {
+                    "remove `test:`"
+                },
+            ],
+        );
+    }
+    for metric in ["latency_p50", "latency_p95", "latency_p99"] {
+        parse_policy(
+            "p.yaml",
+            &with_test(metric, "kind: mann_whitney, alpha: 0.001"),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    }
+}
+
+#[test]
+fn alpha_is_required_and_in_range() {
+    expect(
+        &with_test("error_rate", "kind: fisher"),
+        "rules[0].test.alpha",
+        Some(7),
+        &["missing", "0 < alpha ≤ 0.5"],
+    );
+    // (Non-finite numbers are rejected by the YAML reader already.)
+    for bad in ["0", "-0.01", "0.6", "60%", "-1%"] {
+        expect(
+            &with_test("error_rate", &format!("kind: fisher, alpha: {bad}")),
+            "rules[0].test.alpha",
+            Some(7),
+            &["out of range", "0 < alpha ≤ 0.5"],
+        );
+    }
+    expect(
+        &with_test("error_rate", "kind: fisher, alpha: often"),
+        "rules[0].test.alpha",
+        Some(7),
+        &["significance level like 0.001", "\"0.1%\"", "\"often\""],
+    );
+    parse_policy(
+        "p.yaml",
+        &with_test("error_rate", "kind: fisher, alpha: 0.5"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[test]
+fn warn_alpha_is_above_alpha_and_at_most_half() {
+    for bad in ["0.001", "0.0005", "0.1%"] {
+        expect(
+            &with_test(
+                "error_rate",
+                &format!("kind: chi_square, alpha: 0.001, warn_alpha: {bad}"),
+            ),
+            "rules[0].test.warn_alpha",
+            Some(7),
+            &["not above alpha (0.001)", "alpha < warn_alpha ≤ 0.5"],
+        );
+    }
+    for bad in ["0.51", "0", "-1", "51%"] {
+        expect(
+            &with_test(
+                "error_rate",
+                &format!("kind: chi_square, alpha: 0.001, warn_alpha: {bad}"),
+            ),
+            "rules[0].test.warn_alpha",
+            Some(7),
+            &["out of range", "alpha < warn_alpha ≤ 0.5"],
+        );
+    }
+    expect(
+        &with_test(
+            "error_rate",
+            "kind: chi_square, alpha: 0.001, warn_alpha: [0.01]",
+        ),
+        "rules[0].test.warn_alpha",
+        Some(7),
+        &["significance level", "a list"],
+    );
+}
+
+#[test]
+fn min_effect_is_finite_non_negative_and_reachable() {
+    for bad in ["-0.2", "-1e-9"] {
+        expect(
+            &with_test(
+                "error_rate",
+                &format!("kind: chi_square, alpha: 0.001, min_effect: {bad}"),
+            ),
+            "rules[0].test.min_effect",
+            Some(7),
+            &["finite standardized effect size ≥ 0"],
+        );
+    }
+    expect(
+        &with_test(
+            "error_rate",
+            "kind: chi_square, alpha: 0.001, min_effect: 20%",
+        ),
+        "rules[0].test.min_effect",
+        Some(7),
+        &["plain number ≥ 0", "the string \"20%\""],
+    );
+    expect(
+        &with_test(
+            "latency_p95",
+            "kind: mann_whitney, alpha: 0.001, min_effect: 1.5",
+        ),
+        "rules[0].test.min_effect",
+        Some(7),
+        &["can never be reached", "Cliff's delta| is at most 1"],
+    );
+    expect(
+        &with_test("error_rate", "kind: fisher, alpha: 0.001, min_effect: 4"),
+        "rules[0].test.min_effect",
+        Some(7),
+        &["can never be reached", "Cohen's h is at most π"],
+    );
+    parse_policy(
+        "p.yaml",
+        &with_test("error_rate", "kind: fisher, alpha: 0.001, min_effect: 3"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[test]
+fn test_fields_are_checked_like_everywhere() {
+    expect(
+        &with_test("error_rate", "kind: fisher, alpha: 0.001, alpah: 0.01"),
+        "rules[0].test.alpah",
+        Some(7),
+        &[
+            "unknown field `alpah`",
+            "in rules[0].test",
+            "kind, alpha, warn_alpha, min_effect",
+        ],
+    );
+    expect(
+        &base_with(7, "  - {metric: error_rate, ratio: 2, test: fisher}"),
+        "rules[0].test",
+        Some(7),
+        &["expected a test", "kind, alpha, warn_alpha, min_effect"],
+    );
+    // `test` is listed among a rule's fields.
+    expect(
+        &base_with(7, "  - {metric: error_rate, ratio: 2, tset: {}}"),
+        "rules[0].tset",
+        Some(7),
+        &["did you mean `test`?", "routes, test"],
+    );
+}
+
+#[test]
+fn test_errors_point_at_their_own_lines() {
+    let text = "preset: slo-ratio\nadd_rules:\n  - metric: latency_p99\n    ratio: 1.2\n    test:\n      kind: fisher\n      alpha: 0.7\n      warn_alpha: 0.01\n      min_effect: -1\n";
+    let all = errors(text);
+    for (field, line, column) in [
+        ("add_rules[0].test.kind", 6, 13),
+        ("add_rules[0].test.alpha", 7, 14),
+        ("add_rules[0].test.min_effect", 9, 19),
+    ] {
+        let e = all
+            .for_field(field)
+            .next()
+            .unwrap_or_else(|| panic!("no {field} in\n{all}"));
+        assert_eq!((e.line, e.column), (Some(line), Some(column)), "{e}");
+    }
+    // alpha is invalid: warn_alpha is not also compared with it.
+    assert_eq!(
+        all.for_field("add_rules[0].test.warn_alpha").count(),
+        0,
+        "{all}"
+    );
+    // A missing alpha points at the `test:` mapping.
+    expect(
+        "preset: slo-ratio\nadd_rules:\n  - metric: error_rate\n    ratio: 1.2\n    test:\n      kind: fisher\n",
+        "add_rules[0].test.alpha",
+        Some(6),
+        &["missing"],
+    );
+}
+
+#[test]
+fn tests_need_a_baseline() {
+    expect(
+        "preset: absolute-slo\nadd_rules:\n  - {metric: error_rate, absolute: 1%, test: {kind: fisher, alpha: 0.01}}\n",
+        "add_rules[0].test",
+        Some(3),
+        &["a test compares the canary with the baseline", "`baseline: none`"],
+    );
+    // Inherited: points at `baseline: none`, names the preset.
+    let e = expect(
+        "preset: statistical\nbaseline: none\n",
+        "rules[0].test",
+        Some(2),
+        &["preset `statistical`"],
+    );
+    assert!(e.message.contains("baseline"), "{e}");
+}
+
+#[test]
+fn step_min_requests_at_least_one() {
+    expect(
+        &base_with(3, "  - {weight: 10, hold: 10m, min_requests: 0}"),
+        "ladder[0].min_requests",
+        Some(3),
+        &["at least 1", "replacing the rules' own min_requests"],
+    );
+    expect(
+        &base_with(4, "  - {weight: 100, hold: 10m, min_requests: many}"),
+        "ladder[1].min_requests",
+        Some(4),
+        &["a request count ≥ 1", "the string \"many\""],
+    );
+    expect(
+        &base_with(3, "  - {weight: 10, hold: 10m, min_requests: 1e30}"),
+        "ladder[0].min_requests",
+        Some(3),
+        &["a request count ≥ 1"],
+    );
+    expect(
+        &base_with(3, "  - {weight: 10, hold: 10m, min_request: 5}"),
+        "ladder[0].min_request",
+        Some(3),
+        &["did you mean `min_requests`?"],
+    );
+    let p = parse_policy(
+        "p.yaml",
+        &base_with(3, "  - {weight: 10, hold: 10m, min_requests: 1}"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let canaryd_core::policy::Ramp::Ladder(steps) = &p.ramp else {
+        panic!("not a ladder")
+    };
+    assert_eq!(steps[0].min_requests, Some(1));
+    assert_eq!(steps[1].min_requests, None);
+}
+
+#[test]
+fn validate_policy_checks_tests_built_in_code() {
+    use canaryd_core::policy::{preset, validate_policy, TestKind, TestSpec};
+    let Some(mut p) = preset("statistical") else {
+        panic!("no preset")
+    };
+    p.rules[0].test = Some(TestSpec {
+        kind: TestKind::MannWhitney,
+        alpha: 0.0,
+        warn_alpha: Some(0.6),
+        min_effect: Some(f64::NAN),
+    });
+    let all = validate_policy("code", &p).expect_err("invalid");
+    for f in [
+        "rules[0].test.kind",
+        "rules[0].test.alpha",
+        "rules[0].test.warn_alpha",
+        "rules[0].test.min_effect",
+    ] {
+        assert!(all.for_field(f).count() == 1, "{f} not in\n{all}");
     }
     assert!(all.iter().all(|e| e.line.is_none() && e.source == "code"));
 }

@@ -53,6 +53,9 @@ pub struct LiveLimits {
 }
 
 /// What the loop reports as it goes, for progress displays.
+// One value per window, handed to the callback by reference and dropped:
+// boxing the large variant would allocate for nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Progress {
     /// The rollout started (or was found already started in the store).

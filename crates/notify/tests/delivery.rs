@@ -60,6 +60,7 @@ fn evidence() -> Evidence {
         canary_requests: 1500,
         baseline_requests: Some(28000),
         window: 3,
+        test: None,
     }
 }
 

@@ -135,8 +135,17 @@ pub fn run(args: ReportArgs) -> Result<u8, Fail> {
                                 .unwrap_or_default(),
                             ev.comparison
                         );
+                        if let Some(t) = &ev.test {
+                            let _ = writeln!(evidence_md, "  - test: {t}");
+                        }
                     }
                     evidence_md.push('\n');
+                }
+                for w in &judgement.warnings {
+                    let _ = writeln!(
+                        evidence_md,
+                        "### Window {index} ({at}): warning only\n\n- {w}\n"
+                    );
                 }
             }
             AuditKind::Decision | AuditKind::Approval => {

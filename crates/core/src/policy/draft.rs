@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use super::error::Loc;
-use super::model::{BaselinePolicy, Comparison, Metric, Policy, Ramp};
+use super::model::{BaselinePolicy, Comparison, Metric, Policy, Ramp, TestKind, TestSpec};
 
 /// A value and where it was written.
 #[derive(Debug, Clone, PartialEq)]
@@ -104,6 +104,8 @@ pub(crate) struct DraftStep {
     pub loc: Loc,
     pub weight: F<i64>,
     pub hold: F<Hold>,
+    /// Unset: the rules' own `min_requests` apply at this step.
+    pub min_requests: F<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -137,6 +139,31 @@ pub(crate) struct DraftRule {
     pub min_requests: F<i64>,
     pub min_value: F<f64>,
     pub routes: F<Vec<At<String>>>,
+    /// Unset: no test, the comparison alone decides.
+    pub test: F<DraftTest>,
+}
+
+/// A rule's `test:` mapping; its own `loc` is the mapping's.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct DraftTest {
+    pub loc: Loc,
+    pub kind: F<TestKind>,
+    pub alpha: F<f64>,
+    pub warn_alpha: F<f64>,
+    pub min_effect: F<f64>,
+}
+
+impl DraftTest {
+    pub fn from_spec(t: &TestSpec) -> DraftTest {
+        let opt = |v: Option<f64>| v.map_or(F::Unset, |v| F::set(v, None));
+        DraftTest {
+            loc: None,
+            kind: F::set(t.kind, None),
+            alpha: F::set(t.alpha, None),
+            warn_alpha: opt(t.warn_alpha),
+            min_effect: opt(t.min_effect),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -308,6 +335,9 @@ impl Draft {
                         loc: None,
                         weight: F::set(i64::from(s.weight), None),
                         hold: steps(s.hold_windows),
+                        min_requests: s
+                            .min_requests
+                            .map_or(F::Unset, |n| F::set(clamp_i64(n), None)),
                     })
                     .collect(),
             ),
@@ -352,6 +382,10 @@ impl Draft {
                         r.routes.iter().map(|x| at(x.0.clone(), None)).collect(),
                         None,
                     ),
+                    test: r
+                        .test
+                        .as_ref()
+                        .map_or(F::Unset, |t| F::set(DraftTest::from_spec(t), None)),
                 }
             })
             .collect();

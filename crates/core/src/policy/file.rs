@@ -35,7 +35,7 @@ pub(crate) const TOP_FIELDS: &[&str] = &[
     "rules",
     "add_rules",
 ];
-const STEP_FIELDS: &[&str] = &["weight", "hold", "hold_windows"];
+const STEP_FIELDS: &[&str] = &["weight", "hold", "hold_windows", "min_requests"];
 const ADAPTIVE_FIELDS: &[&str] = &[
     "initial_weight",
     "min_increase",
@@ -275,6 +275,7 @@ fn read_ladder(n: &SNode, errs: &mut Errors) -> F<DraftRamp> {
             loc: s.loc,
             weight: int_field(&s, &field, "weight", "a weight, 1..=100", errs),
             hold: read_hold(&s, &field, errs),
+            min_requests: int_field(&s, &field, "min_requests", "a request count ≥ 1", errs),
         });
     }
     if ok {

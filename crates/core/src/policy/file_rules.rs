@@ -1,10 +1,11 @@
 //! Reading `rules:` / `add_rules:` entries, with units that depend on the
 //! metric: fractions (`0.01`, `"1%"`) for error_rate/cpu/memory, milliseconds
 //! (`500`, `"500ms"`, `"1s"`) for latencies, plain numbers otherwise.
+//! A rule may name a statistical `test:` (kind, alpha, warn_alpha, min_effect).
 
-use super::draft::{at, Consec, DraftRule, Kind, F};
+use super::draft::{at, Consec, DraftRule, DraftTest, Kind, F};
 use super::error::{quote, suggestion, Errors};
-use super::model::Metric;
+use super::model::{Metric, TestKind};
 use super::resolve_rules::{is_fraction, is_latency, unit_hint};
 use super::yaml::{
     as_number, describe, get_bool, get_duration, get_int, get_seq, get_str, loc_of, map_view,
@@ -23,7 +24,23 @@ const RULE_FIELDS: &[&str] = &[
     "min_requests",
     "min_value",
     "routes",
+    "test",
 ];
+
+const TEST_FIELDS: &[&str] = &["kind", "alpha", "warn_alpha", "min_effect"];
+
+/// Every test kind a rule may name.
+pub(crate) const TEST_KINDS: [TestKind; 4] = [
+    TestKind::ChiSquare,
+    TestKind::Fisher,
+    TestKind::MannWhitney,
+    TestKind::SequentialErrors,
+];
+
+/// `chi_square, fisher, mann_whitney, sequential_errors`.
+pub(crate) fn test_kind_names() -> String {
+    TEST_KINDS.map(TestKind::name).join(", ")
+}
 
 const METRIC_NAMES: &[&str] = &[
     "error_rate",
@@ -60,6 +77,7 @@ fn read_rule(n: &SNode, path: String, errs: &mut Errors) -> DraftRule {
         min_requests: F::Unset,
         min_value: F::Unset,
         routes: F::Unset,
+        test: F::Unset,
     };
     let Some(view) = map_view(n, &path, "a rule", RULE_FIELDS, errs) else {
         // Not a mapping: reported; keep the rule but mark it unusable.
@@ -164,7 +182,94 @@ fn read_rule(n: &SNode, path: String, errs: &mut Errors) -> DraftRule {
         );
     }
     rule.routes = read_routes(&view, &field("routes"), errs);
+    if let Some(v) = view.get("test") {
+        rule.test = read_test(v, &field("test"), errs);
+    }
     rule
+}
+
+/// `test: {kind: chi_square, alpha: 0.001, warn_alpha: 0.01, min_effect: 0.2}`.
+/// Ranges and the fit with the rule's metric are checked when resolving.
+fn read_test(n: &SNode, field: &str, errs: &mut Errors) -> F<DraftTest> {
+    let Some(view) = map_view(n, field, "a test", TEST_FIELDS, errs) else {
+        return F::Bad;
+    };
+    let sub = |key: &str| format!("{field}.{key}");
+    let mut test = DraftTest {
+        loc: view.loc,
+        kind: F::Unset,
+        alpha: F::Unset,
+        warn_alpha: F::Unset,
+        min_effect: F::Unset,
+    };
+    if let Some(v) = view.get("kind") {
+        test.kind = F::from_opt(read_test_kind(v, &sub("kind"), errs), loc_of(v));
+    }
+    if let Some(v) = view.get("alpha") {
+        test.alpha = F::from_opt(read_level(v, &sub("alpha"), errs), loc_of(v));
+    }
+    if let Some(v) = view.get("warn_alpha") {
+        test.warn_alpha = F::from_opt(read_level(v, &sub("warn_alpha"), errs), loc_of(v));
+    }
+    if let Some(v) = view.get("min_effect") {
+        let effect = as_number(&v.value);
+        if effect.is_none() {
+            errs.push(
+                loc_of(v),
+                sub("min_effect"),
+                format!(
+                    "expected a standardized effect size, a plain number ≥ 0 (e.g. 0.2: \
+                     Cohen's h for error rates, |Cliff's delta| for latencies), got {}",
+                    describe(&v.value)
+                ),
+            );
+        }
+        test.min_effect = F::from_opt(effect, loc_of(v));
+    }
+    F::set(test, view.loc)
+}
+
+fn read_test_kind(v: &SNode, field: &str, errs: &mut Errors) -> Option<TestKind> {
+    let name = get_str(v, field, errs)?;
+    let kind = TEST_KINDS.into_iter().find(|k| k.name() == name.trim());
+    if kind.is_none() {
+        let names = TEST_KINDS.map(TestKind::name);
+        let hint = suggestion(&name, &names)
+            .map(|s| format!(" ({s})"))
+            .unwrap_or_default();
+        errs.push(
+            loc_of(v),
+            field,
+            format!(
+                "unknown test {}{hint}; allowed: {} (chi_square, fisher and sequential_errors \
+                 fit error_rate; mann_whitney fits latency_p50, latency_p95 and latency_p99)",
+                quote(&name),
+                test_kind_names()
+            ),
+        );
+    }
+    kind
+}
+
+/// A significance level: a number (`0.001`) or a percentage (`"0.1%"`).
+fn read_level(v: &SNode, field: &str, errs: &mut Errors) -> Option<f64> {
+    if let Some(x) = as_number(&v.value) {
+        return Some(x);
+    }
+    if let Node::Str(s) = &v.value {
+        if let Some(x) = parse_percent(s) {
+            return Some(x);
+        }
+    }
+    errs.push(
+        loc_of(v),
+        field,
+        format!(
+            "expected a significance level like 0.001 or a percentage like \"0.1%\", got {}",
+            describe(&v.value)
+        ),
+    );
+    None
 }
 
 fn read_metric(v: &SNode, field: &str, errs: &mut Errors) -> Option<Metric> {

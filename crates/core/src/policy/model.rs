@@ -46,6 +46,11 @@ pub struct LadderStep {
     pub weight: Weight,
     /// Healthy windows needed at this weight before moving on.
     pub hold_windows: u32,
+    /// Canary requests per route a rule needs at this step, replacing the
+    /// rules' own `min_requests` (the `statistical` preset's phases ask for
+    /// more data as the canary takes more traffic).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_requests: Option<u64>,
 }
 
 /// The `adaptive-weight` strategy: after each hold, the weight grows by
@@ -109,6 +114,64 @@ pub struct Rule {
     /// The rule cannot breach while the canary value is at or below this:
     /// a floor under ratio rules so that 0 → 0.01% errors is not "infinitely worse".
     pub min_value: Option<f64>,
+    /// A statistical test the data must also pass before the rule breaches.
+    /// With a test, the comparison above is the *minimum effect size*: the
+    /// regression must be both large enough to matter and unlikely to be noise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test: Option<TestSpec>,
+}
+
+/// A hypothesis test attached to a rule (see `canaryd-stats`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TestSpec {
+    pub kind: TestKind,
+    /// Significance level below which the rule breaches (e.g. 0.001).
+    pub alpha: f64,
+    /// Significance level below which the window only warns (e.g. 0.01).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warn_alpha: Option<f64>,
+    /// Smallest standardized effect that counts: Cohen's h for error rates,
+    /// |Cliff's delta| for latency distributions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_effect: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TestKind {
+    /// 2×2 chi-square (with Yates' correction) on error counts; fixed horizon, one window.
+    ChiSquare,
+    /// Fisher's exact test on error counts; fixed horizon, one window.
+    Fisher,
+    /// Mann-Whitney U on the latency histograms of one window (ties by bucket).
+    MannWhitney,
+    /// Anytime-valid two-sample test on error counts, accumulated over the
+    /// whole rollout: checking it every window does not inflate false alarms.
+    SequentialErrors,
+}
+
+impl TestKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            TestKind::ChiSquare => "chi_square",
+            TestKind::Fisher => "fisher",
+            TestKind::MannWhitney => "mann_whitney",
+            TestKind::SequentialErrors => "sequential_errors",
+        }
+    }
+
+    /// Whether the test applies to this metric.
+    pub fn fits(self, metric: &Metric) -> bool {
+        match self {
+            TestKind::ChiSquare | TestKind::Fisher | TestKind::SequentialErrors => {
+                *metric == Metric::ErrorRate
+            }
+            TestKind::MannWhitney => matches!(
+                metric,
+                Metric::LatencyP50 | Metric::LatencyP95 | Metric::LatencyP99
+            ),
+        }
+    }
 }
 
 impl Rule {
@@ -278,10 +341,15 @@ impl Policy {
             .iter()
             .map(|r| {
                 format!(
-                    "{} {} ({} windows{})",
+                    "{} {}{} ({} window{}{})",
                     r.metric.name(),
                     r.comparison.describe(&r.metric),
+                    r.test
+                        .as_ref()
+                        .map(|t| format!(" and {} p < {}", t.kind.name(), t.alpha))
+                        .unwrap_or_default(),
                     r.consecutive,
+                    if r.consecutive == 1 { "" } else { "s" },
                     if r.critical { ", critical" } else { "" }
                 )
             })

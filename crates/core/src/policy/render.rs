@@ -42,6 +42,8 @@ struct OutStep {
     hold: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     hold_windows: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    min_requests: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -98,6 +100,18 @@ struct OutRule {
     min_value: Option<f64>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     routes: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    test: Option<OutTest>,
+}
+
+#[derive(Serialize)]
+struct OutTest {
+    kind: &'static str,
+    alpha: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    warn_alpha: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    min_effect: Option<f64>,
 }
 
 fn hold(p: &Policy, windows: u32) -> (Option<String>, Option<u32>) {
@@ -121,6 +135,7 @@ pub fn policy_to_yaml(p: &Policy) -> String {
                             weight: s.weight,
                             hold,
                             hold_windows,
+                            min_requests: s.min_requests,
                         }
                     })
                     .collect(),
@@ -200,6 +215,12 @@ pub fn policy_to_yaml(p: &Policy) -> String {
                     min_requests: r.min_requests,
                     min_value: r.min_value,
                     routes: r.routes.iter().map(|x| x.0.clone()).collect(),
+                    test: r.test.as_ref().map(|t| OutTest {
+                        kind: t.kind.name(),
+                        alpha: t.alpha,
+                        warn_alpha: t.warn_alpha,
+                        min_effect: t.min_effect,
+                    }),
                 }
             })
             .collect(),

@@ -165,15 +165,40 @@ pub(crate) fn resolve_ladder(
             }
         }
         let hold = hold_windows(&s.hold, window, &field, s.loc, errs);
-        match (weight, hold, out.as_mut()) {
-            (Some(weight), Some(hold_windows), Some(v)) => v.push(LadderStep {
+        let min_requests = step_min_requests(&s.min_requests, &field, errs);
+        match (weight, hold, min_requests, out.as_mut()) {
+            (Some(weight), Some(hold_windows), Some(min_requests), Some(v)) => v.push(LadderStep {
                 weight,
                 hold_windows,
+                min_requests,
             }),
             _ => out = None,
         }
     }
     out.map(Ramp::Ladder)
+}
+
+/// A step's own request minimum: `Some(None)` when not given (the rules'
+/// own minimums apply), `None` when invalid (reported).
+fn step_min_requests(f: &F<i64>, field: &str, errs: &mut Errors) -> Option<Option<u64>> {
+    match f {
+        F::Unset => Some(None),
+        F::Bad => None,
+        F::Set(n) if n.v >= 1 => u64::try_from(n.v).ok().map(Some),
+        F::Set(n) => {
+            errs.push(
+                n.loc,
+                format!("{field}.min_requests"),
+                format!(
+                    "{} is too low; the canary requests per route every rule needs in a \
+                     window at this step (replacing the rules' own min_requests), at least 1 \
+                     (e.g. 100, 500, 1000 as the canary's share grows)",
+                    n.v
+                ),
+            );
+            None
+        }
+    }
 }
 
 fn weight_in(

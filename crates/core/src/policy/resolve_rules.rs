@@ -3,9 +3,10 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use super::draft::{Consec, Draft, DraftRule, Kind, DEFAULT_CONSECUTIVE, F};
+use super::draft::{Consec, Draft, DraftRule, DraftTest, Kind, DEFAULT_CONSECUTIVE, F};
 use super::error::{Errors, Loc};
-use super::model::{BaselinePolicy, Comparison, Metric, Rule};
+use super::file_rules::test_kind_names;
+use super::model::{BaselinePolicy, Comparison, Metric, Rule, TestKind, TestSpec};
 use super::resolve::fmt_d;
 use crate::vocab::Route;
 
@@ -374,7 +375,14 @@ fn resolve_rule(
         },
     };
 
+    let test = match &r.test {
+        F::Set(t) => resolve_test(&t.v, r, metric.as_ref(), baseline, baseline_loc, errs),
+        F::Bad => None,
+        F::Unset => Some(None),
+    };
+
     let rule = Rule {
+        test: test?,
         name: name?,
         metric: metric?,
         comparison: comparison?,
@@ -385,4 +393,193 @@ fn resolve_rule(
         min_value,
     };
     ok.then_some(rule)
+}
+
+/// Largest standardized effect a test can report: |Cliff's delta| ≤ 1 for
+/// latency distributions, Cohen's h ≤ π for error rates.
+fn max_effect(kind: TestKind) -> (f64, &'static str) {
+    match kind {
+        TestKind::MannWhitney => (1.0, "|Cliff's delta| is at most 1"),
+        TestKind::ChiSquare | TestKind::Fisher | TestKind::SequentialErrors => {
+            (std::f64::consts::PI, "Cohen's h is at most π ≈ 3.14")
+        }
+    }
+}
+
+/// The rule's `test:`: a known kind that fits the metric, 0 < alpha ≤ 0.5,
+/// alpha < warn_alpha ≤ 0.5, 0 ≤ min_effect (reachable), and a baseline to
+/// test against. `Some(Some(spec))` when valid, `None` when reported.
+fn resolve_test(
+    t: &DraftTest,
+    r: &DraftRule,
+    metric: Option<&Metric>,
+    baseline: Option<&BaselinePolicy>,
+    baseline_loc: Loc,
+    errs: &mut Errors,
+) -> Option<Option<TestSpec>> {
+    let p = format!("{}.test", r.path);
+    let note = origin_note(r);
+    let owner = t.loc.or(r.loc);
+    let mut ok = true;
+
+    let kind = match &t.kind {
+        F::Set(k) => {
+            if let Some(m) = metric.filter(|m| !k.v.fits(m)) {
+                let fits = match k.v {
+                    TestKind::MannWhitney => {
+                        "mann_whitney compares latency distributions: it only fits \
+                         latency_p50, latency_p95 and latency_p99"
+                    }
+                    TestKind::ChiSquare | TestKind::Fisher | TestKind::SequentialErrors => {
+                        "chi_square, fisher and sequential_errors test error counts: they only \
+                         fit error_rate"
+                    }
+                };
+                let instead = if *m == Metric::ErrorRate {
+                    "; on error_rate use chi_square, fisher or sequential_errors"
+                } else if is_latency(m) {
+                    "; on latencies use mann_whitney"
+                } else {
+                    "; no test fits this metric yet, remove `test:`"
+                };
+                errs.push(
+                    k.loc.or(owner),
+                    format!("{p}.kind"),
+                    format!(
+                        "{} does not fit metric {}; {fits}{instead}{note}",
+                        k.v.name(),
+                        m.name()
+                    ),
+                );
+                ok = false;
+            }
+            Some(k.v)
+        }
+        F::Bad => None,
+        F::Unset => {
+            errs.push(
+                owner,
+                format!("{p}.kind"),
+                format!(
+                    "missing: which test to run, one of {} (chi_square, fisher and \
+                     sequential_errors fit error_rate; mann_whitney fits latencies){note}",
+                    test_kind_names()
+                ),
+            );
+            None
+        }
+    };
+
+    let alpha = match &t.alpha {
+        F::Set(a) if a.v.is_finite() && a.v > 0.0 && a.v <= 0.5 => Some(a.v),
+        F::Set(a) => {
+            errs.push(
+                a.loc.or(owner),
+                format!("{p}.alpha"),
+                format!(
+                    "{} is out of range; alpha is the significance level below which the rule \
+                     breaches, 0 < alpha ≤ 0.5 (e.g. 0.001 or \"0.1%\"){note}",
+                    a.v
+                ),
+            );
+            None
+        }
+        F::Bad => None,
+        F::Unset => {
+            errs.push(
+                owner,
+                format!("{p}.alpha"),
+                format!(
+                    "missing: the significance level below which the rule breaches, \
+                     0 < alpha ≤ 0.5 (e.g. alpha: 0.001){note}"
+                ),
+            );
+            None
+        }
+    };
+
+    let warn_alpha = match &t.warn_alpha {
+        F::Set(w) if !(w.v.is_finite() && w.v > 0.0 && w.v <= 0.5) => {
+            errs.push(
+                w.loc.or(owner),
+                format!("{p}.warn_alpha"),
+                format!(
+                    "{} is out of range; warn_alpha is the significance level below which a \
+                     window only warns, alpha < warn_alpha ≤ 0.5 (e.g. 0.01 or \"1%\"){note}",
+                    w.v
+                ),
+            );
+            None
+        }
+        F::Set(w) => match alpha {
+            Some(a) if w.v <= a => {
+                errs.push(
+                    w.loc.or(owner),
+                    format!("{p}.warn_alpha"),
+                    format!(
+                        "{} is not above alpha ({a}); need alpha < warn_alpha ≤ 0.5: p below \
+                         alpha breaches, alpha ≤ p < warn_alpha only warns{note}",
+                        w.v
+                    ),
+                );
+                None
+            }
+            _ => Some(Some(w.v)),
+        },
+        F::Bad => None,
+        F::Unset => Some(None),
+    };
+
+    let min_effect = match &t.min_effect {
+        F::Set(e) if !e.v.is_finite() || e.v < 0.0 => {
+            errs.push(
+                e.loc.or(owner),
+                format!("{p}.min_effect"),
+                format!(
+                    "{} is not allowed; min_effect is a finite standardized effect size ≥ 0 \
+                     (e.g. 0.2: Cohen's h for error rates, |Cliff's delta| for latencies){note}",
+                    e.v
+                ),
+            );
+            None
+        }
+        F::Set(e) => match kind.map(max_effect) {
+            Some((max, why)) if e.v > max => {
+                errs.push(
+                    e.loc.or(owner),
+                    format!("{p}.min_effect"),
+                    format!(
+                        "{} can never be reached, so the rule could never breach: {why} \
+                         (0.2 is a small effect, 0.5 a medium one){note}",
+                        e.v
+                    ),
+                );
+                None
+            }
+            _ => Some(Some(e.v)),
+        },
+        F::Bad => None,
+        F::Unset => Some(None),
+    };
+
+    if matches!(baseline, Some(BaselinePolicy::None)) {
+        // An inherited rule has no line: point at `baseline: none`.
+        errs.push(
+            owner.or(baseline_loc),
+            p.clone(),
+            format!(
+                "a test compares the canary with the baseline; remove `baseline: none` or \
+                 remove the test{note}"
+            ),
+        );
+        ok = false;
+    }
+
+    let spec = TestSpec {
+        kind: kind?,
+        alpha: alpha?,
+        warn_alpha: warn_alpha?,
+        min_effect: min_effect?,
+    };
+    ok.then_some(Some(spec))
 }

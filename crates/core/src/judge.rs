@@ -29,6 +29,9 @@ pub struct JudgeContext<'a> {
     pub min_requests: Option<u64>,
     /// Earlier looks of sequential tests, by [`look_key`].
     pub looks: Option<&'a BTreeMap<String, Vec<Look>>>,
+    /// The latest stable cohort per route seen during the rollout: preferred
+    /// over the history when the window's own stable cohort is missing or thin.
+    pub recent: Option<&'a BTreeMap<Route, Observation>>,
 }
 
 /// The key a rule's sequential looks on a route are kept under.
@@ -148,7 +151,10 @@ fn judge_rule(
         let Some(rw) = window.routes.get(route) else {
             continue;
         };
-        let hist = history.and_then(|h| h.routes.get(route));
+        let hist = ctx
+            .recent
+            .and_then(|r| r.get(route))
+            .or_else(|| history.and_then(|h| h.routes.get(route)));
         let prior = ctx
             .looks
             .and_then(|l| l.get(&look_key(&rule.name, route)))

@@ -374,12 +374,9 @@ fn on_window(
             Ramp::Adaptive(_) => None,
         },
         looks: Some(&s.looks),
+        recent: Some(&s.recent_baseline),
     };
-    let judgement = if s.recent_baseline.is_empty() {
-        judge_with(&window, index, policy, s.baseline.as_ref(), ctx)
-    } else {
-        judge_with(&window, index, policy, Some(&fallback_baseline(s)), ctx)
-    };
+    let judgement = judge_with(&window, index, policy, s.baseline.as_ref(), ctx);
     remember_baseline(s, &window, policy);
     remember_looks(s, &window, policy);
     s.last_verdict = Some(judgement.verdict.kind());
@@ -404,15 +401,6 @@ fn on_window(
     }
 }
 
-/// The history, with each route's most recent stable cohort in its place.
-fn fallback_baseline(s: &Rollout) -> Baseline {
-    let mut b = s.baseline.clone().unwrap_or_default();
-    for (route, obs) in &s.recent_baseline {
-        b.routes.insert(route.clone(), obs.clone());
-    }
-    b
-}
-
 /// Keeps the stable cohorts of a reliable window that carry enough traffic.
 fn remember_baseline(s: &mut Rollout, window: &Window, policy: &Policy) {
     if window.collectors != CollectorHealth::Healthy {
@@ -421,7 +409,13 @@ fn remember_baseline(s: &mut Rollout, window: &Window, policy: &Policy) {
     for (route, rw) in &window.routes {
         if let Some(b) = &rw.baseline {
             if b.requests >= policy.traffic.min_requests_per_route && b.errors <= b.requests {
-                s.recent_baseline.insert(route.clone(), b.clone());
+                // In place when the route is known: no key allocation per window.
+                match s.recent_baseline.get_mut(route) {
+                    Some(slot) => slot.clone_from(b),
+                    None => {
+                        s.recent_baseline.insert(route.clone(), b.clone());
+                    }
+                }
             }
         }
     }

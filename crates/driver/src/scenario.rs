@@ -6,7 +6,7 @@
 
 use canaryd_core::effect::{OperatorAction, OperatorCommand};
 use canaryd_core::observation::{Baseline, BaselineStatus, CollectorHealth, RouteWindow, Window};
-use canaryd_core::policy::{parse_policy, policy_to_yaml, PolicyErrors};
+use canaryd_core::policy::{parse_policy, PolicyErrors};
 use canaryd_core::vocab::{RolloutKey, Route};
 use canaryd_core::Policy;
 use serde::Deserialize;
@@ -361,11 +361,6 @@ impl Scenario {
             steps,
             expect: raw.expect,
         })
-    }
-
-    /// The policy as `policy show` prints it (for reports).
-    pub fn policy_yaml(&self) -> String {
-        policy_to_yaml(&self.policy)
     }
 }
 

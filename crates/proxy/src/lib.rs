@@ -33,7 +33,6 @@ mod handle;
 mod metrics;
 mod probe;
 mod routes;
-mod server;
 mod source;
 mod split;
 

@@ -11,7 +11,6 @@ pub mod app;
 pub mod dist;
 mod error;
 pub mod load;
-mod serve;
 
 pub use app::{Faults, FaultsPatch, SampleApp, SampleAppConfig};
 pub use dist::LatencyDist;

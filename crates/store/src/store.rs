@@ -51,9 +51,22 @@ impl Store {
         // Where the filesystem cannot do WAL, SQLite keeps its rollback journal:
         // slower for concurrent readers but still correct, so that is not an error.
         // This first statement is also where a non-SQLite file is detected.
-        let _mode: String = conn
-            .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
-            .map_err(open_err)?;
+        //
+        // SQLite may answer BUSY here at once, without calling the busy handler,
+        // while another process holds the lock to switch the same new file to
+        // WAL: retry for as long as the busy timeout would have waited.
+        let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+        let _mode: String = loop {
+            match conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0)) {
+                Err(rusqlite::Error::SqliteFailure(e, _))
+                    if e.code == rusqlite::ErrorCode::DatabaseBusy
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                other => break other.map_err(open_err)?,
+            }
+        };
         // FULL, not WAL's usual NORMAL: an effect is executed right after its
         // commit, so a commit lost to a power cut would let it run twice.
         conn.pragma_update(None, "synchronous", "FULL")

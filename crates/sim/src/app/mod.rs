@@ -23,7 +23,7 @@ pub mod metrics;
 
 use crate::dist::LatencyDist;
 use crate::error::SimError;
-use crate::serve::serve;
+use canaryd_http::serve;
 use metrics::AppMetrics;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;

@@ -1,6 +1,10 @@
 //! Serving a hyper service on a listener until told to stop, then draining
-//! in-flight requests up to a deadline (the proxy and the admin listener).
-//! HTTP/1.1 with keep-alive and HTTP/2 (prior knowledge) from clients.
+//! in-flight requests up to a deadline. HTTP/1.1 with keep-alive and HTTP/2
+//! (prior knowledge) from clients.
+//!
+//! Its own crate because two crates need exactly this loop: the embedded
+//! router (`canaryd-proxy`, its proxy and admin listeners) and the sample
+//! service (`canaryd-sim`), and neither should depend on the other.
 
 use hyper::body::Incoming;
 use hyper::service::Service;
@@ -19,7 +23,7 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// Accepts connections until `stop` turns true; each connection is served by
 /// the service `make(peer)` returns. On stop: no new connections, in-flight
 /// requests get `drain` to finish, then whatever is left is aborted.
-pub(crate) async fn serve<M, S, B>(
+pub async fn serve<M, S, B>(
     listener: TcpListener,
     make: M,
     mut stop: watch::Receiver<bool>,

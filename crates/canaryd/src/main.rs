@@ -10,6 +10,7 @@ mod cmd;
 mod demo;
 mod fail;
 mod fmt;
+mod policy_file;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -36,11 +37,19 @@ enum Command {
     /// Check, show or test policies.
     #[command(subcommand)]
     Policy(cmd::policy::PolicyCmd),
+    /// One rollout as a CI/CD step against the policy's Prometheus or Datadog source; blocks until decided.
+    Gate(cmd::gate::GateArgs),
+    /// Check a policy against the real world before trusting it: data for both cohorts, traffic split, baseline, notifications.
+    Doctor(cmd::doctor::DoctorArgs),
+    /// The analysis service for Argo Rollouts (web metric) and Flagger (webhooks), with the operator API.
+    Serve(cmd::serve::ServeArgs),
     /// Replay a scenario file through the real driver and store, in virtual time.
     Replay(cmd::replay::ReplayArgs),
     /// Verify or export the audit log.
     #[command(subcommand)]
     Audit(cmd::audit::AuditCmd),
+    /// Print the Canary CustomResourceDefinition (YAML) for `kubectl apply -f -`.
+    Crd,
     /// Past rollouts, newest first.
     History(cmd::history::HistoryArgs),
     /// The whole story of one rollout, window by window.
@@ -60,6 +69,11 @@ enum Command {
     /// Run a statistical test by hand (Mann-Whitney, KS, Fisher, ...).
     #[command(subcommand)]
     Stats(cmd::stats::StatsCmd),
+    /// Replay recorded windows (scenario, audit export, Prometheus export) through a policy.
+    Backtest(cmd::backtest::BacktestArgs),
+    /// Benchmarks: `bench detect` compares policies on simulated rollouts.
+    #[command(subcommand)]
+    Bench(cmd::bench::BenchCmd),
 }
 
 #[derive(clap::Args, Clone)]
@@ -82,8 +96,12 @@ fn main() -> ExitCode {
         Command::Demo(a) => demo::run(a),
         Command::Proxy(a) => cmd::proxy::run(a),
         Command::Policy(c) => cmd::policy::run(c),
+        Command::Gate(a) => cmd::gate::run(a),
+        Command::Doctor(a) => cmd::doctor::run(a),
+        Command::Serve(a) => cmd::serve::run(a),
         Command::Replay(a) => cmd::replay::run(a),
         Command::Audit(c) => cmd::audit::run(c),
+        Command::Crd => cmd::crd::run(),
         Command::History(a) => cmd::history::run(a),
         Command::Report(a) => cmd::report::run(a),
         Command::Approve(a) => cmd::operator::run("approve", a),
@@ -93,6 +111,8 @@ fn main() -> ExitCode {
         Command::SampleApp(a) => cmd::sample_app::run(a),
         Command::Load(a) => cmd::load::run(a),
         Command::Stats(c) => cmd::stats::run(c),
+        Command::Backtest(a) => cmd::backtest::run(a),
+        Command::Bench(c) => cmd::bench::run(c),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -88,8 +88,13 @@ pub fn judge_with(
     let verdict = if !evidence.is_empty() {
         Verdict::Breach { evidence }
     } else if !inconclusive.is_empty() {
+        let reason = summarize(&inconclusive);
         Verdict::Inconclusive {
-            reason: summarize(&inconclusive),
+            reason: if window.gaps.is_empty() {
+                reason
+            } else {
+                format!("{}; {reason}", window.gaps.join("; "))
+            },
         }
     } else {
         Verdict::Healthy

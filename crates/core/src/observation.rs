@@ -200,6 +200,12 @@ pub struct Window {
         skip_serializing_if = "Option::is_none"
     )]
     pub error_budget_remaining: Option<f64>,
+    /// What the source looked for and did not find, in its own words (e.g.
+    /// "canary selector `version=\"v2\"` matched no series"). A window with
+    /// gaps that is otherwise not judgeable names them as the reason, so the
+    /// operator reads the cause (a wrong label) rather than the symptom.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gaps: Vec<String>,
 }
 
 /// The stable revision's history, used to decide whether a canary may ramp

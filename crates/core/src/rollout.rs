@@ -223,8 +223,10 @@ fn on_start(
     }));
 }
 
-/// Why the baseline cannot be trusted for an automatic ramp, if it cannot.
-fn baseline_gate(baseline: &BaselineStatus, policy: &BaselinePolicy) -> Option<String> {
+/// Why the baseline cannot be trusted for an automatic ramp, if it cannot
+/// (DESIGN.md §1: no baseline, no automatic advance). Public so `canaryd
+/// doctor` can say in advance what a rollout would be told at its start.
+pub fn baseline_gate(baseline: &BaselineStatus, policy: &BaselinePolicy) -> Option<String> {
     let BaselinePolicy::Required {
         min_history,
         min_requests_per_route,

@@ -108,6 +108,7 @@ fn window(shapes: &[RouteShape], partitioned: bool, budget: Option<f64>) -> Wind
         },
         routes,
         error_budget_remaining: budget,
+        gaps: Vec::new(),
     }
 }
 

@@ -295,3 +295,27 @@ fn latency_quantiles_come_from_buckets_when_not_reported() {
         evidence[0].canary
     );
 }
+
+#[test]
+fn a_source_gap_is_named_as_the_reason_and_is_never_a_pass() {
+    let p = policy(vec![rule(Metric::ErrorRate, Comparison::Ratio(2.0))]);
+    // The canary selector matched nothing: the source leaves the canary out
+    // and says why in `gaps`.
+    let mut w = win(None, Some(obs(5_000, 10, 100.0)));
+    w.gaps
+        .push("canary selector `version=\"v2\"` matched no series".into());
+    match verdict(&p, &w) {
+        Verdict::Inconclusive { reason } => {
+            assert!(
+                reason.starts_with("canary selector `version=\"v2\"` matched no series; "),
+                "{reason}"
+            );
+            assert!(reason.contains("GET /pay"), "{reason}");
+        }
+        other => panic!("expected inconclusive, got {other:?}"),
+    }
+    // A gap does not hide a real breach measured elsewhere in the window.
+    let mut w = win(Some(obs(1_000, 200, 100.0)), Some(obs(5_000, 10, 100.0)));
+    w.gaps.push("no latency buckets for the canary".into());
+    assert!(matches!(verdict(&p, &w), Verdict::Breach { .. }));
+}

@@ -168,7 +168,7 @@ fn canaryd_example() {
     assert_eq!(p.name, "orders-default");
     assert_eq!(p.window, Duration::from_secs(60));
     assert_eq!(p.traffic.min_requests_per_route, 300);
-    assert_eq!(p.rules.len(), 5);
+    assert_eq!(p.rules.len(), 7);
     assert_eq!(rule(&p, "errors").min_requests, 300);
     assert_eq!(rule(&p, "latency-p95").min_requests, 300);
     assert_eq!(rule(&p, "error-storm").min_requests, 50);

@@ -181,8 +181,10 @@ fn canaryd_preset() {
     assert_eq!(
         rules(&p),
         vec![
-            ("error_rate".into(), Comparison::Ratio(1.5), 2, false),
-            ("latency_p95".into(), Comparison::Ratio(1.25), 2, false),
+            ("error_rate".into(), Comparison::Ratio(1.6), 4, false),
+            ("latency_p95".into(), Comparison::Ratio(1.2), 4, false),
+            ("latency_p50".into(), Comparison::Ratio(1.15), 4, false),
+            ("latency_p99".into(), Comparison::Ratio(1.2), 4, false),
             ("error_rate".into(), Comparison::Absolute(0.25), 1, true),
             ("latency_p99".into(), Comparison::Ratio(3.0), 1, true),
         ]
@@ -194,9 +196,11 @@ fn canaryd_preset() {
                 "errors",
                 200,
                 Some(0.001),
-                spec(TestKind::SequentialErrors, 0.01, None, None)
+                spec(TestKind::SequentialErrors, 0.05, None, None)
             ),
             ("latency-p95", 200, Some(50.0), None),
+            ("latency-p50", 200, Some(20.0), None),
+            ("latency-p99", 200, Some(100.0), None),
             ("error-storm", 50, None, None),
             ("latency-storm", 200, None, None),
         ]
@@ -640,6 +644,8 @@ fn canaryd_overrides() {
         vec![
             ("errors", 400),
             ("latency-p95", 400),
+            ("latency-p50", 400),
+            ("latency-p99", 400),
             ("error-storm", 50),
             ("latency-storm", 400)
         ]
@@ -649,7 +655,7 @@ fn canaryd_overrides() {
         "preset: canaryd\nadd_rules:\n  - name: p50\n    metric: latency_p50\n    ratio: 1.2\n    test:\n      kind: mann_whitney\n      alpha: 0.001\n",
     );
     assert_eq!(
-        p.rules[4].test,
+        p.rules[6].test,
         spec(TestKind::MannWhitney, 0.001, None, None)
     );
     // `baseline: none` breaks the inherited ratio rules and the test.

@@ -1354,3 +1354,22 @@ fn validate_policy_checks_tests_built_in_code() {
     }
     assert!(all.iter().all(|e| e.line.is_none() && e.source == "code"));
 }
+
+#[test]
+fn shell_sections_are_accepted_but_left_to_the_shell() {
+    let with = "preset: slo-ratio\nsource:\n  prometheus: {url: \"http://127.0.0.1:9090\"}\nrouter:\n  exec: {set_weight: [\"true\"]}\nnotify: {targets: []}\n";
+    let bare = "preset: slo-ratio\n";
+    let a = parse_policy("p.yaml", with).unwrap();
+    let b = parse_policy("p.yaml", bare).unwrap();
+    assert_eq!(
+        a, b,
+        "the core's policy does not depend on the shell's sections"
+    );
+    // A misspelt section is still an error, not silently a shell section.
+    expect(
+        "preset: slo-ratio\nsoruce: {}\n",
+        "soruce",
+        Some(2),
+        &["source"],
+    );
+}

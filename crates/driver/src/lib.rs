@@ -5,12 +5,14 @@
 //! notifiers); [`scenario`] and [`replay`] run scenario files through it all
 //! in virtual time.
 
+pub mod cache;
 pub mod driver;
 pub mod live;
 pub mod replay;
 pub mod scenario;
 pub mod traits;
 
+pub use cache::CachedBaseline;
 pub use driver::{Applied, Driver, DriverError};
 pub use live::{run_live, LiveLimits, Progress, Reply, Request, Stopped};
 pub use replay::{run_scenario, ReplayReport};

@@ -317,6 +317,7 @@ impl Scenario {
                     collectors: s.collectors.unwrap_or_default(),
                     routes: s.routes.unwrap_or_default(),
                     error_budget_remaining: s.error_budget_remaining.map(|l| l.0),
+                    gaps: Vec::new(),
                 })),
                 Some(_) if is_window => {
                     return Err(invalid(format!(

@@ -63,6 +63,7 @@ fn window(errors: u64, end: i64, collectors: CollectorHealth) -> Event {
             collectors,
             routes,
             error_budget_remaining: None,
+            gaps: Vec::new(),
         },
     }
 }

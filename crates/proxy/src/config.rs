@@ -1,5 +1,6 @@
 //! How a router is set up: listeners, upstreams, stickiness, limits, probes.
 
+use crate::admin::AdminAccess;
 use crate::error::ProxyError;
 use crate::routes::RouteTable;
 use canaryd_core::vocab::Weight;
@@ -126,6 +127,9 @@ pub struct RouterConfig {
     pub drain_timeout: Duration,
     /// Canary weight at start, percent.
     pub initial_weight: Weight,
+    /// Who may read and set the weight at `/admin/weight` on the admin
+    /// listener (default: read-only).
+    pub admin_access: AdminAccess,
 }
 
 impl RouterConfig {
@@ -145,6 +149,7 @@ impl RouterConfig {
             routes: RouteTable::default(),
             drain_timeout: Duration::from_secs(10),
             initial_weight: 0,
+            admin_access: AdminAccess::default(),
         }
     }
 

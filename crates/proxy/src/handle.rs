@@ -1,5 +1,6 @@
 //! Starting a router and controlling it while it runs.
 
+use crate::admin::AdminAccess;
 use crate::config::{RouterConfig, Upstream};
 use crate::error::ProxyError;
 use crate::forward::{text, Proxy, ProxyBody, UpstreamClient};
@@ -117,13 +118,14 @@ impl Router {
         let admin_addr = admin.as_ref().map(|(_, a)| *a);
         if let Some((l, _)) = admin {
             let sh = shared.clone();
+            let access = Arc::new(config.admin_access.clone());
             tasks.push(tokio::spawn(serve(
                 l,
                 move |_peer| {
-                    let sh = sh.clone();
+                    let (sh, access) = (sh.clone(), access.clone());
                     hyper::service::service_fn(move |req: Request<Incoming>| {
-                        let sh = sh.clone();
-                        async move { Ok::<_, Infallible>(admin_answer(&sh, &req)) }
+                        let (sh, access) = (sh.clone(), access.clone());
+                        async move { Ok::<_, Infallible>(admin_answer(&sh, &access, req).await) }
                     })
                 },
                 stop_rx.clone(),
@@ -150,7 +152,14 @@ impl Router {
     }
 }
 
-fn admin_answer(sh: &Shared, req: &Request<Incoming>) -> Response<ProxyBody> {
+async fn admin_answer(
+    sh: &Shared,
+    access: &AdminAccess,
+    req: Request<Incoming>,
+) -> Response<ProxyBody> {
+    if req.uri().path() == crate::admin::WEIGHT_PATH {
+        return crate::admin::weight(sh, access, req).await;
+    }
     match (req.method(), req.uri().path()) {
         (&Method::GET, "/metrics") => {
             let mut r = Response::new(
@@ -167,7 +176,7 @@ fn admin_answer(sh: &Shared, req: &Request<Incoming>) -> Response<ProxyBody> {
         (&Method::GET, "/healthz") => text(StatusCode::OK, "ok\n"),
         _ => text(
             StatusCode::NOT_FOUND,
-            "not found (admin: GET /metrics, GET /healthz)\n",
+            "not found (admin: GET /metrics, GET /healthz, GET|PUT /admin/weight)\n",
         ),
     }
 }

@@ -16,7 +16,8 @@
 //!   was unreachable are `CollectorHealth::Unhealthy`).
 //! - `/metrics` (Prometheus text, `cohort` label) and `/healthz` are served
 //!   on a separate admin listener ([`RouterConfig::admin_listen`]) so no
-//!   proxied path is shadowed.
+//!   proxied path is shadowed; so is `GET|PUT /admin/weight` for a
+//!   controller in another process, guarded by [`AdminAccess`].
 //!
 //! Measurement: route names come from [`RouteTable`]; a request counts as an
 //! error when the upstream answers 5xx, cannot be reached (502) or does not
@@ -25,6 +26,7 @@
 //! and never against a cohort: they say nothing about either revision.
 //! Latency runs from request received to the end of the response body.
 
+mod admin;
 mod body;
 mod config;
 mod error;
@@ -36,6 +38,7 @@ mod routes;
 mod source;
 mod split;
 
+pub use admin::{AdminAccess, AdminToken};
 pub use config::{ProbeConfig, RouterConfig, Stickiness, Upstream};
 pub use error::ProxyError;
 pub use handle::{Router, RouterHandle};

@@ -72,6 +72,7 @@ impl EmbeddedSource {
             collectors,
             routes,
             error_budget_remaining: None,
+            gaps: Vec::new(),
         }
     }
 

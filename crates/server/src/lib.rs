@@ -13,11 +13,24 @@
 //! | GET | `/healthz` | `ok` (no token) |
 //! | GET | `/api/v1/rollouts` | the running rollouts |
 //! | POST | `/api/v1/commands` | `{workload, revision, action, by, reason?}` → [`canaryd_driver::Reply`] |
+//!
+//! It also lets Argo Rollouts and Flagger ask canaryd for a verdict on a
+//! canary they steer ([`analysis`], [`integrations_router`]): the Argo `web`
+//! metric endpoint and Flagger's webhooks, answered from cached windows.
 
+pub mod analysis;
 mod api;
+mod argo;
+mod flagger;
+mod integrations;
 mod registry;
 
+pub use analysis::answer::Answer;
+pub use analysis::{AnalysisConfig, AnalysisError, AnalysisService, SourceFactory};
 pub use api::{router, CommandBody};
+pub use argo::Question as ArgoQuestion;
+pub use flagger::Payload as FlaggerPayload;
+pub use integrations::{integrations_router, serve_analysis};
 pub use registry::Registry;
 
 /// The API as a service, for callers that should not depend on axum themselves.

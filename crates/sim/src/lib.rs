@@ -6,11 +6,15 @@
 //! - [`app`]: [`SampleApp::start`] runs one revision (`canaryd sample-app`);
 //! - [`load`]: [`load::start`] runs a fixed arrival schedule (`canaryd load`);
 //! - [`dist`]: the latency distribution syntax both share.
+//! - [`detect`]: the detection benchmark, rollouts in virtual time through
+//!   the real core (`canaryd bench detect`, `canaryd backtest`).
 
 pub mod app;
+pub mod detect;
 pub mod dist;
 mod error;
 pub mod load;
+pub mod prometheus;
 
 pub use app::{Faults, FaultsPatch, SampleApp, SampleAppConfig};
 pub use dist::LatencyDist;

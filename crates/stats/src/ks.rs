@@ -96,10 +96,17 @@ fn exact_p(n1: u64, n2: u64, g: u64, h: u64, alternative: Alternative) -> Option
 }
 
 fn asymptotic_p(n1: u64, n2: u64, d: f64, alternative: Alternative) -> f64 {
+    // No difference at all is no evidence: p = 1.
+    if d <= 0.0 {
+        return 1.0;
+    }
     let (m, n) = (n1.max(n2) as f64, n1.min(n2) as f64);
     let en = m * n / (m + n);
     match alternative {
-        Alternative::TwoSided => kolmogorov_sf(en.round_ties_even() as u64, d),
+        // One point against one gives en = 0.5, which rounds to 0: the
+        // distribution of D over zero points is undefined (NaN). One is the
+        // smallest sample the statistic exists for.
+        Alternative::TwoSided => kolmogorov_sf((en.round_ties_even() as u64).max(1), d),
         _ => {
             let z = en.sqrt() * d;
             (-2.0 * z * z - 2.0 * z * (m + 2.0 * n) / (m * n * (m + n)).sqrt() / 3.0).exp()

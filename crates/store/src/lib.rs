@@ -15,6 +15,7 @@
 //! | `outbox`     | effects to execute; `idempotency_key` is unique, `done`/`result` once run   |
 //! | `audit_log`  | append-only, hash-chained entries numbered `seq = 1, 2, 3, …`               |
 //! | `audit_head` | one row: `last_seq` and `last_hash` of the newest entry                    |
+//! | `baseline_cache` | the stable history a source last returned, per workload and route, with its fetch time |
 //!
 //! The schema version is kept in `PRAGMA user_version`; a database written by a
 //! newer canaryd is refused. Connections use WAL, `synchronous=FULL`, a 5 s busy
@@ -59,6 +60,7 @@
 //! formatting; keep floats out of payloads where exactness matters.
 
 mod audit;
+mod baseline;
 mod commit;
 mod error;
 mod filter;
@@ -70,6 +72,7 @@ mod store;
 pub use audit::chain::{canonical_json, GENESIS_HASH};
 pub use audit::verify::{AuditBreak, AuditProblem, AuditReport};
 pub use audit::{AuditEntry, AuditKind, NewAuditEntry, UnknownAuditKind};
+pub use baseline::CachedRoute;
 pub use commit::Commit;
 pub use error::{KeyConflict, StoreError};
 pub use outbox::{NewEffect, OutboxRow};

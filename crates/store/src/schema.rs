@@ -103,8 +103,29 @@ BEGIN
 END;
 "#;
 
+/// Version 2: the baseline cache. A stable revision's week of history is the
+/// most expensive read canaryd makes (a 7-day range per route); rollouts of
+/// the same workload in quick succession reuse it until it is `ttl` old.
+///
+/// `source` fingerprints what was asked (the source, its queries and the
+/// lookback): a changed query must not be answered from an old cache. `route`
+/// is the route as the core names it (`GET /pay`), or `''` for the row holding
+/// the workload-wide figures (hours of history). Not audited: it is a cache of
+/// the source's answers, and the audit log records the baseline each rollout
+/// was started with.
+const V2: &str = r#"
+CREATE TABLE baseline_cache (
+    workload      TEXT    NOT NULL,
+    source        TEXT    NOT NULL,
+    route         TEXT    NOT NULL,
+    payload       TEXT    NOT NULL,
+    fetched_at_ms INTEGER NOT NULL,
+    PRIMARY KEY (workload, source, route)
+) STRICT;
+"#;
+
 /// All migrations in order; the schema version is the number applied.
-const MIGRATIONS: &[&str] = &[V1];
+const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// The schema version this build creates and understands.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -1,5 +1,10 @@
 //! One module per subcommand.
 pub mod audit;
+pub mod backtest;
+pub mod bench;
+pub mod crd;
+pub mod doctor;
+pub mod gate;
 pub mod history;
 pub mod load;
 pub mod operator;
@@ -8,4 +13,5 @@ pub mod proxy;
 pub mod replay;
 pub mod report;
 pub mod sample_app;
+pub mod serve;
 pub mod stats;

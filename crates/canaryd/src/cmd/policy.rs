@@ -1,6 +1,6 @@
 //! `canaryd policy check|show|test`.
 
-use canaryd_core::policy::{parse_policy, policy_to_yaml};
+use canaryd_core::policy::policy_to_yaml;
 use canaryd_core::Policy;
 use canaryd_driver::{run_scenario, Scenario};
 use clap::Subcommand;
@@ -25,10 +25,10 @@ pub enum PolicyCmd {
 }
 
 /// Reads and resolves one policy file.
+/// The shell's sections (`source`, `router`, `notify`) are checked too, so
+/// `policy check` catches a broken router before a rollout needs it.
 pub fn load(path: &Path) -> Result<Policy, Fail> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Fail::invalid(format!("cannot read policy {}: {e}", path.display())))?;
-    parse_policy(&path.display().to_string(), &text).map_err(|e| Fail::invalid(e.to_string()))
+    crate::policy_file::load(path).map(|f| f.policy)
 }
 
 pub fn run(cmd: PolicyCmd) -> Result<u8, Fail> {

@@ -45,9 +45,14 @@ pub struct ProxyArgs {
     /// File holding the API bearer token (else $CANARYD_API_TOKEN; without one the API refuses every command).
     #[arg(long)]
     api_token_file: Option<PathBuf>,
-    /// The router's own /metrics and /healthz.
+    /// The router's own /metrics, /healthz and /admin/weight.
     #[arg(long)]
     admin_listen: Option<SocketAddr>,
+    /// File holding the bearer token that lets another canaryd (`router:
+    /// embedded:` in a gate's policy) set the weight through /admin/weight
+    /// (else $CANARYD_ROUTER_TOKEN; without one the weight is read-only over HTTP).
+    #[arg(long)]
+    admin_token_file: Option<PathBuf>,
     /// Health-check path probed on both upstreams.
     #[arg(long, default_value = "/healthz")]
     probe_path: String,
@@ -86,6 +91,22 @@ pub fn run(args: ProxyArgs) -> Result<u8, Fail> {
         .map_err(|e| Fail::invalid(e.to_string()))?;
     router_cfg.listen = args.listen;
     router_cfg.admin_listen = args.admin_listen;
+    let admin_token = match (
+        &args.admin_token_file,
+        std::env::var("CANARYD_ROUTER_TOKEN"),
+    ) {
+        (Some(f), _) => Some(std::fs::read_to_string(f).map_err(|e| {
+            Fail::invalid(format!(
+                "cannot read --admin-token-file {}: {e}",
+                f.display()
+            ))
+        })?),
+        (None, Ok(t)) => Some(t),
+        (None, Err(_)) => None,
+    };
+    if let Some(t) = admin_token.and_then(canaryd_proxy::AdminToken::new) {
+        router_cfg.admin_access = canaryd_proxy::AdminAccess::Token(t);
+    }
     router_cfg.probe.path = args.probe_path.clone();
     let key = RolloutKey::new(
         args.workload.clone(),

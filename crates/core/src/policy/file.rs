@@ -34,7 +34,18 @@ pub(crate) const TOP_FIELDS: &[&str] = &[
     "collectors",
     "rules",
     "add_rules",
+    // The shell's sections (see SHELL_SECTIONS): accepted here, read there.
+    "source",
+    "router",
+    "notify",
 ];
+
+/// Sections of a policy file that configure the shell, not the decision:
+/// where metrics come from and how the collectors are checked (`source`),
+/// what moves traffic (`router`) and who is told (`notify`). One file describes one rollout end to end, but the core only
+/// decides, so it accepts these sections without reading them; the binary
+/// parses them with the integrations' own strict types.
+pub const SHELL_SECTIONS: &[&str] = &["source", "router", "notify"];
 const STEP_FIELDS: &[&str] = &["weight", "hold", "hold_windows", "min_requests"];
 const ADAPTIVE_FIELDS: &[&str] = &[
     "initial_weight",

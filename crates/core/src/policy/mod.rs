@@ -16,7 +16,7 @@ mod resolve_sections;
 mod yaml;
 
 pub use error::{PolicyError, PolicyErrors};
-pub use file::{parse_policy, validate_policy};
+pub use file::{parse_policy, validate_policy, SHELL_SECTIONS};
 pub use model::*;
 pub use presets::{preset, PRESET_NAMES};
 pub use render::policy_to_yaml;

@@ -1,0 +1,185 @@
+//! `canaryd serve --policy FILE`: canaryd as the analysis brain of Argo
+//! Rollouts and Flagger.
+//!
+//! Argo (through its `web` metric provider) and Flagger (through its
+//! webhooks) keep moving the traffic; canaryd answers their questions from
+//! windows it reads through the policy's `source:` and judges with the core.
+//! The first question about a canary starts watching it; every window is
+//! audited like any rollout. The operator API (approve, abort, ...) is served
+//! on the same listener. See README "Argo Rollouts" and "Flagger".
+
+use canaryd_core::vocab::RolloutKey;
+use canaryd_driver::SourceError;
+use canaryd_notify::{Notifiers, Secret};
+use canaryd_server::{AnalysisConfig, AnalysisService, Registry, SourceFactory};
+use canaryd_sources::config::{Source, SourceConfig};
+use clap::Args;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use crate::{fmt, DbArg, Fail};
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// The policy every watched canary is judged by; its `source:` says
+    /// where the numbers come from, its `notify:` who is told.
+    #[arg(long)]
+    policy: PathBuf,
+    #[arg(long, default_value = "127.0.0.1:7431")]
+    listen: SocketAddr,
+    /// File holding the operator token (approve, abort, ...; else $CANARYD_API_TOKEN).
+    #[arg(long)]
+    api_token_file: Option<PathBuf>,
+    /// File holding the token Argo Rollouts and Flagger present (else
+    /// $CANARYD_INTEGRATION_TOKEN). It only asks questions; keep the operator
+    /// token out of cluster manifests.
+    #[arg(long)]
+    integration_token_file: Option<PathBuf>,
+    /// At most this many canaries watched at once.
+    #[arg(long, default_value_t = 1000)]
+    max_watches: usize,
+    #[command(flatten)]
+    db: DbArg,
+}
+
+/// Builds each watched canary's source from the policy's `source:`, with the
+/// stable revision the integration named as the baseline cohort.
+struct Factory {
+    source: SourceConfig,
+    lookback: Option<std::time::Duration>,
+}
+
+impl SourceFactory for Factory {
+    type Source = Source;
+
+    fn source_for(&self, key: &RolloutKey, stable: &str) -> Result<Source, SourceError> {
+        let s = self
+            .source
+            .with_baseline(stable)
+            .connect(key)
+            .map_err(|e| SourceError(e.to_string()))?;
+        Ok(match self.lookback {
+            Some(l) => s.with_lookback(l),
+            None => s,
+        })
+    }
+}
+
+fn token(file: &Option<PathBuf>, env: &str, flag: &str) -> Result<Option<Secret>, Fail> {
+    let raw = match (file, std::env::var(env)) {
+        (Some(f), _) => Some(
+            std::fs::read_to_string(f)
+                .map_err(|e| Fail::invalid(format!("cannot read {flag} {}: {e}", f.display())))?,
+        ),
+        (None, Ok(t)) => Some(t),
+        (None, Err(_)) => None,
+    };
+    Ok(raw
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty())
+        .map(Secret::new))
+}
+
+/// A notifier per watched canary (`Notifiers` holds per-rollout incident
+/// state), built from the policy's `notify:` section.
+fn notifiers_for(policy: &Path) -> Notifiers {
+    let built = crate::policy_file::load(policy)
+        .ok()
+        .and_then(|f| f.notify)
+        .map(Notifiers::from_config);
+    match built {
+        Some(Ok(n)) => n,
+        Some(Err(e)) => {
+            eprintln!("warning: notifications disabled for this canary: {e}");
+            fallback()
+        }
+        None => fallback(),
+    }
+}
+
+fn fallback() -> Notifiers {
+    match Notifiers::empty(Default::default()) {
+        Ok(n) => n,
+        // Checked at start (`run`): building the same client again cannot
+        // fail unless the process ran out of resources.
+        Err(e) => panic!("cannot build an HTTP client: {e}"),
+    }
+}
+
+pub fn run(args: ServeArgs) -> Result<u8, Fail> {
+    let file = crate::policy_file::load(&args.policy)?;
+    let source = file.source.clone().ok_or_else(|| {
+        Fail::invalid(format!(
+            "{}: `canaryd serve` reads metrics from the policy's `source:` section, and it has none",
+            args.policy.display()
+        ))
+    })?;
+    // Load the secrets once now, so a missing one is an error at start and
+    // not at the first question.
+    source
+        .connect(&RolloutKey::new("check", "check"))
+        .map_err(|e| Fail::invalid(format!("{}: {e}", args.policy.display())))?;
+    let operator = token(
+        &args.api_token_file,
+        "CANARYD_API_TOKEN",
+        "--api-token-file",
+    )?;
+    let integration = token(
+        &args.integration_token_file,
+        "CANARYD_INTEGRATION_TOKEN",
+        "--integration-token-file",
+    )?;
+    if integration.is_none() {
+        eprintln!("warning: no integration token (--integration-token-file or CANARYD_INTEGRATION_TOKEN): Argo and Flagger questions will be refused (401)");
+    }
+    // What the per-canary fallback below needs, checked once at start.
+    drop(Notifiers::empty(Default::default()).map_err(|e| Fail::Operational(e.into()))?);
+    // Make sure the database opens (and is migrated) before serving.
+    drop(fmt::open_store(&args.db.db)?);
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Fail::Operational(e.into()))?;
+    let watch_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("canaryd-watch")
+        .enable_all()
+        .build()
+        .map_err(|e| Fail::Operational(e.into()))?;
+    let lookback = match &file.policy.baseline {
+        canaryd_core::policy::BaselinePolicy::Required { lookback, .. } => Some(*lookback),
+        canaryd_core::policy::BaselinePolicy::None => None,
+    };
+    let mut config = AnalysisConfig::new(args.db.db.clone(), file.policy);
+    config.max_watches = args.max_watches;
+    config.watch_runtime = Some(watch_rt.handle().clone());
+    let policy_path = args.policy.clone();
+    let code = rt.block_on(async move {
+        let service = AnalysisService::new(
+            Factory { source, lookback },
+            move |_key: &RolloutKey| notifiers_for(&policy_path),
+            Registry::default(),
+            config,
+        );
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .map_err(|e| Fail::invalid(format!("cannot listen on {}: {e}", args.listen)))?;
+        println!(
+            "canaryd serve: Argo Rollouts analysis on http://{}/api/v1/argo/analysis, Flagger webhooks under /api/v1/flagger/, operator API under /api/v1/commands",
+            args.listen
+        );
+        tokio::select! {
+            r = canaryd_server::serve_analysis(listener, operator, integration, service) => {
+                r.map_err(|e| Fail::Operational(e.into()))?;
+                Ok::<u8, Fail>(0)
+            }
+            _ = tokio::signal::ctrl_c() => {
+                println!("stopping: watched canaries resume from the database on the next start");
+                Ok(0)
+            }
+        }
+    })?;
+    drop(watch_rt);
+    Ok(code)
+}

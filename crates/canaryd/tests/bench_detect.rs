@@ -1,0 +1,163 @@
+//! `canaryd bench detect` as users run it: the headline ordering of the
+//! figures at `--runs 100` with a fixed seed, the JSON contract, the chart,
+//! and bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn canaryd(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_canaryd"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("the binary runs")
+}
+
+fn row<'a>(rows: &'a [Value], policy: &str, scenario: &str) -> &'a Value {
+    rows.iter()
+        .find(|r| r["policy"] == policy && r["scenario"] == scenario)
+        .unwrap_or_else(|| panic!("no row for {policy} × {scenario}"))
+}
+
+fn f(v: &Value, key: &str) -> f64 {
+    v[key]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{key} is not a number in {v}"))
+}
+
+#[test]
+fn headline_figures_keep_their_order_at_100_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let chart = dir.path().join("detect.svg");
+    let o = canaryd(&[
+        "bench",
+        "detect",
+        "--runs",
+        "100",
+        "--seed",
+        "7",
+        "--output",
+        "json",
+        "--chart",
+        chart.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let rows: Vec<Value> = serde_json::from_slice(&o.stdout).expect("JSON rows");
+    assert_eq!(rows.len(), 8 * 12, "every policy × every scenario");
+    for key in [
+        "policy",
+        "scenario",
+        "runs",
+        "detection_rate",
+        "false_alarm_rate",
+        "ttd_median_s",
+        "ttd_p90_s",
+        "bad_requests_median",
+        "promote_median_s",
+        "wald_bound_requests",
+        "requests_to_detect_median",
+    ] {
+        assert!(rows.iter().all(|r| r.get(key).is_some()), "rows lack {key}");
+    }
+
+    // canaryd catches a broken build within one minute; slo-ratio needs two
+    // 5-minute windows by construction.
+    let cat = row(&rows, "canaryd", "catastrophic");
+    assert_eq!(f(cat, "detection_rate"), 1.0);
+    assert!(f(cat, "ttd_median_s") <= 60.0);
+    assert!(f(row(&rows, "slo-ratio", "catastrophic"), "ttd_median_s") >= 600.0);
+    assert!(
+        f(cat, "bad_requests_median") * 5.0
+            < f(
+                row(&rows, "slo-ratio", "catastrophic"),
+                "bad_requests_median"
+            )
+    );
+
+    // Error ×2: detected nearly always, with fewer bad requests than slo-ratio
+    // and than Flagger's canary-only 1% check (which mostly misses it).
+    let x2 = row(&rows, "canaryd", "error-x2");
+    assert!(f(x2, "detection_rate") >= 0.9);
+    assert!(
+        f(x2, "bad_requests_median")
+            < f(row(&rows, "slo-ratio", "error-x2"), "bad_requests_median")
+    );
+    assert!(
+        f(x2, "bad_requests_median") < f(row(&rows, "flagger", "error-x2"), "bad_requests_median")
+    );
+    assert!(f(x2, "wald_bound_requests") > 2_000.0);
+
+    // Latency regressions, the whole distribution and the tail alone.
+    for s in ["latency-p50+20%", "latency-p99x1.5"] {
+        assert!(
+            f(row(&rows, "canaryd", s), "detection_rate") >= 0.9,
+            "canaryd × {s}"
+        );
+        assert_eq!(
+            f(row(&rows, "slo-ratio", s), "detection_rate"),
+            0.0,
+            "slo-ratio × {s}"
+        );
+    }
+
+    // Good canaries are not rolled back: A/A and both blips.
+    for s in ["aa", "blip-30s", "blip-60s", "diurnal"] {
+        let r = row(&rows, "canaryd", s);
+        assert!(f(r, "false_alarm_rate") <= 0.02, "canaryd × {s}: {r}");
+        assert!(r["detection_rate"].is_null());
+    }
+    // ... where the absolute 2-window SLO check rolls back a 60 s hiccup.
+    assert!(f(row(&rows, "absolute-slo", "blip-60s"), "false_alarm_rate") > 0.5);
+
+    let svg = std::fs::read_to_string(&chart).expect("chart written");
+    assert!(svg.starts_with("<svg") && svg.contains(">kayenta<") && svg.contains("error-x2"));
+}
+
+#[test]
+fn markdown_table_and_filters() {
+    let o = canaryd(&[
+        "bench",
+        "detect",
+        "--runs",
+        "5",
+        "--scenario",
+        "aa,error-x5",
+        "--policy",
+        "canaryd",
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.starts_with("| policy | scenario |"), "{out}");
+    assert_eq!(
+        out.lines().filter(|l| l.starts_with("| canaryd |")).count(),
+        2
+    );
+    assert!(out.contains("10 rollouts (5 runs × 1 policies × 2 scenarios, seed 1)"));
+}
+
+#[test]
+fn unknown_names_are_invalid_input() {
+    let o = canaryd(&["bench", "detect", "--runs", "1", "--scenario", "nope"]);
+    assert_eq!(o.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("unknown scenario `nope`") && err.contains("blip-60s"),
+        "{err}"
+    );
+    let o = canaryd(&["bench", "detect", "--runs", "1", "--policy", "spinnaker"]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("argo-rollouts"));
+    let o = canaryd(&["bench", "detect", "--runs", "0"]);
+    assert_eq!(o.status.code(), Some(3));
+}

@@ -1,0 +1,135 @@
+//! Carrying out a reconcile [`Plan`] through the driver: baseline look-ups,
+//! window reads and every router action go through `Driver::apply`, which
+//! commits state and effects to the store before acting. That is what makes
+//! the controller safe to kill at any moment.
+
+use canaryd_core::effect::{Effect, Notice};
+use canaryd_core::observation::{BaselineStatus, CollectorHealth, Window};
+use canaryd_core::rollout::{Event, Rollout};
+use canaryd_core::vocab::Timestamp;
+use canaryd_driver::{Driver, DriverError, MetricsSource, Notifier, TrafficRouter};
+use canaryd_store::{AuditKind, NewAuditEntry, Store};
+use serde_json::json;
+
+use crate::crd::WindowStatus;
+use crate::reconcile::{Action, Plan};
+use crate::status::verdict_name;
+
+/// What a reconcile did, for status and Events.
+#[derive(Debug, Default)]
+pub struct Executed {
+    /// The rollout's state after the last action (None: nothing running).
+    pub state: Option<Rollout>,
+    /// Windows closed in this reconcile, oldest first.
+    pub windows: Vec<WindowStatus>,
+    /// Transitions to announce as Kubernetes Events.
+    pub notices: Vec<Notice>,
+    /// Set when the target is missing.
+    pub target_missing: Option<String>,
+    /// Set when a newer revision replaced a running rollout.
+    pub superseded: Option<String>,
+}
+
+/// Runs `plan`. `audit` is a second handle on the driver's database, for
+/// the controller's own entries (a superseded rollout).
+pub async fn execute<S, R, N>(
+    plan: &Plan,
+    driver: &mut Driver<R, N>,
+    source: &mut S,
+    audit: &mut Store,
+    now: Timestamp,
+) -> Result<Executed, DriverError>
+where
+    S: MetricsSource,
+    R: TrafficRouter,
+    N: Notifier,
+{
+    let mut out = Executed::default();
+    for action in &plan.actions {
+        match action {
+            Action::ReportTargetMissing { message } => out.target_missing = Some(message.clone()),
+            Action::Idle => {}
+            Action::Supersede { previous, by } => {
+                audit.append_audit(NewAuditEntry {
+                    workload: previous.workload.0.clone(),
+                    revision: previous.revision.0.clone(),
+                    at_ms: now.0,
+                    kind: AuditKind::Decision,
+                    payload: json!({
+                        "decision": "superseded",
+                        "by_revision": by.revision.0,
+                        "reason": "a newer revision of the target appeared during the rollout; canaryd restarted for it",
+                    }),
+                })?;
+                out.superseded = Some(format!(
+                    "revision {} replaced {} during its rollout; starting over for {}",
+                    by.revision, previous.revision, by.revision
+                ));
+            }
+            Action::Start { key } => {
+                let baseline = match source.baseline(key).await {
+                    Ok(b) => b,
+                    Err(e) => BaselineStatus::Missing(format!("baseline lookup failed: {e}")),
+                };
+                let applied = driver.apply(key, Event::Start { baseline }, now).await?;
+                collect_notices(&applied.effects, &mut out.notices);
+                out.state = Some(applied.state);
+            }
+            Action::CloseWindow { key, start, end } => {
+                let state = driver.load(key)?;
+                if state.phase.is_terminal() {
+                    out.state = Some(state);
+                    break;
+                }
+                let window = match source.window(key, state.weight, *start, *end).await {
+                    Ok(w) => w,
+                    Err(e) => Window {
+                        start: *start,
+                        end: *end,
+                        collectors: CollectorHealth::Unhealthy(format!(
+                            "metrics source failed: {e}"
+                        )),
+                        ..Default::default()
+                    },
+                };
+                let applied = driver
+                    .apply(key, Event::WindowClosed { window }, *end)
+                    .await?;
+                collect_notices(&applied.effects, &mut out.notices);
+                if let Some(j) = &applied.judgement {
+                    out.windows.push(WindowStatus {
+                        index: applied.state.windows,
+                        verdict: verdict_name(j.verdict.kind()).to_string(),
+                        weight: state.weight,
+                        end: rfc3339(*end),
+                    });
+                }
+                out.state = Some(applied.state);
+            }
+            Action::Flush { key } => {
+                driver.flush(key, now).await?;
+                out.state = Some(driver.load(key)?);
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn collect_notices(effects: &[Effect], into: &mut Vec<Notice>) {
+    into.extend(effects.iter().filter_map(|e| match e {
+        Effect::Notify(n) => Some(n.clone()),
+        _ => None,
+    }));
+}
+
+/// A timestamp as Kubernetes writes times.
+pub fn rfc3339(t: Timestamp) -> String {
+    let nanos = i128::from(t.0) * 1_000_000;
+    time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
+        .ok()
+        .and_then(|d| {
+            d.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}

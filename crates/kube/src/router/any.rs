@@ -1,0 +1,152 @@
+//! The router a `Canary` asks for, chosen from its spec: an HTTPRoute when
+//! `spec.router.httpRoute` is given, else the target's own way (replicas
+//! for a Deployment pair, Argo's steps for a Rollout).
+
+use canaryd_core::vocab::{RolloutKey, Weight};
+use canaryd_driver::{ActionError, TrafficRouter};
+use kube::Client;
+
+use super::argo::ArgoRouter;
+use super::httproute::HttpRouteRouter;
+use super::pair::DeploymentPairRouter;
+use crate::crd::CanarySpec;
+use crate::target::TargetKind;
+
+// One per Canary, built once per reconcile: boxing the larger variants
+// would buy nothing.
+#[allow(clippy::large_enum_variant)]
+pub enum AnyRouter {
+    HttpRoute(HttpRouteRouter),
+    Pair(DeploymentPairRouter),
+    Argo(ArgoRouter),
+}
+
+/// Which router a spec selects, as plain words (for status and tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouterChoice {
+    HttpRoute,
+    Pair,
+    Argo,
+}
+
+/// Checks the spec's target and router fit together.
+pub fn choose(spec: &CanarySpec) -> Result<(TargetKind, RouterChoice), String> {
+    let kind = spec.target.kind()?;
+    let choice = match (&kind, &spec.router.http_route) {
+        (TargetKind::ArgoRollout(_), Some(_)) => {
+            return Err("an Argo Rollout moves its own traffic: remove spec.router.httpRoute (configure Argo's trafficRouting instead)".into())
+        }
+        (TargetKind::ArgoRollout(_), None) => RouterChoice::Argo,
+        (TargetKind::Pair { .. }, Some(_)) => RouterChoice::HttpRoute,
+        (TargetKind::Pair { .. }, None) => RouterChoice::Pair,
+        (TargetKind::Deployment(_), _) => {
+            return Err("a single Deployment (observe mode) is not supported by this canaryd yet; use stable + canary or an Argo Rollout".into())
+        }
+    };
+    Ok((kind, choice))
+}
+
+impl AnyRouter {
+    pub fn for_spec(
+        client: Client,
+        namespace: &str,
+        spec: &CanarySpec,
+    ) -> Result<AnyRouter, String> {
+        let (kind, choice) = choose(spec)?;
+        Ok(match (kind, choice, &spec.router.http_route) {
+            (_, RouterChoice::HttpRoute, Some(route)) => {
+                AnyRouter::HttpRoute(HttpRouteRouter::new(client, namespace, route.clone()))
+            }
+            (TargetKind::Pair { stable, canary }, _, _) => AnyRouter::Pair(
+                DeploymentPairRouter::new(client, namespace, &stable, &canary),
+            ),
+            (TargetKind::ArgoRollout(name), _, _) => {
+                AnyRouter::Argo(ArgoRouter::new(client, namespace, &name))
+            }
+            (TargetKind::Deployment(_), _, _) => {
+                return Err("a single Deployment (observe mode) is not supported yet".into())
+            }
+        })
+    }
+}
+
+impl TrafficRouter for AnyRouter {
+    async fn set_weight(&mut self, key: &RolloutKey, weight: Weight) -> Result<(), ActionError> {
+        match self {
+            AnyRouter::HttpRoute(r) => r.set_weight(key, weight).await,
+            AnyRouter::Pair(r) => r.set_weight(key, weight).await,
+            AnyRouter::Argo(r) => r.set_weight(key, weight).await,
+        }
+    }
+
+    async fn roll_back(&mut self, key: &RolloutKey) -> Result<(), ActionError> {
+        match self {
+            AnyRouter::HttpRoute(r) => r.roll_back(key).await,
+            AnyRouter::Pair(r) => r.roll_back(key).await,
+            AnyRouter::Argo(r) => r.roll_back(key).await,
+        }
+    }
+
+    async fn promote(&mut self, key: &RolloutKey) -> Result<(), ActionError> {
+        match self {
+            AnyRouter::HttpRoute(r) => r.promote(key).await,
+            AnyRouter::Pair(r) => r.promote(key).await,
+            AnyRouter::Argo(r) => r.promote(key).await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crd::{HttpRouteRouterSpec, PolicySpec, RouterSpec, TargetSpec};
+
+    fn spec(target: TargetSpec, route: bool) -> CanarySpec {
+        CanarySpec {
+            target,
+            router: RouterSpec {
+                http_route: route.then(|| HttpRouteRouterSpec {
+                    name: "web".into(),
+                    rule: None,
+                    stable_service: "s".into(),
+                    canary_service: "c".into(),
+                }),
+            },
+            policy: PolicySpec::default(),
+            metrics: None,
+            notify: vec![],
+        }
+    }
+
+    #[test]
+    fn spec_selects_the_router() {
+        let pair = TargetSpec {
+            stable: Some("a".into()),
+            canary: Some("b".into()),
+            ..Default::default()
+        };
+        let argo = TargetSpec {
+            rollout: Some("r".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            choose(&spec(pair.clone(), true)).unwrap().1,
+            RouterChoice::HttpRoute
+        );
+        assert_eq!(choose(&spec(pair, false)).unwrap().1, RouterChoice::Pair);
+        assert_eq!(
+            choose(&spec(argo.clone(), false)).unwrap().1,
+            RouterChoice::Argo
+        );
+        assert!(choose(&spec(argo, true))
+            .unwrap_err()
+            .contains("trafficRouting"));
+        let single = TargetSpec {
+            deployment: Some("d".into()),
+            ..Default::default()
+        };
+        assert!(choose(&spec(single, false))
+            .unwrap_err()
+            .contains("not supported"));
+    }
+}

@@ -1,0 +1,247 @@
+//! Gateway API `HTTPRoute` weights.
+//!
+//! The route usually belongs to someone else (a platform team, a GitOps
+//! tool), so canaryd must change nothing but the two weights it owns. It
+//! sends a JSON patch that replaces exactly `rules[i].backendRefs[j].weight`
+//! for the stable and canary backends, guarded by the resourceVersion it
+//! read: if the route changed in between (rules reordered, say), the API
+//! server answers 409 and we re-read instead of writing to a stale index.
+//! After writing, the route is read back: a window only counts once the
+//! Gateway has `Accepted` the route at its current generation.
+
+use canaryd_core::vocab::{RolloutKey, Weight};
+use canaryd_driver::{ActionError, TrafficRouter};
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::Client;
+use serde_json::{json, Value};
+
+use crate::crd::HttpRouteRouterSpec;
+use crate::error::KubeError;
+use crate::kubeapi::{retry, Backoff, ObjectName};
+
+pub struct HttpRouteRouter {
+    api: Api<DynamicObject>,
+    object: ObjectName,
+    spec: HttpRouteRouterSpec,
+    backoff: Backoff,
+}
+
+/// Where the two backends sit in the route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BackendSlots {
+    pub rule: usize,
+    pub stable: usize,
+    pub canary: usize,
+}
+
+impl HttpRouteRouter {
+    pub fn new(client: Client, namespace: &str, spec: HttpRouteRouterSpec) -> HttpRouteRouter {
+        let api = Api::namespaced_with(client, namespace, &super::httproute_resource());
+        HttpRouteRouter {
+            api,
+            object: ObjectName::new("HTTPRoute", namespace, &spec.name),
+            spec,
+            backoff: Backoff::default(),
+        }
+    }
+
+    pub fn with_backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    async fn read(&self) -> Result<Value, KubeError> {
+        let route = self
+            .api
+            .get(&self.object.name)
+            .await
+            .map_err(|e| self.object.api(e))?;
+        serde_json::to_value(route).map_err(|e| self.object.encode(e))
+    }
+
+    /// Sets the canary's weight (the stable side gets the rest) and waits for
+    /// nothing: it returns an error while the Gateway has not accepted the
+    /// route, which keeps the effect in the driver's outbox.
+    pub async fn apply_weight(&self, weight: Weight) -> Result<(), KubeError> {
+        let weight = weight.min(100);
+        retry(self.backoff, &self.object, || async {
+            let route = self.read().await?;
+            let Some(ops) = weight_patch(&route, &self.spec, weight)
+                .map_err(|problem| self.object.invalid(problem))?
+            else {
+                return Ok(());
+            };
+            let patch: json_patch::Patch =
+                serde_json::from_value(ops).map_err(|e| self.object.encode(e))?;
+            self.api
+                .patch(
+                    &self.object.name,
+                    &PatchParams::default(),
+                    &Patch::Json::<()>(patch),
+                )
+                .await
+                .map_err(|e| self.object.api(e))?;
+            Ok(())
+        })
+        .await?;
+        let route = retry(self.backoff, &self.object, || self.read()).await?;
+        route_accepted(&route).map_err(|problem| self.object.invalid(problem))
+    }
+}
+
+impl TrafficRouter for HttpRouteRouter {
+    async fn set_weight(&mut self, _key: &RolloutKey, weight: Weight) -> Result<(), ActionError> {
+        Ok(self.apply_weight(weight).await?)
+    }
+
+    async fn roll_back(&mut self, _key: &RolloutKey) -> Result<(), ActionError> {
+        Ok(self.apply_weight(0).await?)
+    }
+
+    async fn promote(&mut self, _key: &RolloutKey) -> Result<(), ActionError> {
+        Ok(self.apply_weight(100).await?)
+    }
+}
+
+fn backend_name(backend: &Value) -> Option<&str> {
+    let kind = backend
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or("Service");
+    let group = backend.get("group").and_then(Value::as_str).unwrap_or("");
+    if kind != "Service" || !group.is_empty() {
+        return None;
+    }
+    backend.get("name").and_then(Value::as_str)
+}
+
+/// Finds the rule and the two backendRefs canaryd steers.
+pub fn find_slots(route: &Value, spec: &HttpRouteRouterSpec) -> Result<BackendSlots, String> {
+    let rules = route
+        .pointer("/spec/rules")
+        .and_then(Value::as_array)
+        .ok_or("it has no spec.rules")?;
+    let mut found = Vec::new();
+    for (i, rule) in rules.iter().enumerate() {
+        if let Some(wanted) = &spec.rule {
+            if rule.get("name").and_then(Value::as_str) != Some(wanted.as_str()) {
+                continue;
+            }
+        }
+        let refs = rule
+            .get("backendRefs")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        let position = |svc: &str| refs.iter().position(|b| backend_name(b) == Some(svc));
+        match (position(&spec.stable_service), position(&spec.canary_service)) {
+            (Some(stable), Some(canary)) => found.push(BackendSlots {
+                rule: i,
+                stable,
+                canary,
+            }),
+            _ if spec.rule.is_some() => {
+                return Err(format!(
+                    "rule {:?} does not send traffic to both Services {} and {} (backendRefs of kind Service)",
+                    spec.rule.as_deref().unwrap_or_default(),
+                    spec.stable_service,
+                    spec.canary_service
+                ))
+            }
+            _ => {}
+        }
+    }
+    match found.as_slice() {
+        [one] => Ok(*one),
+        [] => Err(match &spec.rule {
+            Some(r) => format!("it has no rule named {r:?}"),
+            None => format!(
+                "no rule sends traffic to both Services {} and {}; add both as backendRefs",
+                spec.stable_service, spec.canary_service
+            ),
+        }),
+        _ => Err(format!(
+            "{} rules send traffic to both Services; name the one canaryd steers in spec.router.httpRoute.rule",
+            found.len()
+        )),
+    }
+}
+
+/// The JSON patch that sets the weights, or `None` when they already are.
+/// It touches only the two weights, plus the resourceVersion it read, which
+/// turns a concurrent change into a 409 instead of a write at a stale index.
+pub fn weight_patch(
+    route: &Value,
+    spec: &HttpRouteRouterSpec,
+    weight: Weight,
+) -> Result<Option<Value>, String> {
+    let slots = find_slots(route, spec)?;
+    let rv = route
+        .pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+        .ok_or("it has no metadata.resourceVersion")?;
+    let base = format!("/spec/rules/{}/backendRefs", slots.rule);
+    let current = |j: usize| {
+        route
+            .pointer(&format!("{base}/{j}/weight"))
+            .and_then(Value::as_i64)
+            // An absent weight defaults to 1 in Gateway API.
+            .unwrap_or(1)
+    };
+    let (canary, stable) = (i64::from(weight), 100 - i64::from(weight));
+    if current(slots.canary) == canary && current(slots.stable) == stable {
+        return Ok(None);
+    }
+    Ok(Some(json!([
+        {"op": "replace", "path": "/metadata/resourceVersion", "value": rv},
+        {"op": "add", "path": format!("{base}/{}/weight", slots.stable), "value": stable},
+        {"op": "add", "path": format!("{base}/{}/weight", slots.canary), "value": canary},
+    ])))
+}
+
+/// The route counts only when every parent Gateway has accepted its current
+/// generation; a rejected or not-yet-reconciled route steers nothing.
+pub fn route_accepted(route: &Value) -> Result<(), String> {
+    let generation = route
+        .pointer("/metadata/generation")
+        .and_then(Value::as_i64);
+    let parents = route
+        .pointer("/status/parents")
+        .and_then(Value::as_array)
+        .filter(|p| !p.is_empty())
+        .ok_or("no Gateway has reported on the route yet (status.parents is empty)")?;
+    for parent in parents {
+        let gateway = parent
+            .pointer("/parentRef/name")
+            .and_then(Value::as_str)
+            .unwrap_or("?");
+        let accepted = parent
+            .get("conditions")
+            .and_then(Value::as_array)
+            .and_then(|cs| {
+                cs.iter()
+                    .find(|c| c.get("type").and_then(Value::as_str) == Some("Accepted"))
+            })
+            .ok_or_else(|| format!("Gateway {gateway} has not reported Accepted"))?;
+        let status = accepted.get("status").and_then(Value::as_str);
+        if status != Some("True") {
+            return Err(format!(
+                "Gateway {gateway} does not accept the route: {} {}",
+                accepted.get("reason").and_then(Value::as_str).unwrap_or(""),
+                accepted
+                    .get("message")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+            ));
+        }
+        let seen = accepted.get("observedGeneration").and_then(Value::as_i64);
+        if let (Some(g), Some(s)) = (generation, seen) {
+            if s < g {
+                return Err(format!(
+                    "Gateway {gateway} has not yet seen generation {g} of the route (it accepted {s})"
+                ));
+            }
+        }
+    }
+    Ok(())
+}

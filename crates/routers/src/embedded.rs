@@ -1,0 +1,182 @@
+//! The `embedded` router: a `canaryd proxy` running as its own process,
+//! driven through its admin API (`PUT /admin/weight`, `GET /admin/weight`).
+//!
+//! Every change is read back: the action is done only when the router
+//! reports the weight that was asked for, so a proxy that restarted at its
+//! initial weight, or a second controller fighting over it, is an error the
+//! operator sees rather than a split nobody intended.
+
+use canaryd_core::vocab::{RolloutKey, Weight};
+use canaryd_driver::{ActionError, TrafficRouter};
+use canaryd_notify::{Redactor, Secret};
+use reqwest::StatusCode;
+
+use crate::action::Action;
+use crate::config::{check_http_url, ConfigError, EmbeddedConfig};
+use crate::safe_url;
+use crate::webhook::error_chain;
+
+/// The admin API path, relative to `admin_url`.
+pub const WEIGHT_PATH: &str = "/admin/weight";
+
+#[derive(Debug, thiserror::Error)]
+pub enum EmbeddedError {
+    #[error("embedded router at {url} is unreachable: {why} (is `canaryd proxy` running with its admin listener there?)")]
+    Unreachable { url: String, why: String },
+    #[error("embedded router at {url} refused: {status}: {body}")]
+    Refused {
+        url: String,
+        status: StatusCode,
+        body: String,
+    },
+    #[error("embedded router at {url} answered something that is not {{\"weight\": N}}: {why}")]
+    BadAnswer { url: String, why: String },
+    #[error("embedded router at {url} reports weight {got} after being set to {wanted}; is something else changing it?")]
+    Mismatch {
+        url: String,
+        wanted: Weight,
+        got: Weight,
+    },
+}
+
+#[derive(serde::Deserialize)]
+struct WeightBody {
+    weight: Weight,
+}
+
+/// Client of one router's admin API.
+pub struct EmbeddedRouter {
+    client: reqwest::Client,
+    url: String,
+    shown: String,
+    token: Option<Secret>,
+    redactor: Redactor,
+    /// Things the operator should know about the config (an inline token).
+    pub warnings: Vec<String>,
+}
+
+impl EmbeddedRouter {
+    pub fn new(cfg: &EmbeddedConfig) -> Result<EmbeddedRouter, ConfigError> {
+        check_http_url("embedded.admin_url", &cfg.admin_url)?;
+        crate::config::check_timeout("embedded.timeout", cfg.timeout)?;
+        let client = canaryd_notify::http::client(cfg.timeout)
+            .map_err(|e| ConfigError::Client(e.to_string()))?;
+        let mut warnings = Vec::new();
+        let mut redactor = Redactor::new();
+        let token = match &cfg.token {
+            None => None,
+            Some(src) => {
+                let (t, inline) = src.load("router embedded.token")?;
+                if inline {
+                    warnings.push("router embedded.token is written inline in the policy; load it from {env: VAR} or {file: PATH}".into());
+                }
+                redactor.add(&t);
+                Some(t)
+            }
+        };
+        let url = format!("{}{WEIGHT_PATH}", cfg.admin_url.trim_end_matches('/'));
+        Ok(EmbeddedRouter {
+            client,
+            shown: safe_url::display(&url),
+            url,
+            token,
+            redactor,
+            warnings,
+        })
+    }
+
+    /// The token, for the process-wide redactor.
+    pub fn secrets(&self) -> Vec<Secret> {
+        self.token.iter().cloned().collect()
+    }
+
+    /// `PUT /admin/weight` as a shadow run would describe it.
+    pub fn describe(&self, action: Action) -> String {
+        format!("PUT {} {{\"weight\": {}}}", self.shown, action.weight())
+    }
+
+    fn request(&self, method: reqwest::Method) -> reqwest::RequestBuilder {
+        let r = self.client.request(method, &self.url);
+        match &self.token {
+            Some(t) => r.bearer_auth(t.expose()),
+            None => r,
+        }
+    }
+
+    async fn answer(
+        &self,
+        sent: Result<reqwest::Response, reqwest::Error>,
+    ) -> Result<Weight, EmbeddedError> {
+        let resp = sent.map_err(|e| EmbeddedError::Unreachable {
+            url: self.shown.clone(),
+            why: self.redactor.redact(&error_chain(e)),
+        })?;
+        let status = resp.status();
+        let text = resp.text().await.unwrap_or_default();
+        if !status.is_success() {
+            return Err(EmbeddedError::Refused {
+                url: self.shown.clone(),
+                status,
+                body: self
+                    .redactor
+                    .redact(text.trim())
+                    .chars()
+                    .take(500)
+                    .collect(),
+            });
+        }
+        serde_json::from_str::<WeightBody>(&text)
+            .map(|b| b.weight)
+            .map_err(|e| EmbeddedError::BadAnswer {
+                url: self.shown.clone(),
+                why: e.to_string(),
+            })
+    }
+
+    /// The weight the router splits with now.
+    pub async fn weight(&self) -> Result<Weight, EmbeddedError> {
+        let sent = self.request(reqwest::Method::GET).send().await;
+        self.answer(sent).await
+    }
+
+    /// Sets the weight and reads it back.
+    pub async fn apply(&self, action: Action) -> Result<(), EmbeddedError> {
+        let wanted = action.weight();
+        let sent = self
+            .request(reqwest::Method::PUT)
+            .json(&serde_json::json!({ "weight": wanted }))
+            .send()
+            .await;
+        self.answer(sent).await?;
+        let got = self.weight().await?;
+        if got != wanted {
+            return Err(EmbeddedError::Mismatch {
+                url: self.shown.clone(),
+                wanted,
+                got,
+            });
+        }
+        tracing::info!(url = %self.shown, %action, "embedded router weight set");
+        Ok(())
+    }
+}
+
+impl TrafficRouter for EmbeddedRouter {
+    async fn set_weight(&mut self, _key: &RolloutKey, weight: Weight) -> Result<(), ActionError> {
+        self.apply(Action::SetWeight(weight))
+            .await
+            .map_err(|e| ActionError(e.to_string()))
+    }
+
+    async fn roll_back(&mut self, _key: &RolloutKey) -> Result<(), ActionError> {
+        self.apply(Action::RollBack)
+            .await
+            .map_err(|e| ActionError(e.to_string()))
+    }
+
+    async fn promote(&mut self, _key: &RolloutKey) -> Result<(), ActionError> {
+        self.apply(Action::Promote)
+            .await
+            .map_err(|e| ActionError(e.to_string()))
+    }
+}

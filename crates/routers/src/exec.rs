@@ -1,0 +1,356 @@
+//! The `exec` router: one command per action, for `kubectl`, cloud CLIs and
+//! load balancer tools.
+//!
+//! Commands are argv arrays run without a shell, and placeholders are filled
+//! in per argument, so a revision named `v2; rm -rf /` is one literal
+//! argument and never a command. The program itself (`argv[0]`) cannot be a
+//! placeholder. The same values are in the environment (`CANARYD_ACTION`,
+//! `CANARYD_WEIGHT`, `CANARYD_STABLE_WEIGHT`, `CANARYD_WORKLOAD`,
+//! `CANARYD_REVISION`) for scripts that prefer them.
+//!
+//! Each command runs in its own process group; at the timeout the whole group
+//! is killed, so a wrapper script cannot leave its children behind.
+//! Commands must be idempotent (`kubectl patch` with an absolute weight is):
+//! after a crash the driver may run the same action again.
+
+use canaryd_core::vocab::RolloutKey;
+use canaryd_driver::{ActionError, TrafficRouter};
+use std::collections::BTreeMap;
+use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::task::JoinHandle;
+use tokio::time::{timeout_at, Instant};
+
+use crate::action::Action;
+use crate::config::{check_timeout, invalid, ConfigError, ExecConfig, EXEC_ENV};
+use crate::template::{Escape, Template, Values};
+
+/// Output kept per stream: the end of it, where tools print their error.
+const OUTPUT_CAP: usize = 64 * 1024;
+/// Characters of output quoted in an error.
+const EXCERPT_CHARS: usize = 1000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    #[error("router command `{command}` could not be started: {source} (is the program installed and on PATH?)")]
+    Spawn {
+        command: String,
+        source: std::io::Error,
+    },
+    #[error("router command `{command}` failed ({status}): {output}")]
+    Failed {
+        command: String,
+        status: String,
+        output: String,
+    },
+    #[error("router command `{command}` did not finish within {} and was killed; output so far: {output}", humantime::format_duration(*.timeout))]
+    TimedOut {
+        command: String,
+        timeout: Duration,
+        output: String,
+    },
+    #[error("router command `{command}`: cannot wait for it to finish: {source}")]
+    Wait {
+        command: String,
+        source: std::io::Error,
+    },
+}
+
+/// The checked argv templates of each action.
+#[derive(Debug, Clone)]
+pub(crate) struct Commands {
+    set_weight: Vec<Template>,
+    rollback: Option<Vec<Template>>,
+    promote: Option<Vec<Template>>,
+}
+
+fn compile_argv(field: &str, argv: &[String]) -> Result<Vec<Template>, ConfigError> {
+    let Some(program) = argv.first() else {
+        return Err(invalid(
+            field,
+            "empty command: give the program and its arguments, e.g. [kubectl, patch, ...]",
+        ));
+    };
+    if program.trim().is_empty() {
+        return Err(invalid(field, "the program (first entry) is empty"));
+    }
+    if Template::parse(program)
+        .map_err(|e| invalid(format!("{field}[0]"), e.to_string()))?
+        .has_placeholders()
+    {
+        return Err(invalid(
+            format!("{field}[0]"),
+            "the program cannot be a placeholder; pass values as arguments",
+        ));
+    }
+    argv.iter()
+        .enumerate()
+        .map(|(i, a)| {
+            Template::parse(a).map_err(|e| invalid(format!("{field}[{i}]"), e.to_string()))
+        })
+        .collect()
+}
+
+impl Commands {
+    pub(crate) fn compile(c: &ExecConfig) -> Result<Commands, ConfigError> {
+        check_timeout("exec.timeout", c.timeout)?;
+        for name in c.env.keys() {
+            if name.is_empty() || name.contains(['=', '\0']) {
+                return Err(invalid(
+                    "exec.env",
+                    format!("`{name}` is not a valid environment variable name"),
+                ));
+            }
+            if EXEC_ENV.contains(&name.as_str()) {
+                return Err(invalid(
+                    "exec.env",
+                    format!(
+                        "`{name}` is set by canaryd for every command and cannot be overridden"
+                    ),
+                ));
+            }
+        }
+        Ok(Commands {
+            set_weight: compile_argv("exec.set_weight", &c.set_weight)?,
+            rollback: c
+                .rollback
+                .as_deref()
+                .map(|a| compile_argv("exec.rollback", a))
+                .transpose()?,
+            promote: c
+                .promote
+                .as_deref()
+                .map(|a| compile_argv("exec.promote", a))
+                .transpose()?,
+        })
+    }
+
+    /// The exact argv `action` runs for `key`.
+    pub(crate) fn argv(&self, key: &RolloutKey, action: Action) -> Vec<String> {
+        let values = Values::new(key, action.weight());
+        self.for_action(action)
+            .iter()
+            .map(|t| t.render(&values, Escape::Raw))
+            .collect()
+    }
+
+    fn for_action(&self, action: Action) -> &[Template] {
+        match action {
+            Action::SetWeight(_) => &self.set_weight,
+            Action::RollBack => self.rollback.as_deref().unwrap_or(&self.set_weight),
+            Action::Promote => self.promote.as_deref().unwrap_or(&self.set_weight),
+        }
+    }
+}
+
+/// Runs the configured commands. See the module documentation.
+#[derive(Debug, Clone)]
+pub struct ExecRouter {
+    commands: Commands,
+    timeout: Duration,
+    env: BTreeMap<String, String>,
+}
+
+impl ExecRouter {
+    pub fn new(cfg: &ExecConfig) -> Result<ExecRouter, ConfigError> {
+        Ok(ExecRouter {
+            commands: Commands::compile(cfg)?,
+            timeout: cfg.timeout,
+            env: cfg.env.clone(),
+        })
+    }
+
+    /// The exact argv `action` runs for `key`.
+    pub fn argv(&self, key: &RolloutKey, action: Action) -> Vec<String> {
+        self.commands.argv(key, action)
+    }
+
+    /// The variables added to the command's environment.
+    pub fn action_env(&self, key: &RolloutKey, action: Action) -> Vec<(&'static str, String)> {
+        let w = action.weight();
+        vec![
+            ("CANARYD_ACTION", action.name().to_string()),
+            ("CANARYD_WEIGHT", w.to_string()),
+            ("CANARYD_STABLE_WEIGHT", (100 - w.min(100)).to_string()),
+            ("CANARYD_WORKLOAD", key.workload.0.clone()),
+            ("CANARYD_REVISION", key.revision.0.clone()),
+        ]
+    }
+
+    /// Runs `action`'s command to completion; `Ok` only on exit status 0.
+    pub async fn run(&self, key: &RolloutKey, action: Action) -> Result<(), ExecError> {
+        let argv = self.argv(key, action);
+        let command = shell_words(&argv);
+        // `Commands::compile` refuses empty commands; this only keeps the
+        // indexing honest.
+        let Some((program, args)) = argv.split_first() else {
+            return Err(ExecError::Spawn {
+                command,
+                source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "empty command"),
+            });
+        };
+        let mut cmd = tokio::process::Command::new(program);
+        cmd.args(args)
+            .envs(&self.env)
+            .envs(self.action_env(key, action))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .process_group(0);
+        let deadline = Instant::now() + self.timeout;
+        let mut child = cmd.spawn().map_err(|source| ExecError::Spawn {
+            command: command.clone(),
+            source,
+        })?;
+        let group = child.id();
+        let stdout = Arc::new(Mutex::new(Vec::new()));
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let readers = [
+            child.stdout.take().map(|s| collect(s, stdout.clone())),
+            child.stderr.take().map(|s| collect(s, stderr.clone())),
+        ];
+        let excerpt = || excerpt(&stderr, &stdout);
+        tracing::info!(%command, %action, "running router command");
+        let status: ExitStatus = match timeout_at(deadline, child.wait()).await {
+            Ok(Ok(status)) => status,
+            Ok(Err(source)) => {
+                kill_group(group);
+                return Err(ExecError::Wait { command, source });
+            }
+            Err(_elapsed) => {
+                kill_group(group);
+                let _ = child.wait().await;
+                stop(readers);
+                return Err(ExecError::TimedOut {
+                    command,
+                    timeout: self.timeout,
+                    output: excerpt(),
+                });
+            }
+        };
+        // The program is done; anything it left running in the background
+        // holds the pipes open. Wait for them until the deadline, then clean up.
+        let mut readers = readers;
+        let drained = timeout_at(deadline, async {
+            for r in readers.iter_mut().flatten() {
+                let _ = r.await;
+            }
+        })
+        .await;
+        if drained.is_err() {
+            kill_group(group);
+        }
+        stop(readers);
+        if status.success() {
+            Ok(())
+        } else {
+            Err(ExecError::Failed {
+                command,
+                status: status.to_string(),
+                output: excerpt(),
+            })
+        }
+    }
+}
+
+impl TrafficRouter for ExecRouter {
+    async fn set_weight(&mut self, key: &RolloutKey, weight: u8) -> Result<(), ActionError> {
+        self.run(key, Action::SetWeight(weight))
+            .await
+            .map_err(|e| ActionError(e.to_string()))
+    }
+
+    async fn roll_back(&mut self, key: &RolloutKey) -> Result<(), ActionError> {
+        self.run(key, Action::RollBack)
+            .await
+            .map_err(|e| ActionError(e.to_string()))
+    }
+
+    async fn promote(&mut self, key: &RolloutKey) -> Result<(), ActionError> {
+        self.run(key, Action::Promote)
+            .await
+            .map_err(|e| ActionError(e.to_string()))
+    }
+}
+
+/// Reads a stream to its end, keeping only its last [`OUTPUT_CAP`] bytes.
+fn collect(
+    mut stream: impl AsyncRead + Unpin + Send + 'static,
+    into: Arc<Mutex<Vec<u8>>>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut chunk = [0u8; 8192];
+        loop {
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if let Ok(mut buf) = into.lock() {
+                        buf.extend_from_slice(&chunk[..n]);
+                        if buf.len() > OUTPUT_CAP {
+                            let excess = buf.len() - OUTPUT_CAP;
+                            buf.drain(..excess);
+                        }
+                    }
+                }
+            }
+        }
+    })
+}
+
+fn stop(readers: [Option<JoinHandle<()>>; 2]) {
+    for r in readers.into_iter().flatten() {
+        r.abort();
+    }
+}
+
+fn kill_group(group: Option<u32>) {
+    let pid = group
+        .and_then(|g| i32::try_from(g).ok())
+        .and_then(rustix::process::Pid::from_raw);
+    if let Some(pid) = pid {
+        // ESRCH (already gone) is the outcome we want anyway.
+        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+    }
+}
+
+/// The end of stderr (or of stdout when stderr is empty), at most [`EXCERPT_CHARS`].
+fn excerpt(stderr: &Mutex<Vec<u8>>, stdout: &Mutex<Vec<u8>>) -> String {
+    let text = |m: &Mutex<Vec<u8>>| {
+        m.lock()
+            .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+            .unwrap_or_default()
+    };
+    let mut t = text(stderr);
+    if t.is_empty() {
+        t = text(stdout);
+    }
+    if t.is_empty() {
+        return "(no output)".into();
+    }
+    let n = t.chars().count();
+    if n > EXCERPT_CHARS {
+        format!("…{}", t.chars().skip(n - EXCERPT_CHARS).collect::<String>())
+    } else {
+        t
+    }
+}
+
+/// The argv as a shell would need it typed, for messages only.
+pub(crate) fn shell_words(argv: &[String]) -> String {
+    argv.iter()
+        .map(|a| {
+            let plain = !a.is_empty()
+                && a.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_-./:=@%+,".contains(c));
+            if plain {
+                a.clone()
+            } else {
+                format!("'{}'", a.replace('\'', r"'\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}

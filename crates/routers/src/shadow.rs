@@ -1,0 +1,99 @@
+//! `--dry-run`: shadow mode. The rollout is judged and reported as usual,
+//! and every action the router would have taken is recorded instead of done.
+//!
+//! A [`ShadowRouter`] is built from the config alone: it loads no secret and
+//! holds no HTTP client, so it *cannot* act, and a dry run works in a CI job
+//! that has no production credentials.
+
+use canaryd_core::vocab::{RolloutKey, Weight};
+use canaryd_driver::{ActionError, TrafficRouter};
+
+use crate::action::Action;
+use crate::config::{ConfigError, RouterConfig};
+use crate::exec::{shell_words, Commands};
+use crate::safe_url;
+use crate::webhook::Requests;
+
+// One per shadow router: size does not matter.
+#[allow(clippy::large_enum_variant)]
+enum Plan {
+    Embedded { url: String },
+    Exec(Commands),
+    Webhook(Requests),
+    External,
+}
+
+/// What a shadow run would have done, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Planned {
+    pub key: RolloutKey,
+    pub action: Action,
+    /// The command line or request, without credentials.
+    pub would: String,
+}
+
+pub struct ShadowRouter {
+    plan: Plan,
+    /// The weight the real router would be at now.
+    pub weight: Weight,
+    pub planned: Vec<Planned>,
+}
+
+impl ShadowRouter {
+    pub fn new(cfg: &RouterConfig) -> Result<ShadowRouter, ConfigError> {
+        cfg.validate()?;
+        let plan = match cfg {
+            RouterConfig::Embedded(c) => Plan::Embedded {
+                url: safe_url::display(&format!(
+                    "{}{}",
+                    c.admin_url.trim_end_matches('/'),
+                    crate::embedded::WEIGHT_PATH
+                )),
+            },
+            RouterConfig::Exec(c) => Plan::Exec(Commands::compile(c)?),
+            RouterConfig::Webhook(c) => Plan::Webhook(Requests::compile(c)?),
+            RouterConfig::External(_) => Plan::External,
+        };
+        Ok(ShadowRouter {
+            plan,
+            weight: 0,
+            planned: Vec::new(),
+        })
+    }
+
+    /// What `action` would do for `key`.
+    pub fn describe(&self, key: &RolloutKey, action: Action) -> String {
+        match &self.plan {
+            Plan::Embedded { url } => format!("PUT {url} {{\"weight\": {}}}", action.weight()),
+            Plan::Exec(c) => format!("run {}", shell_words(&c.argv(key, action))),
+            Plan::Webhook(r) => r.describe(key, action),
+            Plan::External => "nothing (router: none)".into(),
+        }
+    }
+
+    fn record(&mut self, key: &RolloutKey, action: Action) -> Result<(), ActionError> {
+        let would = self.describe(key, action);
+        tracing::info!(rollout = %key, %action, %would, "dry run: not acting");
+        self.weight = action.weight();
+        self.planned.push(Planned {
+            key: key.clone(),
+            action,
+            would,
+        });
+        Ok(())
+    }
+}
+
+impl TrafficRouter for ShadowRouter {
+    async fn set_weight(&mut self, key: &RolloutKey, weight: Weight) -> Result<(), ActionError> {
+        self.record(key, Action::SetWeight(weight))
+    }
+
+    async fn roll_back(&mut self, key: &RolloutKey) -> Result<(), ActionError> {
+        self.record(key, Action::RollBack)
+    }
+
+    async fn promote(&mut self, key: &RolloutKey) -> Result<(), ActionError> {
+        self.record(key, Action::Promote)
+    }
+}

@@ -76,3 +76,25 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     }
     out
 }
+
+/// A bearer token from `--<flag> FILE`, else from the environment variable
+/// `env`; surrounding white space (a file's trailing newline) is not part of
+/// it, and an empty one is no token (an empty token would let anyone in).
+pub fn read_token(
+    file: Option<&Path>,
+    env: &str,
+    flag: &str,
+) -> Result<Option<canaryd_notify::Secret>, Fail> {
+    let raw = match (file, std::env::var(env)) {
+        (Some(f), _) => Some(
+            std::fs::read_to_string(f)
+                .map_err(|e| Fail::invalid(format!("cannot read {flag} {}: {e}", f.display())))?,
+        ),
+        (None, Ok(t)) => Some(t),
+        (None, Err(_)) => None,
+    };
+    Ok(raw
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty())
+        .map(canaryd_notify::Secret::new))
+}

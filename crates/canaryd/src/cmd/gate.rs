@@ -116,7 +116,11 @@ pub fn run(args: GateArgs) -> Result<u8, Fail> {
     for w in &notifiers.warnings {
         eprintln!("warning: {w}");
     }
-    let token = api_token(&args)?;
+    let token = fmt::read_token(
+        args.api_token_file.as_deref(),
+        "CANARYD_API_TOKEN",
+        "--api-token-file",
+    )?;
     // Built before anything runs: a router whose secrets cannot be loaded is
     // a configuration error (exit 3), not a failure at the first step.
     let router = if args.dry_run {
@@ -425,18 +429,4 @@ fn print_end(
         }
     }
     Ok(())
-}
-
-fn api_token(args: &GateArgs) -> Result<Option<Secret>, Fail> {
-    let raw = match (&args.api_token_file, std::env::var("CANARYD_API_TOKEN")) {
-        (Some(f), _) => Some(std::fs::read_to_string(f).map_err(|e| {
-            Fail::invalid(format!("cannot read --api-token-file {}: {e}", f.display()))
-        })?),
-        (None, Ok(t)) => Some(t),
-        (None, Err(_)) => None,
-    };
-    Ok(raw
-        .map(|t| t.trim().to_string())
-        .filter(|t| !t.is_empty())
-        .map(Secret::new))
 }

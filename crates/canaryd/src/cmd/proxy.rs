@@ -7,7 +7,7 @@
 
 use canaryd_core::vocab::RolloutKey;
 use canaryd_driver::{run_live, Driver, LiveLimits, Progress, Request};
-use canaryd_notify::{Notifiers, NotifyConfig, Secret};
+use canaryd_notify::{Notifiers, NotifyConfig};
 use canaryd_proxy::{Router, RouterConfig};
 use canaryd_server::Registry;
 use clap::Args;
@@ -72,39 +72,22 @@ pub fn run(args: ProxyArgs) -> Result<u8, Fail> {
     for w in &notifiers.warnings {
         eprintln!("warning: {w}");
     }
-    let token = match (&args.api_token_file, std::env::var("CANARYD_API_TOKEN")) {
-        (Some(f), _) => Some(
-            std::fs::read_to_string(f)
-                .map_err(|e| {
-                    Fail::invalid(format!("cannot read --api-token-file {}: {e}", f.display()))
-                })?
-                .trim()
-                .to_string(),
-        ),
-        (None, Ok(t)) => Some(t.trim().to_string()),
-        (None, Err(_)) => None,
-    }
-    .filter(|t| !t.is_empty())
-    .map(Secret::new);
+    let token = crate::fmt::read_token(
+        args.api_token_file.as_deref(),
+        "CANARYD_API_TOKEN",
+        "--api-token-file",
+    )?;
 
     let mut router_cfg = RouterConfig::from_urls(&args.stable, &args.canary)
         .map_err(|e| Fail::invalid(e.to_string()))?;
     router_cfg.listen = args.listen;
     router_cfg.admin_listen = args.admin_listen;
-    let admin_token = match (
-        &args.admin_token_file,
-        std::env::var("CANARYD_ROUTER_TOKEN"),
-    ) {
-        (Some(f), _) => Some(std::fs::read_to_string(f).map_err(|e| {
-            Fail::invalid(format!(
-                "cannot read --admin-token-file {}: {e}",
-                f.display()
-            ))
-        })?),
-        (None, Ok(t)) => Some(t),
-        (None, Err(_)) => None,
-    };
-    if let Some(t) = admin_token.and_then(canaryd_proxy::AdminToken::new) {
+    let admin_token = crate::fmt::read_token(
+        args.admin_token_file.as_deref(),
+        "CANARYD_ROUTER_TOKEN",
+        "--admin-token-file",
+    )?;
+    if let Some(t) = admin_token.and_then(|t| canaryd_proxy::AdminToken::new(t.expose())) {
         router_cfg.admin_access = canaryd_proxy::AdminAccess::Token(t);
     }
     router_cfg.probe.path = args.probe_path.clone();

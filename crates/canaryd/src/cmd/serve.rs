@@ -10,7 +10,7 @@
 
 use canaryd_core::vocab::RolloutKey;
 use canaryd_driver::SourceError;
-use canaryd_notify::{Notifiers, Secret};
+use canaryd_notify::Notifiers;
 use canaryd_server::{AnalysisConfig, AnalysisService, Registry, SourceFactory};
 use canaryd_sources::config::{Source, SourceConfig};
 use clap::Args;
@@ -65,21 +65,6 @@ impl SourceFactory for Factory {
     }
 }
 
-fn token(file: &Option<PathBuf>, env: &str, flag: &str) -> Result<Option<Secret>, Fail> {
-    let raw = match (file, std::env::var(env)) {
-        (Some(f), _) => Some(
-            std::fs::read_to_string(f)
-                .map_err(|e| Fail::invalid(format!("cannot read {flag} {}: {e}", f.display())))?,
-        ),
-        (None, Ok(t)) => Some(t),
-        (None, Err(_)) => None,
-    };
-    Ok(raw
-        .map(|t| t.trim().to_string())
-        .filter(|t| !t.is_empty())
-        .map(Secret::new))
-}
-
 /// A notifier per watched canary (`Notifiers` holds per-rollout incident
 /// state), built from the policy's `notify:` section.
 fn notifiers_for(policy: &Path) -> Notifiers {
@@ -119,13 +104,13 @@ pub fn run(args: ServeArgs) -> Result<u8, Fail> {
     source
         .connect(&RolloutKey::new("check", "check"))
         .map_err(|e| Fail::invalid(format!("{}: {e}", args.policy.display())))?;
-    let operator = token(
-        &args.api_token_file,
+    let operator = fmt::read_token(
+        args.api_token_file.as_deref(),
         "CANARYD_API_TOKEN",
         "--api-token-file",
     )?;
-    let integration = token(
-        &args.integration_token_file,
+    let integration = fmt::read_token(
+        args.integration_token_file.as_deref(),
         "CANARYD_INTEGRATION_TOKEN",
         "--integration-token-file",
     )?;

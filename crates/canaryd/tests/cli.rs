@@ -435,3 +435,50 @@ fn missing_database_is_a_clear_error() {
         stderr(&o)
     );
 }
+
+#[test]
+fn policy_check_rejects_broken_shell_sections_with_their_location() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        // (section text, words the message must contain)
+        (
+            "source:\n  prometheus:\n    url: http://127.0.0.1:9090\n    quries: {}\n",
+            vec!["line 5", "unknown field `quries`", "queries"],
+        ),
+        (
+            "source: {graphite: {}}\n",
+            vec!["unknown variant `graphite`", "prometheus, datadog"],
+        ),
+        (
+            "router:\n  exec: {set_weight: [echo, \"{wieght}\"]}\n",
+            vec!["router", "wieght"],
+        ),
+        (
+            "notify:\n  targets:\n    - {name: x, slack: {webhook_url: {envv: X}}}\n",
+            vec!["notify", "envv"],
+        ),
+    ];
+    for (i, (section, words)) in cases.iter().enumerate() {
+        let path = dir.path().join(format!("p{i}.yaml"));
+        std::fs::write(&path, format!("preset: slo-ratio\n{section}")).unwrap();
+        let o = canaryd(&["policy", "check", path.to_str().unwrap()]);
+        assert_eq!(code(&o), 3, "case {i}: {}", stderr(&o));
+        for w in words {
+            assert!(
+                stderr(&o).contains(w),
+                "case {i}: `{w}` missing in:\n{}",
+                stderr(&o)
+            );
+        }
+    }
+    // The same sections, well formed, pass.
+    let path = dir.path().join("ok.yaml");
+    std::fs::write(
+        &path,
+        "preset: slo-ratio\nsource:\n  prometheus: {url: \"http://127.0.0.1:9090\", baseline: v1}\n\
+         router:\n  exec: {set_weight: [echo, \"{weight}\"]}\n",
+    )
+    .unwrap();
+    let o = canaryd(&["policy", "check", path.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+}

@@ -208,6 +208,20 @@ pub struct Window {
     pub gaps: Vec<String>,
 }
 
+impl Window {
+    /// Requests counted in the window, canary and baseline, over all routes
+    /// (a missing cohort counts as none): what progress lines and the
+    /// sample-ratio check show.
+    pub fn requests(&self) -> (u64, u64) {
+        self.routes.values().fold((0, 0), |(c, b), rw| {
+            (
+                c + rw.canary.as_ref().map_or(0, |o| o.requests),
+                b + rw.baseline.as_ref().map_or(0, |o| o.requests),
+            )
+        })
+    }
+}
+
 /// The stable revision's history, used to decide whether a canary may ramp
 /// without a human looking first.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

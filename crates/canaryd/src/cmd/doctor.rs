@@ -241,7 +241,7 @@ fn cohort_checks(w: &canaryd_core::observation::Window) -> Vec<Check> {
         }
     }
     if missing.is_empty() && w.gaps.is_empty() {
-        let (c, b) = totals(w);
+        let (c, b) = w.requests();
         out.push(Check::pass(
             "data",
             format!(
@@ -259,15 +259,6 @@ fn cohort_checks(w: &canaryd_core::observation::Window) -> Vec<Check> {
     out
 }
 
-fn totals(w: &canaryd_core::observation::Window) -> (u64, u64) {
-    w.routes.values().fold((0, 0), |(c, b), rw| {
-        (
-            c + rw.canary.as_ref().map_or(0, |o| o.requests),
-            b + rw.baseline.as_ref().map_or(0, |o| o.requests),
-        )
-    })
-}
-
 /// Sample-ratio mismatch: an exact binomial test of the canary's share of
 /// requests against the weight it should have.
 fn srm_check(w: &canaryd_core::observation::Window, weight: Option<u8>) -> Check {
@@ -277,7 +268,7 @@ fn srm_check(w: &canaryd_core::observation::Window, weight: Option<u8>) -> Check
             "give --weight N (the canary's current share) to check it",
         );
     };
-    let (c, b) = totals(w);
+    let (c, b) = w.requests();
     let n = c + b;
     if n == 0 {
         return Check::skip("split", "no requests in the window");
@@ -400,5 +391,68 @@ async fn target_check(client: &reqwest::Client, t: &TargetConfig) -> Check {
             ),
             "check the URL and that canaryd can reach it (proxy, firewall)",
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use canaryd_core::observation::{Observation, RouteWindow, Window};
+
+    fn window(canary: u64, baseline: u64) -> Window {
+        let mut w = Window::default();
+        w.routes.insert(
+            "GET /pay".into(),
+            RouteWindow {
+                canary: Some(Observation {
+                    requests: canary,
+                    ..Default::default()
+                }),
+                baseline: Some(Observation {
+                    requests: baseline,
+                    ..Default::default()
+                }),
+            },
+        );
+        w
+    }
+
+    #[test]
+    fn the_split_check_catches_a_sample_ratio_mismatch() {
+        // 20% as configured, within noise.
+        assert!(srm_check(&window(195, 805), Some(20)).status == Status::Pass);
+        // Half the traffic on a canary that should have a fifth.
+        let c = srm_check(&window(500, 500), Some(20));
+        assert!(c.status == Status::Fail, "{}", c.detail);
+        assert!(c.detail.contains("expected 20%"), "{}", c.detail);
+        // Traffic on a canary that should have none.
+        assert!(srm_check(&window(3, 997), Some(0)).status == Status::Fail);
+        assert!(srm_check(&window(0, 1000), Some(0)).status == Status::Pass);
+        // Nothing to test without a weight or without requests.
+        assert!(srm_check(&window(10, 10), None).status == Status::Skip);
+        assert!(srm_check(&window(0, 0), Some(20)).status == Status::Skip);
+    }
+
+    #[test]
+    fn gaps_and_one_sided_routes_fail_the_data_check() {
+        let mut w = window(100, 900);
+        assert!(cohort_checks(&w).iter().all(|c| c.status == Status::Pass));
+        w.gaps
+            .push("canary selector `version=\"v3\"` matched no series".into());
+        let checks = cohort_checks(&w);
+        assert!(checks
+            .iter()
+            .any(|c| c.status == Status::Fail && c.detail.contains("v3")));
+        let mut w = window(100, 900);
+        if let Some(rw) = w.routes.values_mut().next() {
+            rw.baseline = None;
+        }
+        let checks = cohort_checks(&w);
+        assert!(checks
+            .iter()
+            .any(|c| c.status == Status::Fail && c.detail.contains("no baseline series")));
+        assert!(cohort_checks(&Window::default())
+            .iter()
+            .any(|c| c.status == Status::Fail && c.detail.contains("no routes")));
     }
 }

@@ -14,9 +14,7 @@
 //! rollout from the database (a killed job loses nothing), or, when it has
 //! already finished, reports the recorded outcome again without acting.
 
-use canaryd_core::effect::Decision;
 use canaryd_core::vocab::RolloutKey;
-use canaryd_core::Phase;
 use canaryd_driver::replay::{
     describe_decision, outcome_of, phase_detail, OperatorLine, WindowLine,
 };
@@ -33,6 +31,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
+use crate::demo::output::WindowRow;
 use crate::policy_file::PolicyFile;
 use crate::{fmt, DbArg, Fail};
 
@@ -304,42 +303,33 @@ fn progress_line(
             window,
             applied,
         } => {
-            let (verdict, reason) = applied
-                .judgement
-                .as_ref()
-                .map(|j| (j.verdict.kind().to_string(), j.verdict.reason()))
-                .unwrap_or_default();
-            let decision = applied
-                .decision
-                .as_ref()
-                .map(describe_decision)
-                .unwrap_or_default();
-            let (canary, baseline) = window.routes.values().fold((0, 0), |(c, b), rw| {
-                (
-                    c + rw.canary.as_ref().map_or(0, |o| o.requests),
-                    b + rw.baseline.as_ref().map_or(0, |o| o.requests),
-                )
-            });
-            // The weight the window was measured at, not the one it moved to.
-            let weight = match (&applied.decision, &applied.state.phase) {
-                (Some(Decision::Advance { from, .. }), _) => *from,
-                (Some(Decision::RollBack { .. }), Phase::RolledBack { at_weight, .. }) => {
-                    *at_weight
-                }
-                _ => applied.state.weight,
-            };
+            // The same row the demo prints: weight measured at, verdict,
+            // reason, decision, requests per cohort.
+            let row = WindowRow::new(*index, window, applied);
             let line = format!(
-                "window {index:>3}  {weight:>3}%  {verdict:<12} canary {canary} req, baseline {baseline} req  {}{}",
-                if decision.is_empty() { String::new() } else { format!("→ {decision}") },
-                if reason.is_empty() { String::new() } else { format!("  ({reason})") },
+                "window {index:>3}  {:>3}%  {:<12} canary {} req, baseline {} req  {}{}",
+                row.weight,
+                row.verdict,
+                row.canary_requests,
+                row.baseline_requests,
+                if row.decision.is_empty() {
+                    String::new()
+                } else {
+                    format!("→ {}", row.decision)
+                },
+                if row.reason.is_empty() {
+                    String::new()
+                } else {
+                    format!("  ({})", row.reason)
+                },
             );
             windows.push(WindowLine {
                 window: *index,
                 step: applied.state.step,
-                weight,
-                verdict,
-                reason,
-                decision,
+                weight: row.weight,
+                verdict: row.verdict,
+                reason: row.reason,
+                decision: row.decision,
             });
             Some(line)
         }

@@ -5,7 +5,7 @@
 //! production `canaryd proxy` runs, with windows compressed to two seconds.
 //! The scenario decides what goes wrong with the canary, and when.
 
-mod output;
+pub(crate) mod output;
 mod scenario;
 
 use canaryd_core::effect::{OperatorAction, OperatorCommand};

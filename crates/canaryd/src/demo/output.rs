@@ -36,12 +36,7 @@ pub struct WindowRow {
 
 impl WindowRow {
     pub fn new(index: u32, window: &Window, applied: &Applied) -> WindowRow {
-        let (canary, baseline) = window.routes.values().fold((0, 0), |(c, b), rw| {
-            (
-                c + rw.canary.as_ref().map_or(0, |o| o.requests),
-                b + rw.baseline.as_ref().map_or(0, |o| o.requests),
-            )
-        });
+        let (canary, baseline) = window.requests();
         let weight = match applied.decision {
             // The weight the window was measured at, not the one it moved to.
             Some(Decision::Advance { from, .. }) => from,

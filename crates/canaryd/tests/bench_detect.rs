@@ -97,6 +97,18 @@ fn headline_figures_keep_their_order_at_100_runs() {
         f(x2, "bad_requests_median") < f(row(&rows, "flagger", "error-x2"), "bad_requests_median")
     );
     assert!(f(x2, "wald_bound_requests") > 2_000.0);
+    // ... at least 5× fewer than slo-ratio, and near the physical limit:
+    // within 2× of Wald's bound at 1,000 runs (BENCHMARKS.md); 100 runs are
+    // noisier, hence the margin here.
+    assert!(
+        f(x2, "bad_requests_median") * 5.0
+            < f(row(&rows, "slo-ratio", "error-x2"), "bad_requests_median"),
+        "{x2}"
+    );
+    assert!(
+        f(x2, "requests_to_detect_median") < 2.5 * f(x2, "wald_bound_requests"),
+        "{x2}"
+    );
 
     // Latency regressions, the whole distribution and the tail alone.
     for s in ["latency-p50+20%", "latency-p99x1.5"] {
@@ -114,7 +126,7 @@ fn headline_figures_keep_their_order_at_100_runs() {
     // Good canaries are not rolled back: A/A and both blips.
     for s in ["aa", "blip-30s", "blip-60s", "diurnal"] {
         let r = row(&rows, "canaryd", s);
-        assert!(f(r, "false_alarm_rate") <= 0.02, "canaryd × {s}: {r}");
+        assert!(f(r, "false_alarm_rate") <= 0.015, "canaryd × {s}: {r}");
         assert!(r["detection_rate"].is_null());
     }
     // ... where the absolute 2-window SLO check rolls back a 60 s hiccup.
@@ -160,4 +172,48 @@ fn unknown_names_are_invalid_input() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("argo-rollouts"));
     let o = canaryd(&["bench", "detect", "--runs", "0"]);
     assert_eq!(o.status.code(), Some(3));
+}
+
+#[test]
+fn a_policy_file_runs_beside_the_presets() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("mine.yaml");
+    // A team's variant of the default: a slower first step.
+    std::fs::write(
+        &file,
+        "name: mine\npreset: canaryd\nladder:\n  - {weight: 10, hold: 2m}\n  - {weight: 100, hold: 1m}\n",
+    )
+    .unwrap();
+    let path = file.to_str().unwrap();
+    let o = canaryd(&[
+        "bench",
+        "detect",
+        "--runs",
+        "20",
+        "--scenario",
+        "aa,catastrophic",
+        "--policy",
+        &format!("canaryd,{path}"),
+        "--output",
+        "json",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let rows: Vec<Value> = serde_json::from_slice(&o.stdout).unwrap();
+    let mine = row(&rows, path, "catastrophic");
+    assert_eq!(f(mine, "detection_rate"), 1.0);
+    // 10% for 2 minutes then 100%: promoted after 3 minutes, unlike the preset.
+    assert_eq!(f(row(&rows, path, "aa"), "promote_median_s"), 180.0);
+    assert!(f(row(&rows, "canaryd", "aa"), "promote_median_s") > 180.0);
+
+    // A broken file is invalid input, located.
+    std::fs::write(&file, "preset: canaryd\nwindow: soon\n").unwrap();
+    let o = canaryd(&["bench", "detect", "--runs", "1", "--policy", path]);
+    assert_eq!(o.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("window") && err.contains(":2"), "{err}");
 }

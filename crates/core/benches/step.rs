@@ -133,6 +133,7 @@ fn bench(c: &mut Criterion) {
         alpha: 0.01,
         warn_alpha: None,
         min_effect: None,
+        transient: None,
     });
     let mut seq_state = ramping(&seq);
     for i in 0..10 {
@@ -140,7 +141,10 @@ fn bench(c: &mut Criterion) {
             canaryd_core::significance::Look {
                 canary_errors: 4,
                 baseline_errors: 10,
-                canary_share: 0.1
+                canary_share: 0.1,
+                canary_requests: 1_000,
+                baseline_requests: 9_000,
+                span_ms: None,
             };
             20
         ];

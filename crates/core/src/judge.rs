@@ -19,7 +19,7 @@ use crate::observation::{Baseline, CollectorHealth, Observation, Window};
 use crate::policy::{Comparison, Metric, Policy, Rule};
 use crate::significance::{evaluate, Look, Significance};
 use crate::verdict::{Evidence, Judgement, RuleOutcome, Verdict};
-use crate::vocab::Route;
+use crate::vocab::{Route, Timestamp};
 use std::collections::BTreeMap;
 
 /// What the judge needs to know about the rollout beyond the window.
@@ -174,6 +174,7 @@ fn judge_rule(
             index,
             min_requests: ctx.min_requests.unwrap_or(rule.min_requests),
             prior,
+            span: (window.start, window.end),
         };
         match judge_route(input) {
             RouteOutcome::Pass => {}
@@ -210,6 +211,7 @@ struct RouteInput<'a> {
     index: u32,
     min_requests: u64,
     prior: &'a [Look],
+    span: (Timestamp, Timestamp),
 }
 
 fn judge_route(input: RouteInput<'_>) -> RouteOutcome {
@@ -222,6 +224,7 @@ fn judge_route(input: RouteInput<'_>) -> RouteOutcome {
         index,
         min_requests,
         prior,
+        span,
     } = input;
     let metric = &rule.metric;
     let Some(canary) = canary else {
@@ -233,7 +236,7 @@ fn judge_route(input: RouteInput<'_>) -> RouteOutcome {
             canary.requests, min_requests
         ));
     }
-    let canary_value = match metric_value(canary, metric) {
+    let mut canary_value = match metric_value(canary, metric) {
         Ok(v) => v,
         Err(why) => {
             return RouteOutcome::Inconclusive(format!(
@@ -250,7 +253,7 @@ fn judge_route(input: RouteInput<'_>) -> RouteOutcome {
     // The observation the baseline value came from, and whether it is the
     // stable cohort of this same window (tests use it).
     let mut baseline_obs: Option<(&Observation, bool)> = None;
-    let baseline_value = if rule.comparison.needs_baseline() || rule.test.is_some() {
+    let mut baseline_value = if rule.comparison.needs_baseline() || rule.test.is_some() {
         let from_window = window_baseline
             .filter(|b| b.requests >= min_requests)
             .and_then(|b| metric_value(b, metric).ok().map(|v| (v, b, true)));
@@ -276,6 +279,31 @@ fn judge_route(input: RouteInput<'_>) -> RouteOutcome {
         })
     };
 
+    // This window's look, for a sequential test (a share of requests only
+    // means something when both cohorts were measured in the same window).
+    let current = baseline_obs
+        .filter(|(_, concurrent)| *concurrent)
+        .and_then(|(b, _)| Look::over(canary, b, span));
+    let grid_floor = match rule.comparison {
+        Comparison::Ratio(f) => Some(f),
+        _ => None,
+    };
+    // A test that sets transients aside speaks for the whole rollout, and one
+    // short window says little: it runs first, and the threshold compares the
+    // rates it rests on (pooled over the rollout, its set-aside burst left out).
+    let mut counts = (canary.requests, baseline_requests);
+    let mut tolerant = None;
+    if let Some(spec) = rule.test.as_ref().filter(|t| t.transient.is_some()) {
+        let (significance, pooled) =
+            crate::significance::evaluate_tolerant(spec, prior, current, grid_floor);
+        if let Some(p) = pooled.filter(|p| p.canary_requests > 0 && p.baseline_requests > 0) {
+            canary_value = p.canary_rate();
+            baseline_value = Some(p.baseline_rate());
+            counts = (p.canary_requests, Some(p.baseline_requests));
+        }
+        tolerant = Some(significance);
+    }
+
     let threshold = match (&rule.comparison, baseline_value) {
         (Comparison::Absolute(t), _) => *t,
         (Comparison::Ratio(f), Some(b)) => f * b,
@@ -295,8 +323,8 @@ fn judge_route(input: RouteInput<'_>) -> RouteOutcome {
         baseline: baseline_value,
         threshold,
         comparison: rule.comparison.describe(metric),
-        canary_requests: canary.requests,
-        baseline_requests,
+        canary_requests: counts.0,
+        baseline_requests: counts.1,
         window: index,
         test,
     };
@@ -304,13 +332,17 @@ fn judge_route(input: RouteInput<'_>) -> RouteOutcome {
         return RouteOutcome::Breach(evidence(None));
     };
     // Past the threshold: now, is it more than noise?
-    let Some((baseline, concurrent)) = baseline_obs else {
+    let Some((baseline, _)) = baseline_obs else {
         return RouteOutcome::Inconclusive(format!(
             "{} on {route}: no baseline to test against",
             spec.kind.name()
         ));
     };
-    match evaluate(spec, canary, baseline, prior, concurrent) {
+    let significance = match tolerant {
+        Some(s) => s,
+        None => evaluate(spec, canary, baseline, prior, current, grid_floor),
+    };
+    match significance {
         Significance::Confirmed(t) => RouteOutcome::Breach(evidence(Some(t))),
         Significance::Warning(t) => RouteOutcome::Warn(evidence(Some(t))),
         Significance::Noise => RouteOutcome::Pass,

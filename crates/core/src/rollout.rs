@@ -437,7 +437,7 @@ fn remember_looks(s: &mut Rollout, window: &Window, policy: &Policy) {
                 continue;
             }
             if let (Some(c), Some(b)) = (&rw.canary, &rw.baseline) {
-                if let Some(look) = Look::of(c, b) {
+                if let Some(look) = Look::over(c, b, (window.start, window.end)) {
                     s.looks
                         .entry(look_key(&rule.name, route))
                         .or_default()

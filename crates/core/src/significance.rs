@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::observation::{Histogram, Observation};
 use crate::policy::{TestKind, TestSpec};
 use crate::verdict::TestEvidence;
+use crate::vocab::Timestamp;
 
 /// One window's contribution to a sequential error-count test: errors on
 /// each side, and the canary's observed share of the requests.
@@ -23,9 +24,31 @@ pub struct Look {
     pub canary_errors: u64,
     pub baseline_errors: u64,
     pub canary_share: f64,
+    /// Requests on each side, for the rates pooled over the rollout (0 in
+    /// looks recorded before they were kept).
+    #[serde(default)]
+    pub canary_requests: u64,
+    #[serde(default)]
+    pub baseline_requests: u64,
+    /// The window's `[start, end)` in milliseconds: a test that tolerates
+    /// transients needs to know which looks one burst can touch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub span_ms: Option<(i64, i64)>,
 }
 
 impl Look {
+    /// The look a window over `span` gives, if both cohorts served requests in it.
+    pub fn over(
+        canary: &Observation,
+        baseline: &Observation,
+        span: (Timestamp, Timestamp),
+    ) -> Option<Look> {
+        Look::of(canary, baseline).map(|l| Look {
+            span_ms: Some((span.0 .0, span.1 .0)),
+            ..l
+        })
+    }
+
     /// The look a window gives, if both cohorts served requests in it.
     pub fn of(canary: &Observation, baseline: &Observation) -> Option<Look> {
         let total = canary.requests.checked_add(baseline.requests)?;
@@ -40,6 +63,9 @@ impl Look {
             canary_errors: canary.errors,
             baseline_errors: baseline.errors,
             canary_share: canary.requests as f64 / total as f64,
+            canary_requests: canary.requests,
+            baseline_requests: baseline.requests,
+            span_ms: None,
         })
     }
 }
@@ -58,24 +84,33 @@ pub enum Significance {
 }
 
 /// Runs `spec` on canary vs baseline. `prior` are the earlier looks of a
-/// sequential test; `concurrent` says whether `baseline` was measured in the
-/// same window (a share of requests is only meaningful then).
+/// sequential test; `current` is this window's look, when `baseline` was
+/// measured in the same window (a share of requests is only meaningful then);
+/// `grid_floor`, a ratio rule's ratio, is where a sequential test's
+/// alternatives start.
 pub fn evaluate(
     spec: &TestSpec,
     canary: &Observation,
     baseline: &Observation,
     prior: &[Look],
-    concurrent: bool,
+    current: Option<Look>,
+    grid_floor: Option<f64>,
 ) -> Significance {
     let outcome = match spec.kind {
         TestKind::ChiSquare | TestKind::Fisher => counts_test(spec.kind, canary, baseline),
         TestKind::MannWhitney => latency_test(canary, baseline),
-        TestKind::SequentialErrors => sequential_test(spec, canary, baseline, prior, concurrent),
+        TestKind::SequentialErrors => {
+            sequential_test(spec, canary, baseline, prior, current, grid_floor)
+        }
     };
-    let mut ev = match outcome {
-        Ok(ev) => ev,
-        Err(why) => return Significance::Unavailable(why),
-    };
+    match outcome {
+        Ok(ev) => judged(spec, ev),
+        Err(why) => Significance::Unavailable(why),
+    }
+}
+
+/// A test's evidence against the spec's levels and minimum effect.
+fn judged(spec: &TestSpec, mut ev: TestEvidence) -> Significance {
     ev.alpha = spec.alpha;
     let big_enough = spec.min_effect.is_none_or(|m| ev.effect >= m);
     if !ev.p_value.is_finite() || !big_enough {
@@ -170,39 +205,156 @@ fn sequential_test(
     canary: &Observation,
     baseline: &Observation,
     prior: &[Look],
-    concurrent: bool,
+    current: Option<Look>,
+    grid_floor: Option<f64>,
 ) -> Result<TestEvidence, String> {
-    let mut t = ErrorCountTest::new(spec.alpha, Alternative::Greater)
-        .map_err(|e| format!("sequential_errors: {e}"))?;
-    let current = if concurrent {
-        Look::of(canary, baseline)
-    } else {
-        None
-    };
-    let mut looks = 0u32;
-    for l in prior.iter().chain(current.iter()) {
-        t.update(l.canary_errors, l.baseline_errors, l.canary_share)
-            .map_err(|e| format!("sequential_errors: {e}"))?;
-        looks += 1;
-    }
-    if looks == 0 {
-        return Err("sequential_errors has no window with both cohorts serving yet".into());
-    }
-    let (ce, be) = t.errors();
+    let run = run_sequential(spec, prior, current, grid_floor)?;
     let effect = cohens_h(
         canary.errors as f64 / canary.requests.max(1) as f64,
         baseline.errors as f64 / baseline.requests.max(1) as f64,
     )
     .map_err(|e| format!("effect size: {e}"))?;
-    Ok(TestEvidence {
-        test: TestKind::SequentialErrors.name().into(),
-        statistic: t.log_evidence(),
-        p_value: t.p_value(),
-        alpha: 0.0,
-        effect,
-        effect_name: "cohens_h".into(),
-        canary_n: ce,
-        baseline_n: be,
-        looks: Some(looks),
-    })
+    Ok(run.evidence(effect))
+}
+
+/// A sequential error-count test replayed over a rollout's looks.
+struct SequentialRun {
+    test: ErrorCountTest,
+    looks: u32,
+}
+
+impl SequentialRun {
+    fn evidence(&self, effect: f64) -> TestEvidence {
+        let (ce, be) = self.test.errors();
+        TestEvidence {
+            test: TestKind::SequentialErrors.name().into(),
+            statistic: self.test.log_evidence(),
+            p_value: self.test.p_value(),
+            alpha: 0.0,
+            effect,
+            effect_name: "cohens_h".into(),
+            canary_n: ce,
+            baseline_n: be,
+            looks: Some(self.looks),
+        }
+    }
+}
+
+/// The alternatives of a sequential error-count test: by default ratios
+/// 1.41× to 16×; under a ratio rule, from the rule's ratio (the smallest
+/// regression that matters) up to 4× it, by √2 — no evidence is spent on
+/// regressions the rule would let pass.
+fn alternatives(grid_floor: Option<f64>) -> Option<Vec<f64>> {
+    let floor = grid_floor.filter(|f| f.is_finite() && *f > 1.0)?;
+    Some(
+        (0..5)
+            .map(|k| floor * std::f64::consts::SQRT_2.powi(k))
+            .collect(),
+    )
+}
+
+fn run_sequential(
+    spec: &TestSpec,
+    prior: &[Look],
+    current: Option<Look>,
+    grid_floor: Option<f64>,
+) -> Result<SequentialRun, String> {
+    let made = match alternatives(grid_floor) {
+        Some(ratios) => ErrorCountTest::with_ratios(spec.alpha, &ratios),
+        None => ErrorCountTest::new(spec.alpha, Alternative::Greater),
+    };
+    let mut t = made.map_err(|e| format!("sequential_errors: {e}"))?;
+    if let Some(d) = spec.transient {
+        t = t
+            .tolerating_transients(crate::vocab::duration_ms(d))
+            .map_err(|e| format!("sequential_errors: {e}"))?;
+    }
+    let mut looks = 0u32;
+    for l in prior.iter().chain(current.iter()) {
+        t.update_over(
+            l.canary_errors,
+            l.baseline_errors,
+            l.canary_share,
+            l.span_ms,
+        )
+        .map_err(|e| match (spec.transient, l.span_ms) {
+            (Some(_), None) => "sequential_errors: a look recorded without its time span \
+                                    cannot be judged by a test with `transient:`"
+                .to_string(),
+            _ => format!("sequential_errors: {e}"),
+        })?;
+        looks += 1;
+    }
+    if looks == 0 {
+        return Err("sequential_errors has no window with both cohorts serving yet".into());
+    }
+    Ok(SequentialRun { test: t, looks })
+}
+
+/// A sequential test that sets transients aside speaks for the whole
+/// rollout: it returns its verdict and the rates it rests on, pooled over
+/// every look except those it set aside (so a rule compares its threshold
+/// with the regression the test saw, not with the burst it ignored).
+pub fn evaluate_tolerant(
+    spec: &TestSpec,
+    prior: &[Look],
+    current: Option<Look>,
+    grid_floor: Option<f64>,
+) -> (Significance, Option<Pooled>) {
+    if spec.kind != TestKind::SequentialErrors {
+        return (
+            Significance::Unavailable(format!(
+                "{} cannot set a transient aside (only sequential_errors can)",
+                spec.kind.name()
+            )),
+            None,
+        );
+    }
+    let run = match run_sequential(spec, prior, current, grid_floor) {
+        Ok(r) => r,
+        Err(why) => return (Significance::Unavailable(why), None),
+    };
+    let skip = run.test.set_aside_looks();
+    let kept = prior
+        .iter()
+        .chain(current.iter())
+        .enumerate()
+        .filter(|(i, _)| skip.is_none_or(|(a, b)| *i < a || *i > b))
+        .map(|(_, l)| l);
+    let pooled = Pooled::of(kept);
+    let effect = match cohens_h(pooled.canary_rate(), pooled.baseline_rate()) {
+        Ok(e) => e,
+        Err(e) => return (Significance::Unavailable(format!("effect size: {e}")), None),
+    };
+    (judged(spec, run.evidence(effect)), Some(pooled))
+}
+
+/// Error and request counts summed over a sequential test's looks: what a
+/// rule whose test tolerates transients compares with its threshold, since
+/// one short window says little and the test speaks for the whole rollout.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Pooled {
+    pub canary_errors: u64,
+    pub canary_requests: u64,
+    pub baseline_errors: u64,
+    pub baseline_requests: u64,
+}
+
+impl Pooled {
+    pub fn of<'a>(looks: impl IntoIterator<Item = &'a Look>) -> Pooled {
+        looks.into_iter().fold(Pooled::default(), |p, l| Pooled {
+            canary_errors: p.canary_errors.saturating_add(l.canary_errors),
+            canary_requests: p.canary_requests.saturating_add(l.canary_requests),
+            baseline_errors: p.baseline_errors.saturating_add(l.baseline_errors),
+            baseline_requests: p.baseline_requests.saturating_add(l.baseline_requests),
+        })
+    }
+
+    pub fn canary_rate(&self) -> f64 {
+        self.canary_errors as f64 / self.canary_requests.max(1) as f64
+    }
+
+    pub fn baseline_rate(&self) -> f64 {
+        self.baseline_errors as f64 / self.baseline_requests.max(1) as f64
+    }
 }

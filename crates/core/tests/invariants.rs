@@ -183,6 +183,7 @@ fn setup() -> impl Strategy<Value = Setup> {
                                 alpha: 0.01,
                                 warn_alpha: Some(0.05),
                                 min_effect: None,
+                                transient: None,
                             }),
                             ..rule(
                                 "errors-sequential",

@@ -166,11 +166,11 @@ fn statistical_example() {
 fn canaryd_example() {
     let p = example("canaryd");
     assert_eq!(p.name, "orders-default");
-    assert_eq!(p.window, Duration::from_secs(60));
-    assert_eq!(p.traffic.min_requests_per_route, 300);
+    assert_eq!(p.window, Duration::from_secs(30));
+    assert_eq!(p.traffic.min_requests_per_route, 150);
     assert_eq!(p.rules.len(), 7);
-    assert_eq!(rule(&p, "errors").min_requests, 300);
-    assert_eq!(rule(&p, "latency-p95").min_requests, 300);
+    assert_eq!(rule(&p, "errors").min_requests, 150);
+    assert_eq!(rule(&p, "latency-p95").min_requests, 150);
     assert_eq!(rule(&p, "error-storm").min_requests, 50);
     let r = rule(&p, "refund-errors");
     assert_eq!(r.comparison, Comparison::Ratio(1.2));
@@ -183,7 +183,10 @@ fn canaryd_example() {
             alpha: 0.005,
             warn_alpha: None,
             min_effect: None,
+            transient: None,
         })
     );
-    assert!(p.rules.iter().all(|r| r.critical || r.consecutive >= 2));
+    assert!(p.rules.iter().all(|r| r.critical
+        || r.consecutive >= 2
+        || r.test.as_ref().is_some_and(|t| t.transient.is_some())));
 }

@@ -84,6 +84,7 @@ fn spec(
         alpha,
         warn_alpha,
         min_effect,
+        transient: None,
     })
 }
 
@@ -172,41 +173,43 @@ fn statistical_preset() {
 #[test]
 fn canaryd_preset() {
     let p = get("canaryd");
-    assert_eq!(p.window, MIN);
+    assert_eq!(p.window, Duration::from_secs(30));
     assert_eq!(
         steps(&p),
-        vec![(5, 2, None), (25, 2, None), (50, 2, None), (100, 2, None)]
+        vec![(3, 24, None), (25, 4, None), (50, 6, None), (100, 2, None)]
     );
-    assert_eq!(p.ramp_budget, mins(30));
+    assert_eq!(p.ramp_budget, mins(40));
     assert_eq!(
         rules(&p),
         vec![
-            ("error_rate".into(), Comparison::Ratio(1.6), 4, false),
-            ("latency_p95".into(), Comparison::Ratio(1.2), 4, false),
-            ("latency_p50".into(), Comparison::Ratio(1.15), 4, false),
-            ("latency_p99".into(), Comparison::Ratio(1.2), 4, false),
+            ("error_rate".into(), Comparison::Ratio(1.6), 1, false),
+            ("latency_p95".into(), Comparison::Ratio(1.2), 6, false),
+            ("latency_p50".into(), Comparison::Ratio(1.15), 6, false),
+            ("latency_p99".into(), Comparison::Ratio(1.2), 6, false),
             ("error_rate".into(), Comparison::Absolute(0.25), 1, true),
-            ("latency_p99".into(), Comparison::Ratio(3.0), 1, true),
+            ("latency_p99".into(), Comparison::Ratio(3.0), 2, false),
         ]
     );
+    let errors_test = TestSpec {
+        transient: Some(Duration::from_secs(60)),
+        ..spec(TestKind::SequentialErrors, 0.05, None, None).unwrap()
+    };
     assert_eq!(
         details(&p),
         vec![
-            (
-                "errors",
-                200,
-                Some(0.001),
-                spec(TestKind::SequentialErrors, 0.05, None, None)
-            ),
-            ("latency-p95", 200, Some(50.0), None),
-            ("latency-p50", 200, Some(20.0), None),
-            ("latency-p99", 200, Some(100.0), None),
+            ("errors", 100, Some(0.001), Some(errors_test)),
+            ("latency-p95", 100, Some(50.0), None),
+            ("latency-p50", 100, Some(20.0), None),
+            ("latency-p99", 100, Some(100.0), None),
             ("error-storm", 50, None, None),
-            ("latency-storm", 200, None, None),
+            ("latency-storm", 100, None, None),
         ]
     );
-    // Never fewer than 2 consecutive breaching windows unless critical.
-    assert!(p.rules.iter().all(|r| r.critical || r.consecutive >= 2));
+    // Never fewer than 2 consecutive breaching windows unless critical, or
+    // the rule's test sets a 60 s transient aside (so one window never decides).
+    assert!(p.rules.iter().all(|r| r.critical
+        || r.consecutive >= 2
+        || r.test.as_ref().is_some_and(|t| t.transient.is_some())));
     // Anytime-valid tests only: a fixed-horizon test re-run every short
     // window would inflate false alarms.
     assert!(p
@@ -214,7 +217,7 @@ fn canaryd_preset() {
         .iter()
         .filter_map(|r| r.test.as_ref())
         .all(|t| t.kind == TestKind::SequentialErrors));
-    assert_eq!(p.traffic.min_requests_per_route, 200);
+    assert_eq!(p.traffic.min_requests_per_route, 100);
     assert_eq!(p.traffic.max_extensions, 3);
     assert_eq!(p.baseline, week_baseline());
     assert_eq!(p.error_budget, None);

@@ -527,7 +527,10 @@ fn consecutive_rules() {
         &base_with(7, "  - {metric: error_rate, ratio: 2, consecutive: 1}"),
         "rules[0].consecutive",
         Some(7),
-        &["a single bad window is noise; use consecutive ≥ 2, or mark the rule critical: true"],
+        &[
+            "a single bad window is noise; use consecutive ≥ 2, mark the rule critical: true",
+            "`transient:`",
+        ],
     );
     expect(
         &base_with(7, "  - {metric: error_rate, ratio: 2, consecutive: 0}"),
@@ -552,6 +555,62 @@ fn consecutive_rules() {
     .unwrap_or_else(|e| panic!("{e}"));
     assert!(p.rules[0].critical);
     assert_eq!(p.rules[0].consecutive, 1);
+    // So may a rule whose sequential test sets a transient aside: one
+    // window's evidence never decides alone.
+    let p = parse_policy(
+        "p.yaml",
+        &base_with(
+            7,
+            "  - {metric: error_rate, ratio: 1.5, consecutive: 1, test: {kind: sequential_errors, alpha: 0.05, transient: 60s}}",
+        ),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(p.rules[0].consecutive, 1);
+    assert_eq!(
+        p.rules[0].test.as_ref().and_then(|t| t.transient),
+        Some(std::time::Duration::from_secs(60))
+    );
+}
+
+#[test]
+fn transients_only_on_sequential_tests_and_in_range() {
+    expect(
+        &base_with(
+            7,
+            "  - {metric: error_rate, ratio: 2, test: {kind: chi_square, alpha: 0.01, transient: 60s}}",
+        ),
+        "rules[0].test.transient",
+        Some(7),
+        &["only a sequential_errors test"],
+    );
+    for (bad, words) in [
+        ("0s", &["0s", "more than 0s"][..]),
+        ("2h", &["at most 60m"][..]),
+        ("soon", &["not a duration"][..]),
+        ("60", &["no unit"][..]),
+    ] {
+        expect(
+            &base_with(
+                7,
+                &format!(
+                    "  - {{metric: error_rate, ratio: 2, test: {{kind: sequential_errors, alpha: 0.01, transient: {bad}}}}}"
+                ),
+            ),
+            "rules[0].test.transient",
+            Some(7),
+            words,
+        );
+    }
+    // A one-window rule still needs a sequential test with a transient.
+    expect(
+        &base_with(
+            7,
+            "  - {metric: error_rate, ratio: 2, consecutive: 1, test: {kind: chi_square, alpha: 0.01}}",
+        ),
+        "rules[0].consecutive",
+        Some(7),
+        &["single bad window"],
+    );
 }
 
 #[test]
@@ -1342,6 +1401,7 @@ fn validate_policy_checks_tests_built_in_code() {
         alpha: 0.0,
         warn_alpha: Some(0.6),
         min_effect: Some(f64::NAN),
+        transient: None,
     });
     let all = validate_policy("code", &p).expect_err("invalid");
     for f in [

@@ -33,6 +33,7 @@ fn spec(kind: TestKind, alpha: f64) -> TestSpec {
         alpha,
         warn_alpha: Some(0.05),
         min_effect: None,
+        transient: None,
     }
 }
 

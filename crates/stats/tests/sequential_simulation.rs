@@ -242,3 +242,84 @@ fn detection_speed_on_a_2x_error_regression_against_walds_bound() {
         "the two-sample test stays within a small factor of the bound"
     );
 }
+
+/// One look of 30 s: (canary errors, baseline errors, share) at a 10%
+/// weight with 2,000 requests, the canary failing at `canary_rate`.
+fn look_30s(rng: &mut StdRng, canary_rate: f64) -> (u64, u64, f64) {
+    let n = 2_000u64;
+    let canary = binomial(rng, n, 0.10);
+    let ec = binomial(rng, canary, canary_rate);
+    let eb = binomial(rng, n - canary, 0.01);
+    (ec, eb, canary as f64 / n as f64)
+}
+
+fn span(look: usize) -> Option<(i64, i64)> {
+    let start = look as i64 * 30_000;
+    Some((start, start + 30_000))
+}
+
+#[test]
+fn a_transient_tolerant_test_keeps_alpha_on_a_canary_that_only_bursts_once() {
+    // The canary fails at 20% (20x) for 60 s starting mid-look, which
+    // touches three 30 s looks; otherwise it is healthy. Without the
+    // tolerance every run rejects; with it, at most alpha of them.
+    let mut rng = StdRng::seed_from_u64(11);
+    let (mut plain, mut tolerant) = (0usize, 0usize);
+    for _ in 0..RUNS {
+        let mut p = ErrorCountTest::new(ALPHA, Alternative::Greater).unwrap();
+        let mut t = ErrorCountTest::new(ALPHA, Alternative::Greater)
+            .unwrap()
+            .tolerating_transients(60_000)
+            .unwrap();
+        for look in 0..40 {
+            let rate = match look {
+                5 => 0.2,
+                6 | 7 => 0.2,
+                _ => 0.01,
+            };
+            let (ec, eb, share) = look_30s(&mut rng, rate);
+            p.update(ec, eb, share).unwrap();
+            t.update_over(ec, eb, share, span(look)).unwrap();
+        }
+        plain += usize::from(p.rejected());
+        tolerant += usize::from(t.rejected());
+    }
+    let rate = tolerant as f64 / RUNS as f64;
+    println!("burst of 60 s at 20x: plain test rejects {plain}/{RUNS}, tolerant {tolerant}/{RUNS}");
+    assert_eq!(plain, RUNS, "the burst convinces a plain test every time");
+    assert!(
+        rate <= tolerance(RUNS),
+        "tolerant test rejected {rate} > alpha"
+    );
+}
+
+#[test]
+fn a_transient_tolerant_test_still_catches_a_sustained_regression() {
+    let mut rng = StdRng::seed_from_u64(12);
+    let mut caught = 0;
+    let mut looks_needed = Vec::new();
+    for _ in 0..500 {
+        let mut t = ErrorCountTest::new(ALPHA, Alternative::Greater)
+            .unwrap()
+            .tolerating_transients(60_000)
+            .unwrap();
+        for look in 0..40 {
+            let (ec, eb, share) = look_30s(&mut rng, 0.02);
+            t.update_over(ec, eb, share, span(look)).unwrap();
+            if t.rejected() {
+                caught += 1;
+                looks_needed.push(look + 1);
+                break;
+            }
+        }
+    }
+    looks_needed.sort_unstable();
+    let median = looks_needed.get(looks_needed.len() / 2).copied();
+    println!("2x regression: caught {caught}/500, median looks {median:?}");
+    assert!(
+        caught >= 490,
+        "a 2x regression over 20 minutes is caught: {caught}/500"
+    );
+    // Three looks (90 s) are set aside: it cannot be faster than four.
+    assert!(looks_needed.iter().all(|&l| l >= 4));
+}

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use canaryd_core::observation::Window;
 use canaryd_core::policy::{parse_policy, preset, PRESET_NAMES};
 use canaryd_core::rollout::Event;
 use canaryd_core::vocab::{RolloutKey, Timestamp};
@@ -115,8 +116,15 @@ fn read_data(path: &Path, text: &str, policy: &Policy) -> Result<Vec<Recorded>, 
     for s in scenario.steps {
         match s {
             ScenarioStep::Window(w) => {
+                let start = t;
                 t = t.plus(policy.window);
-                rest.push((t, Event::WindowClosed { window: *w }));
+                // Windows follow each other, one policy window long, as in `replay`.
+                let window = Window {
+                    start,
+                    end: t,
+                    ..*w
+                };
+                rest.push((t, Event::WindowClosed { window }));
             }
             ScenarioStep::Operator(cmd) => rest.push((t, Event::Operator(cmd))),
         }

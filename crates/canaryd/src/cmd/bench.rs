@@ -1,7 +1,8 @@
 //! `canaryd bench detect`: every policy against every scenario in virtual
 //! time, side by side (see `canaryd_sim::detect`).
 
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use canaryd_sim::detect::{
@@ -9,7 +10,7 @@ use canaryd_sim::detect::{
 };
 use clap::{Args, Subcommand, ValueEnum};
 
-use crate::Fail;
+use crate::{policy_file, Fail};
 
 #[derive(Subcommand)]
 pub enum BenchCmd {
@@ -30,7 +31,9 @@ pub struct DetectArgs {
     /// Scenarios to run (repeat or comma-separate); all by default.
     #[arg(long, value_delimiter = ',')]
     scenario: Vec<String>,
-    /// Policies to compare (repeat or comma-separate); all by default.
+    /// Policies to compare (repeat or comma-separate): a preset or peer
+    /// model by name, or a policy file (tune your own before trusting it);
+    /// all named ones by default.
     #[arg(long, value_delimiter = ',')]
     policy: Vec<String>,
     /// Total requests per second, replacing every scenario's own rate.
@@ -94,16 +97,22 @@ fn detect(args: DetectArgs) -> Result<u8, Fail> {
         }
     }
     let names = contender_names();
+    let mut files = BTreeMap::new();
     let policies: Vec<String> = if args.policy.is_empty() {
         names.iter().map(|s| s.to_string()).collect()
     } else {
         for p in &args.policy {
-            if !names.contains(&p.as_str()) {
+            if names.contains(&p.as_str()) {
+                continue;
+            }
+            let path = Path::new(p);
+            if !path.is_file() {
                 return Err(Fail::invalid(format!(
-                    "unknown policy `{p}` (known: {})",
+                    "unknown policy `{p}`: neither a policy file nor a known name ({})",
                     names.join(", ")
                 )));
             }
+            files.insert(p.clone(), policy_file::load(path)?.policy);
         }
         args.policy.clone()
     };
@@ -112,6 +121,7 @@ fn detect(args: DetectArgs) -> Result<u8, Fail> {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let config = BenchConfig {
         policies,
+        files,
         scenarios,
         runs: args.runs,
         seed: args.seed,

@@ -151,6 +151,7 @@ pub(crate) struct DraftTest {
     pub alpha: F<f64>,
     pub warn_alpha: F<f64>,
     pub min_effect: F<f64>,
+    pub transient: F<Duration>,
 }
 
 impl DraftTest {
@@ -162,6 +163,7 @@ impl DraftTest {
             alpha: F::set(t.alpha, None),
             warn_alpha: opt(t.warn_alpha),
             min_effect: opt(t.min_effect),
+            transient: t.transient.map_or(F::Unset, |d| F::set(d, None)),
         }
     }
 }

@@ -1,7 +1,8 @@
 //! Reading `rules:` / `add_rules:` entries, with units that depend on the
 //! metric: fractions (`0.01`, `"1%"`) for error_rate/cpu/memory, milliseconds
 //! (`500`, `"500ms"`, `"1s"`) for latencies, plain numbers otherwise.
-//! A rule may name a statistical `test:` (kind, alpha, warn_alpha, min_effect).
+//! A rule may name a statistical `test:` (kind, alpha, warn_alpha, min_effect,
+//! transient).
 
 use super::draft::{at, Consec, DraftRule, DraftTest, Kind, F};
 use super::error::{quote, suggestion, Errors};
@@ -27,7 +28,7 @@ const RULE_FIELDS: &[&str] = &[
     "test",
 ];
 
-const TEST_FIELDS: &[&str] = &["kind", "alpha", "warn_alpha", "min_effect"];
+const TEST_FIELDS: &[&str] = &["kind", "alpha", "warn_alpha", "min_effect", "transient"];
 
 /// Every test kind a rule may name.
 pub(crate) const TEST_KINDS: [TestKind; 4] = [
@@ -201,7 +202,11 @@ fn read_test(n: &SNode, field: &str, errs: &mut Errors) -> F<DraftTest> {
         alpha: F::Unset,
         warn_alpha: F::Unset,
         min_effect: F::Unset,
+        transient: F::Unset,
     };
+    if let Some(v) = view.get("transient") {
+        test.transient = F::from_opt(get_duration(v, &sub("transient"), errs), loc_of(v));
+    }
     if let Some(v) = view.get("kind") {
         test.kind = F::from_opt(read_test_kind(v, &sub("kind"), errs), loc_of(v));
     }

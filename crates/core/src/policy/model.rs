@@ -134,6 +134,18 @@ pub struct TestSpec {
     /// |Cliff's delta| for latency distributions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_effect: Option<f64>,
+    /// `sequential_errors` only: the longest burst (a cold cache, a restart)
+    /// that must never roll back, however bad. The test sets aside the
+    /// evidence of the strongest stretch of windows one such burst can touch,
+    /// so a rollback always rests on errors outside any single burst; the
+    /// rule's threshold then compares the error rates pooled over the
+    /// rollout, and `consecutive: 1` is allowed.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "opt_humantime_serde_compat"
+    )]
+    pub transient: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -346,7 +358,12 @@ impl Policy {
                     r.comparison.describe(&r.metric),
                     r.test
                         .as_ref()
-                        .map(|t| format!(" and {} p < {}", t.kind.name(), t.alpha))
+                        .map(|t| {
+                            let aside = t.transient.map_or(String::new(), |d| {
+                                format!(", {} transient set aside", fmt_duration(d))
+                            });
+                            format!(" and {} p < {}{aside}", t.kind.name(), t.alpha)
+                        })
                         .unwrap_or_default(),
                     r.consecutive,
                     if r.consecutive == 1 { "" } else { "s" },
@@ -362,6 +379,28 @@ impl Policy {
             fmt_duration(self.ramp_budget),
             rules.join("; ")
         )
+    }
+}
+
+/// An optional duration, as [`humantime_serde_compat`] writes one.
+pub(crate) mod opt_humantime_serde_compat {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_str(&crate::vocab::fmt_duration(*d)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        match Option::<String>::deserialize(d)? {
+            Some(s) => humantime::parse_duration(&s)
+                .map(Some)
+                .map_err(serde::de::Error::custom),
+            None => Ok(None),
+        }
     }
 }
 

@@ -53,6 +53,10 @@ const fn mins(m: u64) -> Duration {
     Duration::from_secs(m * 60)
 }
 
+const fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
 const fn hours(h: u64) -> Duration {
     Duration::from_secs(h * 3600)
 }
@@ -370,6 +374,7 @@ fn statistical() -> Policy {
             alpha: 0.001,
             warn_alpha: Some(0.01),
             min_effect: Some(0.2),
+            transient: None,
         })
     };
     let step = |weight, min_requests| LadderStep {
@@ -422,44 +427,47 @@ fn statistical() -> Policy {
 /// (`canaryd bench detect`, BENCHMARKS.md "Detection"), whose figures back
 /// each choice below.
 ///
-/// - Short windows (1m): a broken build (error-storm) is gone one minute
-///   after it starts. The ladder 5 → 25 → 50 → 100 holds each step 2
-///   windows: 8 minutes at the fastest, inside a 30-minute budget that
-///   absorbs extended windows.
-/// - `errors`: error rate > 1.6× baseline in the window, *and* an
-///   anytime-valid two-sample test on the error counts accumulated over the
-///   rollout at alpha 0.05, in 4 consecutive windows. The test says the
-///   regression is real however often it is checked; the 4 windows say it
-///   lasts. A 60 s hiccup on the canary can straddle two 1-minute windows
-///   and leaves the (sticky) test convinced, so 2 or 3 windows would roll
-///   back on it; 4 windows above 1.6× need two more windows of plain noise
-///   to look like a regression, which the benchmark measures below 1% of
-///   rollouts. Never breaches at or below 0.1% errors (`min_value`).
-/// - Latency, each over 4 consecutive windows for the same reason:
-///   `latency-p50` > 1.15× baseline (not below 20 ms), `latency-p95` > 1.2×
-///   (not below 50 ms), `latency-p99` > 1.2× (not below 100 ms). A slower
-///   build moves the median first; a tail regression shows only in the p99,
-///   and read from histogram buckets (as Prometheus does) a ×1.5 p99 looks
-///   like ×1.3, hence the low ratio. No test (there is no anytime-valid
-///   latency test in the judge yet, and a fixed-horizon Mann-Whitney every
-///   window would inflate false alarms).
-/// - `error-storm` (error rate > 25%, from 50 requests) and `latency-storm`
-///   (p99 > 3× baseline) are critical: one window rolls back, because waiting
-///   on a severe regression costs more than a false alarm.
-/// - 200 canary requests per route per window before a rule may breach;
+/// - Short windows (30 s): a broken build (error-storm) is gone 30 s after
+///   it starts. A long, light first step — 3% for 12 minutes (24 windows) —
+///   then 25% for 2, 50% for 3 and 100% for 1: about 18 minutes at the
+///   fastest, inside a 40-minute budget that absorbs extended windows. A
+///   regression costs requests, not minutes: at 3% a ×2 error rate is
+///   caught after about 4,200 canary requests, within 2× of Wald's bound.
+/// - `errors`: error rate > 1.6× baseline, both pooled over the rollout,
+///   *and* an anytime-valid two-sample test on the error counts (alpha
+///   0.05, alternatives from 1.6× up) that sets aside the strongest run of
+///   windows a 60 s burst can touch (`transient: 60s`). A cold cache or a
+///   restart that fails hard for a minute is, for that minute, a real
+///   regression that convinces any accumulating test; setting it aside
+///   means a rollback always rests on errors outside any one burst, so one
+///   window (`consecutive: 1`) is enough once the test is sure. Never
+///   breaches at or below 0.1% errors (`min_value`).
+/// - Latency, each over 6 consecutive windows (3 minutes): a 60 s hiccup
+///   at 2× latency touches 3 windows, and at 3% a 30 s window holds ~180
+///   requests, so quantiles are noisy. `latency-p50` > 1.15× baseline (not
+///   below 20 ms), `latency-p95` > 1.2× (not below 50 ms), `latency-p99` >
+///   1.2× (not below 100 ms). A slower build moves the median first; a tail
+///   regression shows only in the p99, and read from histogram buckets (as
+///   Prometheus does) a ×1.5 p99 looks like ×1.3, hence the low ratio. No
+///   test (there is no anytime-valid latency test in the judge yet).
+/// - `error-storm` (error rate > 25%, from 50 requests) is critical: one
+///   window rolls back, because waiting on a broken build costs more than a
+///   false alarm. `latency-storm` (p99 > 3× baseline) takes 2 windows: a p99
+///   from 180 requests can triple by chance once.
+/// - 100 canary requests per route per window before a rule may breach;
 ///   thin windows are extended (at most 3 times), then a human is asked:
 ///   missing data never passes a canary.
 /// - Baseline: 7 days of stable traffic with ≥ 24h clean history and 10,000
 ///   requests per route, else a human approves. Collectors that recover
 ///   resume the rollout on their own.
 fn canaryd() -> Policy {
-    let min_requests = 200;
+    let min_requests = 100;
     Policy {
         name: "canaryd".into(),
         preset: Some("canaryd".into()),
-        window: mins(1),
-        ramp: ladder(&[(5, 2), (25, 2), (50, 2), (100, 2)]),
-        ramp_budget: mins(30),
+        window: secs(30),
+        ramp: ladder(&[(3, 24), (25, 4), (50, 6), (100, 2)]),
+        ramp_budget: mins(40),
         rules: vec![
             Rule {
                 test: Some(TestSpec {
@@ -467,13 +475,14 @@ fn canaryd() -> Policy {
                     alpha: 0.05,
                     warn_alpha: None,
                     min_effect: None,
+                    transient: Some(secs(60)),
                 }),
                 min_value: Some(0.001),
                 ..rule(
                     "errors",
                     Metric::ErrorRate,
                     Comparison::Ratio(1.6),
-                    4,
+                    1,
                     false,
                     min_requests,
                 )
@@ -484,7 +493,7 @@ fn canaryd() -> Policy {
                     "latency-p95",
                     Metric::LatencyP95,
                     Comparison::Ratio(1.2),
-                    4,
+                    6,
                     false,
                     min_requests,
                 )
@@ -495,7 +504,7 @@ fn canaryd() -> Policy {
                     "latency-p50",
                     Metric::LatencyP50,
                     Comparison::Ratio(1.15),
-                    4,
+                    6,
                     false,
                     min_requests,
                 )
@@ -506,7 +515,7 @@ fn canaryd() -> Policy {
                     "latency-p99",
                     Metric::LatencyP99,
                     Comparison::Ratio(1.2),
-                    4,
+                    6,
                     false,
                     min_requests,
                 )
@@ -523,8 +532,8 @@ fn canaryd() -> Policy {
                 "latency-storm",
                 Metric::LatencyP99,
                 Comparison::Ratio(3.0),
-                1,
-                true,
+                2,
+                false,
                 min_requests,
             ),
         ],

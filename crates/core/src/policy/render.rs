@@ -112,6 +112,8 @@ struct OutTest {
     warn_alpha: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     min_effect: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    transient: Option<String>,
 }
 
 fn hold(p: &Policy, windows: u32) -> (Option<String>, Option<u32>) {
@@ -220,6 +222,7 @@ pub fn policy_to_yaml(p: &Policy) -> String {
                         alpha: t.alpha,
                         warn_alpha: t.warn_alpha,
                         min_effect: t.min_effect,
+                        transient: t.transient.map(fmt_d),
                     }),
                 }
             })

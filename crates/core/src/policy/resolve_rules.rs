@@ -305,13 +305,19 @@ fn resolve_rule(
         F::Bad => None,
         F::Unset => Some((DEFAULT_CONSECUTIVE, "consecutive", None, String::new())),
     };
-    if let (Some((1, key, loc, why)), Some(false)) = (&consecutive, critical) {
+    // A sequential test that tolerates transients already sets aside the
+    // windows one burst can touch: its rollback never rests on one window.
+    let tolerant = matches!(&r.test, F::Set(t)
+        if matches!(t.v.transient, F::Set(_))
+            && matches!(&t.v.kind, F::Set(k) if k.v == TestKind::SequentialErrors));
+    if let (Some((1, key, loc, why)), Some(false), false) = (&consecutive, critical, tolerant) {
         errs.push(
             loc.or(r.loc),
             format!("{p}.{key}"),
             format!(
-                "a single bad window is noise; use consecutive ≥ 2, or mark the rule \
-                 critical: true for severe cases like 100% errors{why}{note}"
+                "a single bad window is noise; use consecutive ≥ 2, mark the rule \
+                 critical: true for severe cases like 100% errors, or give its \
+                 sequential_errors test a `transient:` to set aside{why}{note}"
             ),
         );
         ok = false;
@@ -394,6 +400,9 @@ fn resolve_rule(
     };
     ok.then_some(rule)
 }
+
+/// A burst longer than this is an outage, not a transient: it must be judged.
+const MAX_TRANSIENT: Duration = Duration::from_secs(3600);
 
 /// Largest standardized effect a test can report: |Cliff's delta| ≤ 1 for
 /// latency distributions, Cohen's h ≤ π for error rates.
@@ -575,11 +584,42 @@ fn resolve_test(
         ok = false;
     }
 
+    let transient = match &t.transient {
+        F::Set(d) if kind.is_some_and(|k| k != TestKind::SequentialErrors) => {
+            errs.push(
+                d.loc.or(owner),
+                format!("{p}.transient"),
+                format!(
+                    "only a sequential_errors test can set a transient aside: it accumulates \
+                     evidence over the rollout, a one-window test has none to set aside{note}"
+                ),
+            );
+            None
+        }
+        F::Set(d) if d.v.is_zero() || d.v > MAX_TRANSIENT => {
+            errs.push(
+                d.loc.or(owner),
+                format!("{p}.transient"),
+                format!(
+                    "{} is not allowed; transient is the longest burst that must never roll \
+                     back, more than 0s and at most {} (e.g. \"60s\"){note}",
+                    fmt_d(d.v),
+                    fmt_d(MAX_TRANSIENT)
+                ),
+            );
+            None
+        }
+        F::Set(d) => Some(Some(d.v)),
+        F::Bad => None,
+        F::Unset => Some(None),
+    };
+
     let spec = TestSpec {
         kind: kind?,
         alpha: alpha?,
         warn_alpha: warn_alpha?,
         min_effect: min_effect?,
+        transient: transient?,
     };
     ok.then_some(Some(spec))
 }

@@ -7,8 +7,11 @@ use serde::Serialize;
 
 use canaryd_stats::sequential::wald_expected_sample_size;
 
-use super::runner::{run_one, Outcome, RunError, RunResult};
+use super::contender::PresetContender;
+use super::runner::{run_one, run_with, Outcome, RunError, RunResult};
 use super::scenario::Scenario;
+use canaryd_core::Policy;
+use std::collections::BTreeMap;
 
 /// False-alarm rate α of Wald's bound: the benchmark's goal for canaryd.
 pub const WALD_ALPHA: f64 = 0.01;
@@ -18,7 +21,10 @@ pub const WALD_BETA: f64 = 0.05;
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct BenchConfig {
+    /// Names, in order: a contender's (see `contender_names`) or a key of `files`.
     pub policies: Vec<String>,
+    /// A team's own policies (from policy files), by the label they run under.
+    pub files: BTreeMap<String, Policy>,
     pub scenarios: Vec<Scenario>,
     pub runs: u64,
     pub seed: u64,
@@ -126,16 +132,23 @@ pub fn run_bench(config: &BenchConfig) -> Result<Vec<Row>, RunError> {
         .iter()
         .flat_map(|p| config.scenarios.iter().map(move |s| (p.as_str(), s)))
         .collect();
+    let one = |policy: &str, scenario: &Scenario, index: u64| match config.files.get(policy) {
+        Some(p) => {
+            let routes: Vec<String> = scenario.routes.iter().map(|r| r.route.clone()).collect();
+            let c = Box::new(PresetContender::with_policy(p.clone(), &routes));
+            Ok(run_with(c, policy, scenario, config.seed, index))
+        }
+        None => run_one(policy, scenario, config.seed, index),
+    };
     // Fail fast on a name before spending minutes.
     for p in &config.policies {
         if let Some(s) = config.scenarios.first() {
-            run_one(
+            one(
                 p,
                 &Scenario {
                     horizon_s: 0.0,
                     ..s.clone()
                 },
-                0,
                 0,
             )?;
         }
@@ -156,7 +169,7 @@ pub fn run_bench(config: &BenchConfig) -> Result<Vec<Row>, RunError> {
                             return Ok(out);
                         }
                         let (policy, scenario) = jobs[(i / runs) as usize];
-                        out.push((i, run_one(policy, scenario, config.seed, i % runs)?));
+                        out.push((i, one(policy, scenario, i % runs)?));
                     }
                 })
             })

@@ -81,3 +81,11 @@ ClusterRole when every namespace is watched, Role when one is.
 {{- define "canaryd.rbacKind" -}}
 {{- if .Values.watchNamespace -}}Role{{- else -}}ClusterRole{{- end -}}
 {{- end -}}
+
+{{/*
+The Lease Role and its binding: the full name, shortened so the suffix
+still fits in 63 characters.
+*/}}
+{{- define "canaryd.leaderElectionName" -}}
+{{- printf "%s-leader-election" (include "canaryd.fullname" . | trunc 46 | trimSuffix "-") -}}
+{{- end -}}

@@ -1260,3 +1260,46 @@ fn renderer_rejects_functions_outside_the_subset() {
     };
     assert!(err.contains("service.yaml"), "{err}");
 }
+
+/// The image and the chart agree: the chart's non-root user is the image's
+/// USER, the image runs canaryd, and it is built from the lockfile.
+#[test]
+fn the_containerfile_matches_the_chart() {
+    let root = chart_dir().join("../../..");
+    let file = std::fs::read_to_string(root.join("deploy/Containerfile")).unwrap();
+    let lines: Vec<&str> = file
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.starts_with('#'))
+        .collect();
+    assert_eq!(
+        lines.iter().filter(|l| l.starts_with("FROM ")).count(),
+        2,
+        "a build stage and a runtime stage"
+    );
+    assert!(file.contains("cargo build --release --locked -p canaryd"));
+    assert!(lines.contains(&r#"ENTRYPOINT ["/usr/local/bin/canaryd"]"#));
+    let values = read_yaml(&chart_dir().join("values.yaml")).unwrap();
+    let psc = &values["podSecurityContext"];
+    let user = format!("USER {}:{}", psc["runAsUser"], psc["runAsGroup"]);
+    assert!(
+        lines.contains(&user.as_str()),
+        "the image's USER is not the chart's {user}"
+    );
+    let version = |v: &str| -> Vec<u32> { v.split('.').filter_map(|p| p.parse().ok()).collect() };
+    let image = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("FROM rust:"))
+        .and_then(|l| l.split('-').next())
+        .expect("the build stage is a rust image");
+    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+    let msrv = manifest
+        .lines()
+        .find_map(|l| l.strip_prefix("rust-version = "))
+        .map(|v| v.trim_matches('"'))
+        .unwrap();
+    assert!(
+        version(image) >= version(msrv),
+        "rust:{image} is older than the workspace's rust-version {msrv}"
+    );
+}

@@ -1303,3 +1303,67 @@ fn the_containerfile_matches_the_chart() {
         "rust:{image} is older than the workspace's rust-version {msrv}"
     );
 }
+
+/// The renderer prints what Helm prints for the constructs the chart uses
+/// (expected outputs as Helm 3 gives them), so a pass here means something
+/// for `helm install`.
+#[test]
+fn renderer_agrees_with_helm_on_the_subset() {
+    let values = json!({
+        "empty": {}, "name": "canaryd", "n": 2, "list": ["a", "b"],
+        "obj": {"b": 1, "a": ["x"], "c": {"d": "50m"}},
+    });
+    let helpers = r#"{{- define "t" -}}<{{ .Values.name }}>{{- end -}}"#;
+    for (text, want) in [
+        (r#"{{ "abcdef" | trunc 3 }}"#, "abc"),
+        (r#"{{ "name-" | trimSuffix "-" }}"#, "name"),
+        (
+            r#"{{ default "d" "" }}|{{ default "d" .Values.empty }}|{{ .Values.name | default "d" }}"#,
+            "d|d|canaryd",
+        ),
+        (
+            r#"{{ quote "a\"b" }}|{{ .Values.n | quote }}"#,
+            r#""a\"b"|"2""#,
+        ),
+        ("a:{{ \"x\\ny\" | nindent 2 }}", "a:\n  x\n  y"),
+        ("{{ \"x\\ny\" | indent 2 }}", "  x\n  y"),
+        (
+            r#"{{ contains "nary" .Values.name }}|{{ contains "x" .Values.name }}"#,
+            "true|false",
+        ),
+        (r#"{{ replace "+" "_" "1.0+b" }}"#, "1.0_b"),
+        (
+            r#"{{ .Values.n }}|{{ int .Values.n }}|{{ gt (int .Values.n) 1 }}"#,
+            "2|2|true",
+        ),
+        (r#"{{ printf "%s-%s" .Values.name "x" }}"#, "canaryd-x"),
+        (
+            r#"{{ range $i, $v := .Values.list }}{{ $i }}={{ $v }};{{ end }}"#,
+            "0=a;1=b;",
+        ),
+        (r#"{{ include "t" . | quote }}"#, r#""<canaryd>""#),
+        ("a\n{{- /* gone */}}\nb {{- \" c\" -}} \n", "a\nb c"),
+        (
+            r#"{{ with .Values.empty }}x{{ else }}y{{ end }}{{ if and .Values.n (not .Values.empty) }}z{{ end }}"#,
+            "yz",
+        ),
+    ] {
+        assert_eq!(
+            helm_render::render_text(helpers, text, values.clone()).unwrap(),
+            want,
+            "{text}"
+        );
+    }
+    // toYaml: the document Helm writes (keys sorted; the indentation of
+    // sequences may differ from Go's, the content may not).
+    let yaml = helm_render::render_text("", "{{ toYaml .Values.obj }}", values.clone()).unwrap();
+    assert!(!yaml.ends_with('\n'), "toYaml trims the final newline");
+    assert!(
+        yaml.starts_with("a:"),
+        "keys sorted, as Go writes them:\n{yaml}"
+    );
+    let back: Value = serde_saphyr::from_str(&yaml).unwrap();
+    assert_eq!(back, values["obj"]);
+    let err = helm_render::render_text("", r#"{{ fail "stop" }}"#, json!({})).unwrap_err();
+    assert!(err.contains("stop"), "{err}");
+}

@@ -222,9 +222,14 @@ fn to_json(v: &Value) -> Json {
             }
         }
         Value::Array(a) => Json::Array(a.iter().map(to_json).collect()),
-        Value::Object(o) | Value::Map(o) => {
-            Json::Object(o.iter().map(|(k, v)| (k.clone(), to_json(v))).collect())
-        }
+        // Sorted, as Go's YAML writes maps (gtmpl's maps are HashMaps).
+        Value::Object(o) | Value::Map(o) => Json::Object(
+            o.iter()
+                .map(|(k, v)| (k.clone(), to_json(v)))
+                .collect::<std::collections::BTreeMap<_, _>>()
+                .into_iter()
+                .collect(),
+        ),
     }
 }
 
@@ -376,4 +381,15 @@ fn int(args: &[Value]) -> Result<Value, FuncError> {
 fn fail(args: &[Value]) -> Result<Value, FuncError> {
     arity("fail", args, 1)?;
     Err(FuncError::Generic(string(&args[0])))
+}
+
+/// Renders one template `text` with `helpers` defining named templates and
+/// `values` as `.Values`: for testing the renderer itself against what Helm
+/// prints.
+pub fn render_text(helpers: &str, text: &str, values: Json) -> Result<String, String> {
+    HELPERS.with(|h| *h.borrow_mut() = vec![helpers.to_string()]);
+    let context = to_gtmpl(&serde_json::json!({ "Values": floats(values) }));
+    template_set("text", text)?
+        .render(&Context::from(context))
+        .map_err(|e| e.to_string())
 }

@@ -96,6 +96,8 @@ struct Expect {
     service_monitor: bool,
     service_account: Option<String>,
     creates_service_account: bool,
+    /// Whether the chart creates roles and bindings (`rbac.create`).
+    rbac: bool,
 }
 
 impl Expect {
@@ -110,6 +112,7 @@ impl Expect {
             service_monitor: false,
             service_account: Some("canaryd".into()),
             creates_service_account: true,
+            rbac: true,
         }
     }
 }
@@ -362,6 +365,14 @@ fn check_rbac(t: &Typed, e: &Expect, sa: &str) -> Result<(), String> {
         matches!(subjects.as_deref(), Some([s]) if s.kind == "ServiceAccount"
             && s.name == sa && s.namespace.as_deref() == Some(e.namespace))
     };
+    if !e.rbac {
+        let objects = t.roles.len()
+            + t.role_bindings.len()
+            + t.cluster_roles.len()
+            + t.cluster_role_bindings.len();
+        ensure!(objects == 0, "rbac.create=false but {objects} RBAC objects");
+        return Ok(());
+    }
     let watched = expected(WATCHED_RULES);
     let (watched_role, lease_role): (Vec<&Role>, Vec<&Role>) = t.roles.iter().partition(|r| {
         !r.metadata
@@ -866,7 +877,14 @@ fn a_release_name_without_the_chart_name_gets_it_appended() {
         service_account: Some("prod-canaryd".into()),
         ..Expect::defaults()
     };
-    check(&e, json!({}));
+    check(
+        &e,
+        json!({
+            "persistence": {"storageClass": "fast-ssd", "size": "5Gi"},
+            "serviceAccount": {"annotations": {"example.com/role": "canaryd"}},
+            "resources": {"limits": {"memory": "512Mi"}},
+        }),
+    );
 }
 
 #[test]
@@ -902,6 +920,7 @@ fn an_existing_claim_and_service_account_are_used_not_created() {
         creates_claim: false,
         service_account: Some("platform-canaryd".into()),
         creates_service_account: false,
+        rbac: false,
         ..Expect::defaults()
     };
     check(
@@ -909,6 +928,8 @@ fn an_existing_claim_and_service_account_are_used_not_created() {
         json!({
             "persistence": {"existingClaim": "canaryd-data"},
             "serviceAccount": {"create": false, "name": "platform-canaryd"},
+            "rbac": {"create": false},
+            "imagePullSecrets": [{"name": "regcred"}],
             "image": {"repository": "registry.example/canaryd", "tag": "0.2.0"},
             "nodeSelector": {"kubernetes.io/os": "linux"},
             "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "ops", "effect": "NoSchedule"}],

@@ -1388,3 +1388,41 @@ fn renderer_agrees_with_helm_on_the_subset() {
     let err = helm_render::render_text("", r#"{{ fail "stop" }}"#, json!({})).unwrap_err();
     assert!(err.contains("stop"), "{err}");
 }
+
+/// The chart README's RBAC table says what the chart grants: the same verbs
+/// as this test's lists, so the documentation cannot drift either.
+#[test]
+fn the_readme_lists_the_same_verbs() {
+    let readme = std::fs::read_to_string(chart_dir().join("README.md")).unwrap();
+    let mut documented = RuleSet::new();
+    for line in readme
+        .lines()
+        .filter(|l| l.starts_with("| `") || l.starts_with("| core |"))
+    {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        // | group | resources | verbs | used by |
+        if cells.len() != 6 || cells[3].contains('`') {
+            continue; // another table
+        }
+        let group = if cells[1] == "core" {
+            ""
+        } else {
+            cells[1].trim_matches('`')
+        };
+        for resource in cells[2].split(',') {
+            for verb in cells[3].split(',') {
+                documented.insert((
+                    group.to_string(),
+                    resource.trim().trim_matches('`').to_string(),
+                    verb.trim().to_string(),
+                ));
+            }
+        }
+    }
+    let mut granted = expected(WATCHED_RULES);
+    granted.extend(expected(LEASE_RULES));
+    assert_eq!(
+        documented, granted,
+        "deploy/helm/canaryd/README.md's RBAC table"
+    );
+}

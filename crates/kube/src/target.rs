@@ -109,14 +109,16 @@ pub async fn observe(
     }
 }
 
-/// The policy of a Canary: inline YAML, or a key of a ConfigMap in its namespace.
-pub async fn load_policy(
+/// The policy text of a Canary and where it came from (`spec.policy.inline`
+/// or `ConfigMap ns/name:key`), unparsed: the controller also hands it to
+/// the source factory, which reads the policy's `source:` section.
+pub async fn policy_text(
     client: &Client,
     namespace: &str,
     spec: &CanarySpec,
-) -> Result<Policy, KubeError> {
-    let (source, text) = match (&spec.policy.inline, &spec.policy.config_map) {
-        (Some(text), None) => ("spec.policy.inline".to_string(), text.clone()),
+) -> Result<(String, String), KubeError> {
+    match (&spec.policy.inline, &spec.policy.config_map) {
+        (Some(text), None) => Ok(("spec.policy.inline".to_string(), text.clone())),
         (None, Some(cm)) => {
             let object = ObjectName::new("ConfigMap", namespace, &cm.name);
             let key = cm.key.as_deref().unwrap_or("policy.yaml");
@@ -126,13 +128,20 @@ pub async fn load_policy(
                 .data
                 .and_then(|mut d| d.remove(key))
                 .ok_or_else(|| object.invalid(format!("it has no key {key:?}")))?;
-            (format!("ConfigMap {namespace}/{}:{key}", cm.name), text)
+            Ok((format!("ConfigMap {namespace}/{}:{key}", cm.name), text))
         }
-        _ => {
-            return Err(ObjectName::new("Canary", namespace, "spec.policy")
-                .invalid("give exactly one of spec.policy.inline or spec.policy.configMap"))
-        }
-    };
+        _ => Err(ObjectName::new("Canary", namespace, "spec.policy")
+            .invalid("give exactly one of spec.policy.inline or spec.policy.configMap")),
+    }
+}
+
+/// The policy of a Canary: inline YAML, or a key of a ConfigMap in its namespace.
+pub async fn load_policy(
+    client: &Client,
+    namespace: &str,
+    spec: &CanarySpec,
+) -> Result<Policy, KubeError> {
+    let (source, text) = policy_text(client, namespace, spec).await?;
     parse_policy(&source, &text).map_err(|e| {
         ObjectName::new("Canary", namespace, &source).invalid(format!("its policy is invalid: {e}"))
     })

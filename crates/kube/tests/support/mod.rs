@@ -130,3 +130,4 @@ pub fn schema_errors(schema: &Value, doc: &Value) -> Vec<String> {
         .map(|e| format!("{} at {}", e, e.instance_path()))
         .collect()
 }
+pub mod canary;

@@ -47,12 +47,14 @@ pub struct Outcome {
     pub status: Option<CanaryStatus>,
 }
 
-/// A condition to set, with the Warning Event to publish when it turns False.
+/// A condition to set, and whether turning False is worth a Warning Event
+/// (`Ready` only echoes another condition's problem: one Warning is enough).
 struct Cond {
     type_: &'static str,
     ok: bool,
     reason: &'static str,
     message: String,
+    warn: bool,
 }
 
 impl Cond {
@@ -62,6 +64,7 @@ impl Cond {
             ok: true,
             reason,
             message: message.into(),
+            warn: false,
         }
     }
 
@@ -71,7 +74,13 @@ impl Cond {
             ok: false,
             reason,
             message: message.into(),
+            warn: true,
         }
+    }
+
+    fn quiet(mut self) -> Cond {
+        self.warn = false;
+        self
     }
 }
 
@@ -224,7 +233,7 @@ async fn reconcile_inner<F: SourceFactory>(
     }
 
     let router = AnyRouter::for_spec(ctx.client.clone(), ns, &canary.spec).map_err(|problem| {
-        ControllerError::Kube(KubeError::Invalid {
+        ControllerError::from(KubeError::Invalid {
             kind: "Canary",
             namespace: here.namespace.clone(),
             name: here.name.clone(),
@@ -252,8 +261,8 @@ async fn reconcile_inner<F: SourceFactory>(
         here.announce(&words).await;
     }
     if let Some(message) = &executed.target_missing {
-        conds.push(Cond::bad("TargetFound", "NotFound", message.clone()));
-        conds.push(Cond::bad("Ready", "TargetNotFound", message.clone()));
+        conds.push(Cond::bad("TargetFound", "TargetNotFound", message.clone()));
+        conds.push(Cond::bad("Ready", "TargetNotFound", message.clone()).quiet());
     }
     let idle = plan.actions.iter().any(|a| matches!(a, Action::Idle));
     let revision = found.as_ref().map(|(c, _)| c.clone());
@@ -291,14 +300,14 @@ impl<F> Here<'_, F> {
     fn open_store(&self) -> Result<Store, ControllerError> {
         Store::open(Path::new(&self.ctx.db)).map_err(|source| ControllerError::Store {
             canary: format!("{}/{}", self.namespace, self.name),
-            source,
+            source: Box::new(source),
         })
     }
 
     fn driver_error(&self, source: canaryd_driver::DriverError) -> ControllerError {
         ControllerError::Driver {
             canary: format!("{}/{}", self.namespace, self.name),
-            source,
+            source: Box::new(source),
         }
     }
 
@@ -350,7 +359,7 @@ impl<F> Here<'_, F> {
     /// A Warning Event for each condition that is False now and was not
     /// before with the same reason: said once, not on every reconcile.
     async fn warn_on_new_problems(&self, conds: &[Cond]) {
-        for c in conds.iter().filter(|c| !c.ok) {
+        for c in conds.iter().filter(|c| !c.ok && c.warn) {
             let before = self.previous.conditions.iter().find(|p| p.type_ == c.type_);
             let known = before.is_some_and(|p| p.status == "False" && p.reason == c.reason);
             if !known {

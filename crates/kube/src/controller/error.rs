@@ -3,23 +3,24 @@ use canaryd_store::StoreError;
 
 use crate::error::KubeError;
 
-/// Why a reconcile did not finish. Every variant is retried with
+/// Why a reconcile did not finish (boxed parts: it travels in every
+/// `Result` of the reconcile path). Every variant is retried with
 /// back-off by the loop; the message is logged and names what to fix.
 #[derive(Debug, thiserror::Error)]
 pub enum ControllerError {
     #[error(transparent)]
-    Kube(#[from] KubeError),
+    Kube(Box<KubeError>),
     #[error("Canary {canary}: {source}")]
     Driver {
         canary: String,
         #[source]
-        source: DriverError,
+        source: Box<DriverError>,
     },
     #[error("Canary {canary}: the store is unusable: {source}")]
     Store {
         canary: String,
         #[source]
-        source: StoreError,
+        source: Box<StoreError>,
     },
     #[error("a Canary without a namespace ({name}); the resource is namespaced, so the API server sent something unexpected")]
     NoNamespace { name: String },
@@ -33,12 +34,14 @@ impl ControllerError {
         match self {
             ControllerError::Kube(e) => e.is_transient(),
             // A router call failed: its effect waits in the outbox.
-            ControllerError::Driver {
-                source: DriverError::Action { .. },
-                ..
-            } => true,
             ControllerError::Driver { .. } | ControllerError::Store { .. } => true,
             ControllerError::NoNamespace { .. } => false,
         }
+    }
+}
+
+impl From<KubeError> for ControllerError {
+    fn from(e: KubeError) -> Self {
+        ControllerError::Kube(Box::new(e))
     }
 }

@@ -94,8 +94,9 @@ pub async fn first_list(client: &Client, scope: &Scope) -> Result<usize, KubeErr
     Ok(list.items.len())
 }
 
-/// Runs until `stop` turns true. `ready` turns true once the Canaries were
-/// listed (readiness), and the first error before that is returned.
+/// Runs until `stop` turns true; `ready` turns true once the Canaries were
+/// listed and cached (readiness). Call [`first_list`] first: here, an
+/// unreachable API server is only retried, never reported.
 pub async fn run<F: SourceFactory>(
     ctx: Arc<Context<F>>,
     config: RunConfig,
@@ -103,8 +104,6 @@ pub async fn run<F: SourceFactory>(
     stop: watch::Receiver<bool>,
 ) -> Result<(), ControllerError> {
     let client = ctx.client.clone();
-    let count = first_list(&client, &config.scope).await?;
-    ctx.metrics.set_canaries(count);
 
     let (all_tx, all_rx) = mpsc::unbounded::<()>();
     let lock = match &config.lease {

@@ -41,7 +41,7 @@ pub use credentials::{read_credentials, Credentials, SecretValue};
 pub use error::ControllerError;
 pub use metrics::{ControllerMetrics, ReconcileResult};
 pub use notifier::EventNotifier;
-pub use run::{first_list, run, LeaseConfig, RunConfig, Scope};
+pub use run::{first_list, run, Election, LeaseConfig, RunConfig, Scope};
 pub use status_write::write_status_retrying;
 
 /// What a [`SourceFactory`] gets to build one rollout's metrics source.

@@ -21,8 +21,10 @@ use kube::runtime::{watcher, Controller};
 use kube::{Client, ResourceExt};
 use tokio::sync::{oneshot, watch};
 
-use super::{Context, ControllerError, SourceFactory};
+use super::{Context, ControllerError, ControllerMetrics, LeaderFlag, SourceFactory};
 use crate::argo::rollout_resource;
+use canaryd_core::vocab::Timestamp;
+
 use crate::crd::Canary;
 use crate::error::KubeError;
 use crate::lease::{Leadership, LeaseLock};
@@ -106,30 +108,40 @@ pub async fn run<F: SourceFactory>(
     let client = ctx.client.clone();
 
     let (all_tx, all_rx) = mpsc::unbounded::<()>();
-    let lock = match &config.lease {
+    let election = match &config.lease {
         None => {
             ctx.leader.set(true);
             None
         }
-        Some(l) => Some(Arc::new(LeaseLock::new(
-            client.clone(),
-            &l.namespace,
-            &l.name,
-            &l.identity,
-            l.duration,
+        Some(l) => Some(Arc::new(Election::new(
+            LeaseLock::new(
+                client.clone(),
+                &l.namespace,
+                &l.name,
+                &l.identity,
+                l.duration,
+            ),
+            ctx.leader.clone(),
+            ctx.metrics.clone(),
         ))),
     };
-    if let Some(lock) = &lock {
-        elect_once(lock, &ctx, &all_tx).await;
+    if let Some(e) = &election {
+        if e.round((ctx.clock)()).await {
+            let _ = all_tx.unbounded_send(());
+        }
     }
     ctx.metrics.set_leader(ctx.leader.is_leader());
-    let election = lock.clone().map(|lock| {
-        let ctx = ctx.clone();
+    let rounds = election.clone().map(|election| {
+        let clock = ctx.clock.clone();
         let mut stop = stop.clone();
         tokio::spawn(async move {
             loop {
                 tokio::select! {
-                    _ = tokio::time::sleep(lock.renew_every()) => elect_once(&lock, &ctx, &all_tx).await,
+                    _ = tokio::time::sleep(election.renew_every()) => {
+                        if election.round(clock()).await {
+                            let _ = all_tx.unbounded_send(());
+                        }
+                    }
                     _ = async { let _ = stop.wait_for(|s| *s).await; } => break,
                 }
             }
@@ -196,44 +208,96 @@ pub async fn run<F: SourceFactory>(
         })
         .await;
 
-    if let Some(task) = election {
+    if let Some(task) = rounds {
         task.abort();
     }
-    ctx.leader.set(false);
-    ctx.metrics.set_leader(false);
-    if let Some(lock) = lock {
-        if let Err(e) = lock.release().await {
-            tracing::warn!(error = %e, "could not release the Lease; a standby takes over when it expires");
+    match election {
+        Some(e) => e.resign().await,
+        None => {
+            ctx.leader.set(false);
+            ctx.metrics.set_leader(false);
         }
     }
     Ok(())
 }
 
-/// One round of the election; a failure to reach the API server keeps the
-/// current role (the Lease's duration covers a blip, and the core's store
-/// makes a late step-down harmless for correctness, not for politeness).
-async fn elect_once<F>(lock: &LeaseLock, ctx: &Context<F>, all: &mpsc::UnboundedSender<()>) {
-    let was = ctx.leader.is_leader();
-    let now = (ctx.clock)();
-    match lock.try_lead(now).await {
-        Ok(Leadership::Leader) => {
-            ctx.leader.set(true);
-            if !was {
-                tracing::info!("took the Lease: reconciling every Canary");
-                let _ = all.unbounded_send(());
-            }
-        }
-        Ok(Leadership::Follower { holder }) => {
-            if was {
-                tracing::warn!(%holder, "lost the Lease: stopping");
-            }
-            ctx.leader.set(false);
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "leader election failed; trying again");
+/// This replica's side of the election: one round at a time (the loop
+/// calls [`Election::round`] every third of the Lease's duration) and a
+/// resignation on stop.
+pub struct Election {
+    lock: LeaseLock,
+    leader: LeaderFlag,
+    metrics: Arc<ControllerMetrics>,
+    /// When the Lease was last written as ours.
+    renewed: std::sync::Mutex<Option<Timestamp>>,
+}
+
+impl Election {
+    pub fn new(lock: LeaseLock, leader: LeaderFlag, metrics: Arc<ControllerMetrics>) -> Election {
+        Election {
+            lock,
+            leader,
+            metrics,
+            renewed: std::sync::Mutex::new(None),
         }
     }
-    ctx.metrics.set_leader(ctx.leader.is_leader());
+
+    pub fn renew_every(&self) -> Duration {
+        self.lock.renew_every()
+    }
+
+    /// One round; true when it made this replica the leader (the caller
+    /// then reconciles every Canary). A failure to reach the API server
+    /// keeps the current role for a blip, but a leader that could not renew
+    /// for two thirds of the Lease's duration steps down before a standby
+    /// may take the expired Lease (client-go's renew deadline): never two
+    /// replicas acting at once.
+    pub async fn round(&self, now: Timestamp) -> bool {
+        let was = self.leader.is_leader();
+        let became = match self.lock.try_lead(now).await {
+            Ok(Leadership::Leader) => {
+                if let Ok(mut r) = self.renewed.lock() {
+                    *r = Some(now);
+                }
+                self.leader.set(true);
+                if !was {
+                    tracing::info!("took the Lease: reconciling every Canary");
+                }
+                !was
+            }
+            Ok(Leadership::Follower { holder }) => {
+                if was {
+                    tracing::warn!(%holder, "lost the Lease: no longer reconciling");
+                }
+                self.leader.set(false);
+                false
+            }
+            Err(e) => {
+                let renewed = self.renewed.lock().ok().and_then(|r| *r);
+                let deadline = self.renew_every().saturating_mul(2);
+                let stale = renewed.is_none_or(|t| now.since(t) >= deadline);
+                if was && stale {
+                    tracing::warn!(error = %e, "cannot renew the Lease: no longer reconciling");
+                    self.leader.set(false);
+                } else {
+                    tracing::warn!(error = %e, "leader election failed; trying again");
+                }
+                false
+            }
+        };
+        self.metrics.set_leader(self.leader.is_leader());
+        became
+    }
+
+    /// Stops acting, then gives the Lease up so a standby takes over now
+    /// rather than when it expires.
+    pub async fn resign(&self) {
+        self.leader.set(false);
+        self.metrics.set_leader(false);
+        if let Err(e) = self.lock.release().await {
+            tracing::warn!(error = %e, "could not release the Lease; a standby takes over when it expires");
+        }
+    }
 }
 
 async fn argo_installed(client: &Client) -> bool {
@@ -322,6 +386,55 @@ pub(super) fn backoff_delay(failures: u32, transient: bool) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn canary(namespace: &str, name: &str, target: serde_json::Value) -> Canary {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "canaryd.io/v1alpha1", "kind": "Canary",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {"target": target, "policy": {"inline": "x"}}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_changed_target_triggers_only_the_canaries_naming_it() {
+        let (reader, mut writer) = kube::runtime::reflector::store::<Canary>();
+        for c in [
+            canary(
+                "shop",
+                "pair",
+                serde_json::json!({"stable": "web", "canary": "web-canary"}),
+            ),
+            canary("shop", "argo", serde_json::json!({"rollout": "web-canary"})),
+            canary(
+                "other",
+                "pair",
+                serde_json::json!({"stable": "web", "canary": "web-canary"}),
+            ),
+        ] {
+            writer.apply_watcher_event(&watcher::Event::Apply(c));
+        }
+        let deployment: Deployment = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "web-canary", "namespace": "shop"}
+        }))
+        .unwrap();
+        let hit = naming(&reader, "Deployment", &deployment);
+        assert_eq!(
+            hit.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
+            ["pair"]
+        );
+        assert_eq!(hit[0].namespace.as_deref(), Some("shop"));
+        let rollout: DynamicObject = serde_json::from_value(serde_json::json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+            "metadata": {"name": "web-canary", "namespace": "shop"}
+        }))
+        .unwrap();
+        let hit = naming(&reader, "Rollout", &rollout);
+        assert_eq!(
+            hit.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
+            ["argo"]
+        );
+    }
 
     #[test]
     fn backoff_doubles_and_caps() {

@@ -231,3 +231,61 @@ async fn a_sustained_breach_scales_the_canary_to_zero() {
         "a finished rollout waits for a change"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_second_revision_mid_rollout_supersedes_the_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("c.db");
+    let script = Script::new(&[]);
+    let (client, mut server) = mock_client();
+    let r = revision("web:2");
+    let api = tokio::spawn(async move {
+        let status = start(&mut server, &r).await;
+        server.done().await;
+        status
+    });
+    let ctx = context(client, &db, &script, T0, true);
+    reconcile_canary(&canary(pair_spec(), None), &ctx)
+        .await
+        .unwrap();
+    drop(ctx);
+    let status = api.await.unwrap();
+
+    // web:3 lands while web:2 ramps: audited as superseded, web:3 starts over.
+    let (client, mut server) = mock_client();
+    let new = revision("web:3");
+    let n = new.clone();
+    let api = tokio::spawn(async move {
+        server.serve_pair("web:3", 1).await;
+        // 10% is still one pod: the canary already has it, nothing to write.
+        server.serve_pair("web:3", 1).await;
+        server.events(&["RolloutStarted"], "Deployment").await;
+        let superseded = server.expect("POST", EVENTS).await;
+        assert_eq!(superseded.body["reason"], "Superseded");
+        assert_eq!(superseded.body["type"], "Normal");
+        let b = superseded.body.clone();
+        superseded.respond(201, b);
+        let patch = server.expect("PATCH", CANARY_STATUS).await;
+        assert_eq!(patch.body["status"]["revision"], n.as_str());
+        assert_eq!(patch.body["status"]["phase"], "ramping");
+        let body = patch.body.clone();
+        patch.ok(canary_json(pair_spec(), &body));
+        server.done().await;
+    });
+    let ctx = context(client, &db, &script, T0 + 30_000, true);
+    reconcile_canary(&canary(pair_spec(), Some(status["status"].clone())), &ctx)
+        .await
+        .unwrap();
+    drop(ctx);
+    api.await.unwrap();
+    let store = canaryd_store::Store::open(&db).unwrap();
+    let old = store
+        .audit_entries(Some("shop/web"), Some(&revision("web:2")))
+        .unwrap();
+    assert!(
+        old.iter()
+            .any(|e| e.payload["decision"] == "superseded"
+                && e.payload["by_revision"] == new.as_str()),
+        "the old rollout's audit says what replaced it"
+    );
+}

@@ -289,3 +289,58 @@ async fn a_second_revision_mid_rollout_supersedes_the_first() {
         "the old rollout's audit says what replaced it"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_refused_router_call_is_shown_on_the_canary_and_retried_later() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("c.db");
+    let script = Script::new(&[]);
+    let (client, mut server) = mock_client();
+    let api = tokio::spawn(async move {
+        server.serve_pair("web:2", 0).await;
+        server.serve_pair("web:2", 0).await;
+        server
+            .expect("PATCH", &format!("{DEPLOYS}/web-canary"))
+            .await
+            .fail(403, "Forbidden");
+        let patch = server.expect("PATCH", CANARY_STATUS).await;
+        let s = &patch.body["status"];
+        assert_eq!(s["phase"], "ramping", "the decision is committed");
+        let ready = s["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["type"] == "Ready")
+            .unwrap();
+        assert_eq!(ready["reason"], "ActionFailed");
+        assert!(
+            ready["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("set_weight failed: "),
+            "{ready}"
+        );
+        let body = patch.body.clone();
+        patch.ok(canary_json(pair_spec(), &body));
+        let event = server.expect("POST", EVENTS).await;
+        assert_eq!(event.body["reason"], "ActionFailed");
+        let b = event.body.clone();
+        event.respond(201, b);
+        server.done().await;
+    });
+    let ctx = context(client, &db, &script, T0, true);
+    let err = reconcile_canary(&canary(pair_spec(), None), &ctx)
+        .await
+        .unwrap_err();
+    drop(ctx);
+    api.await.unwrap();
+    assert!(err.is_transient(), "{err}");
+    assert!(err.to_string().contains("set_weight"), "{err}");
+    // The effect waits in the outbox for the next reconcile.
+    let store = canaryd_store::Store::open(&db).unwrap();
+    let pending = store.pending_effects(Some("shop/web"), None).unwrap();
+    assert!(
+        pending.iter().any(|e| e.kind == "set_weight"),
+        "{pending:?}"
+    );
+}

@@ -15,7 +15,7 @@ use canaryd_core::observation::{BaselineStatus, Window};
 use canaryd_core::policy::file::parse_policy;
 use canaryd_core::vocab::{RolloutKey, Timestamp, Weight};
 use canaryd_driver::driver::load_rollout;
-use canaryd_driver::{Driver, MetricsSource, SourceError};
+use canaryd_driver::{Driver, DriverError, MetricsSource, SourceError};
 use canaryd_store::Store;
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::api::Api;
@@ -245,9 +245,40 @@ async fn reconcile_inner<F: SourceFactory>(
     let mut driver =
         Driver::new(store, router, notifier, policy).map_err(|source| here.driver_error(source))?;
     let mut audit = here.open_store()?;
-    let executed = execute(&plan, &mut driver, &mut source, &mut audit, now)
-        .await
-        .map_err(|source| here.driver_error(source))?;
+    let executed = match execute(&plan, &mut driver, &mut source, &mut audit, now).await {
+        Ok(e) => e,
+        Err(DriverError::Action {
+            key,
+            effect,
+            message,
+        }) => {
+            // The decision is committed and its effect waits in the outbox;
+            // say on the Canary why it is not carried out yet, then back off.
+            let stored = found
+                .as_ref()
+                .map(|(rev, _)| driver.load(&rollout_key(ns, &here.name, rev)))
+                .transpose()
+                .map_err(|source| here.driver_error(source))?;
+            let problem = format!("{effect} failed: {message}; canaryd retries it with back-off");
+            conds.push(Cond::bad("Ready", "ActionFailed", problem));
+            write_status_retrying(&here.api, &here.name, ctx.backoff, &here.previous, |base| {
+                let mut s = match &stored {
+                    Some(state) => mirror(base, state, here.generation, &here.stamp),
+                    None => base.clone(),
+                };
+                here.apply(&mut s, &conds);
+                s
+            })
+            .await?;
+            here.warn_on_new_problems(&conds).await;
+            return Err(here.driver_error(DriverError::Action {
+                key,
+                effect,
+                message,
+            }));
+        }
+        Err(e) => return Err(here.driver_error(e)),
+    };
 
     if let (AnyRouter::Argo(argo), Some(state)) = (driver.router(), &executed.state) {
         hold_argo(argo, here.previous.phase.as_deref(), state).await?;

@@ -92,20 +92,39 @@ pub async fn observe(
                 return Ok(missing(format!("Rollout {namespace}/{name}")));
             };
             let value = serde_json::to_value(obj).map_err(|e| object.encode(e))?;
-            let rollout: ArgoRollout = serde_json::from_value(value)
-                .map_err(|e| object.invalid(format!("it does not look like an Argo Rollout: {e}")))?;
+            let rollout: ArgoRollout = serde_json::from_value(value).map_err(|e| {
+                object.invalid(format!("it does not look like an Argo Rollout: {e}"))
+            })?;
             let status = rollout.status.unwrap_or_default();
             match (status.current_pod_hash, status.stable_rs) {
-                (Some(c), Some(s)) => Ok(ObservedTarget::Found { canary: c, stable: s }),
+                (Some(c), Some(s)) => Ok(ObservedTarget::Found {
+                    canary: c,
+                    stable: s,
+                }),
                 // Argo has not reconciled it yet: same as not there.
                 _ => Ok(missing(format!(
                     "a reconciled Rollout {namespace}/{name} (status.currentPodHash/stableRS)"
                 ))),
             }
         }
-        TargetKind::Deployment(name) => Err(ObjectName::new("Deployment", namespace, name).invalid(
-            "a single Deployment (observe mode) is not supported by this canaryd yet; use a stable + canary pair or an Argo Rollout",
-        )),
+        TargetKind::Deployment(name) => {
+            let router = crate::router::observe::DeploymentObserveRouter::new(
+                client.clone(),
+                namespace,
+                name,
+            );
+            match router.observe().await {
+                Ok(Some((canary, stable))) => Ok(ObservedTarget::Found { canary, stable }),
+                // No ReplicaSet yet: the Deployment controller has not run.
+                Ok(None) => Ok(missing(format!(
+                    "a ReplicaSet of Deployment {namespace}/{name}"
+                ))),
+                Err(KubeError::NotFound { .. }) => {
+                    Ok(missing(format!("Deployment {namespace}/{name}")))
+                }
+                Err(e) => Err(e),
+            }
+        }
     }
 }
 

@@ -171,6 +171,8 @@ async fn reconcile_inner<F: SourceFactory>(
 
     let observed = observe(&ctx.client, ns, &kind).await?;
     let store = here.open_store()?;
+    let observed = settle_undo(&store, ns, &here.name, &kind, observed)
+        .map_err(|source| here.driver_error(source))?;
     let found = match &observed {
         ObservedTarget::Found { canary: c, stable } => Some((c.clone(), stable.clone())),
         ObservedTarget::Missing { .. } => None,
@@ -409,6 +411,33 @@ impl<F> Here<'_, F> {
             tracing::warn!(canary = %self.name, error = %e, "could not publish an Event");
         }
     }
+}
+
+/// Observe mode's undo leaves the rolled-back revision as the *previous*
+/// ReplicaSet and the one before it as the newest (Kubernetes renumbers a
+/// reused ReplicaSet). That is a return to stable, not a new rollout: seen
+/// through the store (level-triggered, whatever the status says), it is idle.
+fn settle_undo(
+    store: &Store,
+    namespace: &str,
+    name: &str,
+    kind: &TargetKind,
+    observed: ObservedTarget,
+) -> Result<ObservedTarget, canaryd_driver::DriverError> {
+    let ObservedTarget::Found { canary, stable } = &observed else {
+        return Ok(observed);
+    };
+    if !matches!(kind, TargetKind::Deployment(_)) || canary == stable {
+        return Ok(observed);
+    }
+    let previous = load_rollout(store, &rollout_key(namespace, name, stable))?;
+    if previous.is_some_and(|r| matches!(r.phase, canaryd_core::Phase::RolledBack { .. })) {
+        return Ok(ObservedTarget::Found {
+            canary: canary.clone(),
+            stable: canary.clone(),
+        });
+    }
+    Ok(observed)
 }
 
 /// The target as an Event's `regarding` (no uid: the Event is still

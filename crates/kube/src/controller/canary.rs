@@ -11,11 +11,9 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use canaryd_core::observation::{BaselineStatus, Window};
 use canaryd_core::policy::file::parse_policy;
-use canaryd_core::vocab::{RolloutKey, Timestamp, Weight};
 use canaryd_driver::driver::load_rollout;
-use canaryd_driver::{Driver, DriverError, MetricsSource, SourceError};
+use canaryd_driver::{Driver, DriverError};
 use canaryd_store::Store;
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::api::Api;
@@ -24,6 +22,7 @@ use kube::{Resource, ResourceExt};
 use super::argo_hold::hold_argo;
 use super::credentials::read_credentials;
 use super::notifier::EventNotifier;
+use super::parts::{settle_undo, target_ref, Cond, MaybeSource};
 use super::status_write::write_status_retrying;
 use super::{Context, ControllerError, ReconcileResult, SourceFactory, SourceRequest};
 use crate::crd::{Canary, CanaryStatus};
@@ -32,7 +31,7 @@ use crate::execute::{execute, rfc3339};
 use crate::reconcile::{plan, rollout_key, Action, ObservedTarget};
 use crate::router::any::{choose, AnyRouter};
 use crate::status::{mirror, push_window, set_condition, warning_words};
-use crate::target::{observe, policy_text, TargetKind};
+use crate::target::{observe, policy_text};
 
 /// How soon to look again at a Canary whose problem no watch will report
 /// (a ConfigMap or Secret fixed, a missing target created elsewhere).
@@ -45,43 +44,6 @@ pub struct Outcome {
     pub requeue_after: Option<Duration>,
     /// The status written, when it changed.
     pub status: Option<CanaryStatus>,
-}
-
-/// A condition to set, and whether turning False is worth a Warning Event
-/// (`Ready` only echoes another condition's problem: one Warning is enough).
-struct Cond {
-    type_: &'static str,
-    ok: bool,
-    reason: &'static str,
-    message: String,
-    warn: bool,
-}
-
-impl Cond {
-    fn ok(type_: &'static str, reason: &'static str, message: impl Into<String>) -> Cond {
-        Cond {
-            type_,
-            ok: true,
-            reason,
-            message: message.into(),
-            warn: false,
-        }
-    }
-
-    fn bad(type_: &'static str, reason: &'static str, message: impl Into<String>) -> Cond {
-        Cond {
-            type_,
-            ok: false,
-            reason,
-            message: message.into(),
-            warn: true,
-        }
-    }
-
-    fn quiet(mut self) -> Cond {
-        self.warn = false;
-        self
-    }
 }
 
 /// Reconciles `canary`. A follower (not holding the Lease) returns at once
@@ -411,80 +373,4 @@ impl<F> Here<'_, F> {
             tracing::warn!(canary = %self.name, error = %e, "could not publish an Event");
         }
     }
-}
-
-/// Observe mode's undo leaves the rolled-back revision as the *previous*
-/// ReplicaSet and the one before it as the newest (Kubernetes renumbers a
-/// reused ReplicaSet). That is a return to stable, not a new rollout: seen
-/// through the store (level-triggered, whatever the status says), it is idle.
-fn settle_undo(
-    store: &Store,
-    namespace: &str,
-    name: &str,
-    kind: &TargetKind,
-    observed: ObservedTarget,
-) -> Result<ObservedTarget, canaryd_driver::DriverError> {
-    let ObservedTarget::Found { canary, stable } = &observed else {
-        return Ok(observed);
-    };
-    if !matches!(kind, TargetKind::Deployment(_)) || canary == stable {
-        return Ok(observed);
-    }
-    let previous = load_rollout(store, &rollout_key(namespace, name, stable))?;
-    if previous.is_some_and(|r| matches!(r.phase, canaryd_core::Phase::RolledBack { .. })) {
-        return Ok(ObservedTarget::Found {
-            canary: canary.clone(),
-            stable: canary.clone(),
-        });
-    }
-    Ok(observed)
-}
-
-/// The target as an Event's `regarding` (no uid: the Event is still
-/// shown by `kubectl describe`, which matches on kind, namespace and name).
-fn target_ref(namespace: &str, kind: &TargetKind) -> ObjectReference {
-    let (api_version, kind, name) = match kind {
-        TargetKind::Pair { canary, .. } => ("apps/v1", "Deployment", canary),
-        TargetKind::Deployment(name) => ("apps/v1", "Deployment", name),
-        TargetKind::ArgoRollout(name) => ("argoproj.io/v1alpha1", "Rollout", name),
-    };
-    ObjectReference {
-        api_version: Some(api_version.to_string()),
-        kind: Some(kind.to_string()),
-        name: Some(name.clone()),
-        namespace: Some(namespace.to_string()),
-        ..Default::default()
-    }
-}
-
-/// The source of this reconcile, when one was needed and built.
-enum MaybeSource<S> {
-    Ready(S),
-    None,
-}
-
-impl<S: MetricsSource> MetricsSource for MaybeSource<S> {
-    async fn baseline(&mut self, key: &RolloutKey) -> Result<BaselineStatus, SourceError> {
-        match self {
-            MaybeSource::Ready(s) => s.baseline(key).await,
-            MaybeSource::None => Err(unplanned()),
-        }
-    }
-
-    async fn window(
-        &mut self,
-        key: &RolloutKey,
-        weight: Weight,
-        start: Timestamp,
-        end: Timestamp,
-    ) -> Result<Window, SourceError> {
-        match self {
-            MaybeSource::Ready(s) => s.window(key, weight, start, end).await,
-            MaybeSource::None => Err(unplanned()),
-        }
-    }
-}
-
-fn unplanned() -> SourceError {
-    SourceError("no metrics source was built for this reconcile (nothing was due)".into())
 }

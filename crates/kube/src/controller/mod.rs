@@ -15,9 +15,11 @@
 mod argo_hold;
 mod canary;
 mod credentials;
+mod election;
 mod error;
 mod metrics;
 mod notifier;
+mod parts;
 mod run;
 mod status_write;
 
@@ -38,10 +40,11 @@ use crate::target::TargetKind;
 pub use argo_hold::hold_argo;
 pub use canary::{reconcile_canary, Outcome};
 pub use credentials::{read_credentials, Credentials, SecretValue};
+pub use election::Election;
 pub use error::ControllerError;
 pub use metrics::{ControllerMetrics, ReconcileResult};
 pub use notifier::EventNotifier;
-pub use run::{first_list, run, Election, LeaseConfig, RunConfig, Scope};
+pub use run::{first_list, run, LeaseConfig, RunConfig, Scope};
 pub use status_write::write_status_retrying;
 
 /// What a [`SourceFactory`] gets to build one rollout's metrics source.

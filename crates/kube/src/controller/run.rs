@@ -95,9 +95,11 @@ pub async fn first_list(client: &Client, scope: &Scope) -> Result<usize, KubeErr
     Ok(list.items.len())
 }
 
-/// Runs until `stop` turns true; `ready` turns true once the Canaries were
-/// listed and cached (readiness). Call [`first_list`] first: here, an
-/// unreachable API server is only retried, never reported.
+/// Runs until `stop` turns true. It starts with [`first_list`]: an
+/// unreachable API server or a missing CRD is the error returned, at
+/// once, so a misconfigured pod fails visibly instead of retrying a watch in
+/// its log. `ready` turns true when that list succeeded (readiness); from
+/// then on the watches retry by themselves.
 pub async fn run<F: SourceFactory>(
     ctx: Arc<Context<F>>,
     config: RunConfig,
@@ -105,6 +107,9 @@ pub async fn run<F: SourceFactory>(
     stop: watch::Receiver<bool>,
 ) -> Result<(), ControllerError> {
     let client = ctx.client.clone();
+    let count = first_list(&client, &config.scope).await?;
+    ctx.metrics.set_canaries(count);
+    let _ = ready.send(true);
 
     let (all_tx, all_rx) = mpsc::unbounded::<()>();
     let election = match &config.lease {
@@ -183,13 +188,6 @@ pub async fn run<F: SourceFactory>(
     } else {
         tracing::info!("Argo Rollouts is not installed: Rollouts are not watched");
     }
-
-    let readiness = canaries.clone();
-    tokio::spawn(async move {
-        if readiness.wait_until_ready().await.is_ok() {
-            let _ = ready.send(true);
-        }
-    });
 
     let metrics = ctx.metrics.clone();
     let counted = canaries.clone();

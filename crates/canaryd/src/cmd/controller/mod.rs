@@ -18,8 +18,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use canaryd_kube::controller::{
-    first_list, run as run_loop, Context, ControllerMetrics, LeaderFlag, LeaseConfig, RunConfig,
-    Scope,
+    run as run_loop, Context, ControllerMetrics, LeaderFlag, LeaseConfig, RunConfig, Scope,
 };
 use clap::Args;
 use tokio::sync::watch;
@@ -110,14 +109,7 @@ pub fn run(args: ControllerArgs) -> Result<u8, Fail> {
             Scope::Namespace(ns) => format!("namespace {ns}"),
             Scope::All => "all namespaces".to_string(),
         };
-        let count = first_list(&client, &scope).await.map_err(|e| {
-            Fail::Operational(anyhow::anyhow!(
-                "cannot list Canaries in {where_} on {url}: {}. Is the API server reachable (KUBECONFIG or the in-cluster service account), the CRD installed (canaryd crd | kubectl apply -f -), and listing canaries.canaryd.io allowed?",
-                root_cause(&e)
-            ))
-        })?;
         let metrics = Arc::new(ControllerMetrics::default());
-        metrics.set_canaries(count);
         let (stop_tx, stop_rx) = watch::channel(false);
         let (ready_tx, ready_rx) = watch::channel(false);
         let http = tokio::spawn(listen::serve(
@@ -140,7 +132,7 @@ pub fn run(args: ControllerArgs) -> Result<u8, Fail> {
             let _ = stop_tx.send(true);
         });
         eprintln!(
-            "canaryd controller {identity}: {count} Canaries in {where_}; {}; /healthz /readyz /metrics on http://{}",
+            "canaryd controller {identity}: Canaries in {where_}; {}; /healthz /readyz /metrics on http://{}",
             if args.no_leader_election { "no leader election".to_string() } else { format!("Lease {}/{}", args.lease_namespace, args.lease_name) },
             args.listen
         );
@@ -151,9 +143,13 @@ pub fn run(args: ControllerArgs) -> Result<u8, Fail> {
         };
         let result = run_loop(Arc::new(ctx), config, ready_tx, stop_rx).await;
         http.abort();
-        result
-            .map(|()| 0)
-            .map_err(|e| Fail::Operational(anyhow::Error::new(e).context("the controller stopped")))
+        result.map(|()| 0).map_err(|e| {
+            // The only error is the first list's (the loop retries the rest).
+            Fail::Operational(anyhow::anyhow!(
+                "cannot list Canaries in {where_} on {url}: {}. Is the API server reachable (KUBECONFIG or the in-cluster service account), the CRD installed (canaryd crd | kubectl apply -f -), and listing canaries.canaryd.io allowed?",
+                root_cause(&e)
+            ))
+        })
     })
 }
 

@@ -159,6 +159,7 @@ async fn reconcile_inner<F: SourceFactory>(
         .iter()
         .any(|a| matches!(a, Action::Start { .. } | Action::CloseWindow { .. }));
     let mut source = MaybeSource::None;
+    let mut scrubber = None;
     if let (true, Some((rev, stable))) = (needs_source, &found) {
         let metrics = canary.spec.metrics.as_ref();
         let credentials = match read_credentials(&ctx.client, ns, metrics).await {
@@ -182,6 +183,7 @@ async fn reconcile_inner<F: SourceFactory>(
             policy: &policy,
             credentials: &credentials,
         };
+        scrubber = ctx.sources.scrubber(&credentials);
         match ctx.sources.source(&request) {
             Ok(s) => source = MaybeSource::Ready(s),
             Err(problem) => {
@@ -208,6 +210,9 @@ async fn reconcile_inner<F: SourceFactory>(
     let notifier = EventNotifier::new(ctx.announcer.clone(), on);
     let mut driver =
         Driver::new(store, router, notifier, policy).map_err(|source| here.driver_error(source))?;
+    if let Some(scrub) = scrubber {
+        driver = driver.with_scrubber(scrub);
+    }
     let mut audit = here.open_store()?;
     let executed = match execute(&plan, &mut driver, &mut source, &mut audit, now).await {
         Ok(e) => e,

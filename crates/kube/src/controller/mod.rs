@@ -75,6 +75,13 @@ pub trait SourceFactory: Send + Sync + 'static {
 
     /// `Err` is a message for the Canary's `MetricsReady` condition.
     fn source(&self, request: &SourceRequest<'_>) -> Result<Self::Source, String>;
+
+    /// Masks `credentials` in everything the driver stores (audit entries,
+    /// the outbox): a collector's error message may quote a token or a URL
+    /// with a password. The default masks nothing.
+    fn scrubber(&self, _credentials: &Credentials) -> Option<canaryd_driver::driver::Scrubber> {
+        None
+    }
 }
 
 /// Whether this replica holds the Lease; shared by the election loop and

@@ -9,9 +9,11 @@
 //! the policy's `source: {datadog: ...}` can give; `spec.metrics.datadog`
 //! then supplies the site and the keys.
 
+use canaryd_driver::driver::Scrubber;
 use canaryd_kube::controller::{Credentials, SourceFactory, SourceRequest};
 use canaryd_kube::crd::{DatadogSpec, MetricsSpec, PrometheusSpec};
-use canaryd_notify::SecretSource;
+use canaryd_notify::redact::Redactor;
+use canaryd_notify::{Secret, SecretSource};
 use canaryd_sources::config::{Source, SourceConfig};
 use canaryd_sources::prometheus::client::Auth;
 use canaryd_sources::prometheus::config::PrometheusConfig;
@@ -50,6 +52,16 @@ impl SourceFactory for PolicySources {
             }
             canaryd_core::policy::BaselinePolicy::None => source,
         })
+    }
+
+    fn scrubber(&self, credentials: &Credentials) -> Option<Scrubber> {
+        let mut redactor = Redactor::new();
+        for value in credentials.values() {
+            redactor.add(&Secret::new(value.expose()));
+        }
+        Some(Box::new(move |v: &mut serde_json::Value| {
+            redactor.redact_json(v)
+        }))
     }
 }
 
@@ -205,15 +217,20 @@ ramp_budget: 1h
 rules: [{name: errors, metric: error_rate, absolute: 5%}]
 ";
 
-    fn build(metrics: Option<&MetricsSpec>, text: &str) -> Result<Source, String> {
-        canaryd_notify::http::install_crypto_provider();
-        let policy = canaryd_core::policy::parse_policy("t", text).unwrap();
-        let key = canaryd_core::vocab::RolloutKey::new("shop/web", "6c9f7d");
+    fn creds() -> Credentials {
         let mut credentials = Credentials::default();
         credentials.insert(
             "prometheus.bearerToken",
             canaryd_kube::controller::SecretValue::new("s3cret"),
         );
+        credentials
+    }
+
+    fn build(metrics: Option<&MetricsSpec>, text: &str) -> Result<Source, String> {
+        canaryd_notify::http::install_crypto_provider();
+        let policy = canaryd_core::policy::parse_policy("t", text).unwrap();
+        let key = canaryd_core::vocab::RolloutKey::new("shop/web", "6c9f7d");
+        let credentials = creds();
         PolicySources.source(&SourceRequest {
             namespace: "shop",
             canary: "web",
@@ -257,6 +274,11 @@ rules: [{name: errors, metric: error_rate, absolute: 5%}]
             panic!("datadog without queries built")
         };
         assert!(e.contains("queries"), "{e}");
+
+        let scrub = PolicySources.scrubber(&creds()).unwrap();
+        let mut v = serde_json::json!({"error": "GET http://x/?token=s3cret: 401"});
+        scrub(&mut v);
+        assert!(!v.to_string().contains("s3cret"), "{v}");
 
         let Err(e) = build(None, POLICY) else {
             panic!("no source configured, yet built")

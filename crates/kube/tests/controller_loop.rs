@@ -8,7 +8,7 @@ mod support;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use canaryd_kube::controller::{run, LeaseConfig, RunConfig, Scope};
+use canaryd_kube::controller::{run, LeaseConfig, ReconcileResult, RunConfig, Scope};
 use http::{Request, Response};
 use kube::client::Body;
 use serde_json::{json, Value};
@@ -180,4 +180,87 @@ async fn the_loop_leads_reconciles_and_hands_the_lease_back_on_stop() {
             .any(|r| r.starts_with("GET /apis/apps/v1/namespaces/shop/deployments/")),
         "an invalid policy reads no target: {requests:?}"
     );
+}
+
+#[tokio::test]
+async fn a_follower_watches_but_never_writes_and_leaves_the_lease_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let (client, server) = mock_client();
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    // pod-x renewed its Lease just now (the fixed clock's T0).
+    seen.lock().unwrap().lease = Some(json!({
+        "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+        "metadata": {"name": "canaryd-leader", "namespace": "shop", "resourceVersion": "4"},
+        "spec": {"holderIdentity": "pod-x", "leaseDurationSeconds": 15,
+                 "acquireTime": "2026-01-01T00:00:00.000000Z",
+                 "renewTime": "2026-01-01T00:00:00.000000Z", "leaseTransitions": 1}
+    }));
+    let (status_tx, mut status_rx) = oneshot::channel();
+    tokio::spawn(api_server(server.into_handle(), seen.clone(), status_tx));
+
+    let script = Script::new(&[]);
+    let ctx = Arc::new(context(
+        client,
+        &dir.path().join("c.db"),
+        &script,
+        T0,
+        false,
+    ));
+    let (ready_tx, mut ready_rx) = watch::channel(false);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let config = RunConfig {
+        scope: Scope::Namespace("shop".into()),
+        lease: Some(LeaseConfig {
+            namespace: "shop".into(),
+            name: "canaryd-leader".into(),
+            identity: "pod-a".into(),
+            duration: Duration::from_secs(15),
+        }),
+        concurrency: 2,
+    };
+    let running = tokio::spawn(run(ctx.clone(), config, ready_tx, stop_rx));
+    tokio::time::timeout(Duration::from_secs(10), ready_rx.wait_for(|r| *r))
+        .await
+        .expect("a follower is ready too")
+        .unwrap();
+    // Let the watches start and the Canary be handed to the reconciler.
+    let watching = async {
+        loop {
+            let n = seen
+                .lock()
+                .unwrap()
+                .requests
+                .iter()
+                .filter(|r| r.contains("watch=true"))
+                .count();
+            if n >= 2 {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), watching)
+        .await
+        .expect("both watches start");
+    let skipped = async {
+        while ctx.metrics.reconciles(ReconcileResult::Skipped) == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), skipped)
+        .await
+        .expect("the Canary reached the reconciler, which did nothing");
+    assert!(!ctx.leader.is_leader());
+    stop_tx.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), running)
+        .await
+        .expect("the loop stops")
+        .unwrap()
+        .unwrap();
+    assert!(status_rx.try_recv().is_err(), "a follower wrote a status");
+    let requests = seen.lock().unwrap().requests.clone();
+    let writes: Vec<_> = requests.iter().filter(|r| !r.starts_with("GET ")).collect();
+    assert_eq!(writes, Vec::<&String>::new(), "{requests:?}");
+    let lease = seen.lock().unwrap().lease.clone().unwrap();
+    assert_eq!(lease["spec"]["holderIdentity"], "pod-x");
 }

@@ -48,6 +48,8 @@ enum Command {
     /// Verify or export the audit log.
     #[command(subcommand)]
     Audit(cmd::audit::AuditCmd),
+    /// The Kubernetes controller: roll out every Canary's new revisions, with leader election.
+    Controller(cmd::controller::ControllerArgs),
     /// Print the Canary CustomResourceDefinition (YAML) for `kubectl apply -f -`.
     Crd,
     /// Past rollouts, newest first.
@@ -101,6 +103,7 @@ fn main() -> ExitCode {
         Command::Serve(a) => cmd::serve::run(a),
         Command::Replay(a) => cmd::replay::run(a),
         Command::Audit(c) => cmd::audit::run(c),
+        Command::Controller(a) => cmd::controller::run(a),
         Command::Crd => cmd::crd::run(),
         Command::History(a) => cmd::history::run(a),
         Command::Report(a) => cmd::report::run(a),

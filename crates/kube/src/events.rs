@@ -9,7 +9,7 @@ use kube::Client;
 
 use crate::error::KubeError;
 use crate::kubeapi::ObjectName;
-use crate::status::event_words;
+use crate::status::{event_words, EventWords};
 
 pub struct Announcer {
     recorder: Recorder,
@@ -32,7 +32,17 @@ impl Announcer {
     /// its target). Stops at the first failure: the caller logs it; an
     /// Event lost is never a reason to hold up a rollout.
     pub async fn announce(&self, notice: &Notice, on: &[ObjectReference]) -> Result<(), KubeError> {
-        let words = event_words(notice);
+        self.publish(&event_words(notice), on).await
+    }
+
+    /// Publishes an Event with these words on each object in `on`, for the
+    /// controller's own findings (an invalid policy, a missing target) that
+    /// are not rollout transitions.
+    pub async fn publish(
+        &self,
+        words: &EventWords,
+        on: &[ObjectReference],
+    ) -> Result<(), KubeError> {
         let event = Event {
             type_: if words.type_ == "Warning" {
                 EventType::Warning
@@ -40,7 +50,7 @@ impl Announcer {
                 EventType::Normal
             },
             reason: words.reason.to_string(),
-            note: Some(words.note),
+            note: Some(words.note.clone()),
             action: words.reason.to_string(),
             secondary: None,
         };

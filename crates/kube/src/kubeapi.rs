@@ -100,7 +100,8 @@ impl Default for Backoff {
 }
 
 impl Backoff {
-    fn delay(&self, attempt: u32) -> Duration {
+    /// The wait before retry number `attempt` (from 0): doubling, capped.
+    pub fn delay(&self, attempt: u32) -> Duration {
         let factor = 1u32.checked_shl(attempt.min(16)).unwrap_or(u32::MAX);
         self.first.saturating_mul(factor).min(self.max)
     }

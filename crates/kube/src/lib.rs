@@ -13,6 +13,7 @@
 //! replica that acts.
 
 pub mod argo;
+pub mod controller;
 pub mod crd;
 pub mod error;
 pub mod events;

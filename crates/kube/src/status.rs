@@ -139,8 +139,26 @@ pub fn event_words(notice: &Notice) -> EventWords {
         Severity::Info => "Normal",
         Severity::Warning | Severity::Critical => "Warning",
     };
-    // The API server caps an Event's note at 1 kB.
-    let mut note = notice.title.clone();
+    EventWords {
+        type_,
+        reason,
+        note: cap_note(notice.title.clone()),
+    }
+}
+
+/// The words of a Warning about the Canary itself (an invalid policy, a
+/// missing target): not a rollout transition, but what `kubectl describe`
+/// must show.
+pub fn warning_words(reason: &'static str, message: &str) -> EventWords {
+    EventWords {
+        type_: "Warning",
+        reason,
+        note: cap_note(message.to_string()),
+    }
+}
+
+/// The API server caps an Event's note at 1 kB.
+fn cap_note(mut note: String) -> String {
     if note.len() > 1024 {
         let mut cut = 1021;
         while !note.is_char_boundary(cut) {
@@ -149,11 +167,7 @@ pub fn event_words(notice: &Notice) -> EventWords {
         note.truncate(cut);
         note.push_str("...");
     }
-    EventWords {
-        type_,
-        reason,
-        note,
-    }
+    note
 }
 
 /// Writes `status` to the Canary's status subresource. canaryd owns the

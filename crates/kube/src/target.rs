@@ -92,31 +92,52 @@ pub async fn observe(
                 return Ok(missing(format!("Rollout {namespace}/{name}")));
             };
             let value = serde_json::to_value(obj).map_err(|e| object.encode(e))?;
-            let rollout: ArgoRollout = serde_json::from_value(value)
-                .map_err(|e| object.invalid(format!("it does not look like an Argo Rollout: {e}")))?;
+            let rollout: ArgoRollout = serde_json::from_value(value).map_err(|e| {
+                object.invalid(format!("it does not look like an Argo Rollout: {e}"))
+            })?;
             let status = rollout.status.unwrap_or_default();
             match (status.current_pod_hash, status.stable_rs) {
-                (Some(c), Some(s)) => Ok(ObservedTarget::Found { canary: c, stable: s }),
+                (Some(c), Some(s)) => Ok(ObservedTarget::Found {
+                    canary: c,
+                    stable: s,
+                }),
                 // Argo has not reconciled it yet: same as not there.
                 _ => Ok(missing(format!(
                     "a reconciled Rollout {namespace}/{name} (status.currentPodHash/stableRS)"
                 ))),
             }
         }
-        TargetKind::Deployment(name) => Err(ObjectName::new("Deployment", namespace, name).invalid(
-            "a single Deployment (observe mode) is not supported by this canaryd yet; use a stable + canary pair or an Argo Rollout",
-        )),
+        TargetKind::Deployment(name) => {
+            let router = crate::router::observe::DeploymentObserveRouter::new(
+                client.clone(),
+                namespace,
+                name,
+            );
+            match router.observe().await {
+                Ok(Some((canary, stable))) => Ok(ObservedTarget::Found { canary, stable }),
+                // No ReplicaSet yet: the Deployment controller has not run.
+                Ok(None) => Ok(missing(format!(
+                    "a ReplicaSet of Deployment {namespace}/{name}"
+                ))),
+                Err(KubeError::NotFound { .. }) => {
+                    Ok(missing(format!("Deployment {namespace}/{name}")))
+                }
+                Err(e) => Err(e),
+            }
+        }
     }
 }
 
-/// The policy of a Canary: inline YAML, or a key of a ConfigMap in its namespace.
-pub async fn load_policy(
+/// The policy text of a Canary and where it came from (`spec.policy.inline`
+/// or `ConfigMap ns/name:key`), unparsed: the controller also hands it to
+/// the source factory, which reads the policy's `source:` section.
+pub async fn policy_text(
     client: &Client,
     namespace: &str,
     spec: &CanarySpec,
-) -> Result<Policy, KubeError> {
-    let (source, text) = match (&spec.policy.inline, &spec.policy.config_map) {
-        (Some(text), None) => ("spec.policy.inline".to_string(), text.clone()),
+) -> Result<(String, String), KubeError> {
+    match (&spec.policy.inline, &spec.policy.config_map) {
+        (Some(text), None) => Ok(("spec.policy.inline".to_string(), text.clone())),
         (None, Some(cm)) => {
             let object = ObjectName::new("ConfigMap", namespace, &cm.name);
             let key = cm.key.as_deref().unwrap_or("policy.yaml");
@@ -126,13 +147,20 @@ pub async fn load_policy(
                 .data
                 .and_then(|mut d| d.remove(key))
                 .ok_or_else(|| object.invalid(format!("it has no key {key:?}")))?;
-            (format!("ConfigMap {namespace}/{}:{key}", cm.name), text)
+            Ok((format!("ConfigMap {namespace}/{}:{key}", cm.name), text))
         }
-        _ => {
-            return Err(ObjectName::new("Canary", namespace, "spec.policy")
-                .invalid("give exactly one of spec.policy.inline or spec.policy.configMap"))
-        }
-    };
+        _ => Err(ObjectName::new("Canary", namespace, "spec.policy")
+            .invalid("give exactly one of spec.policy.inline or spec.policy.configMap")),
+    }
+}
+
+/// The policy of a Canary: inline YAML, or a key of a ConfigMap in its namespace.
+pub async fn load_policy(
+    client: &Client,
+    namespace: &str,
+    spec: &CanarySpec,
+) -> Result<Policy, KubeError> {
+    let (source, text) = policy_text(client, namespace, spec).await?;
     parse_policy(&source, &text).map_err(|e| {
         ObjectName::new("Canary", namespace, &source).invalid(format!("its policy is invalid: {e}"))
     })

@@ -42,12 +42,8 @@ const WATCHED_RULES: &[(&str, &str, &[&str])] = &[
         &["get", "list", "watch", "patch"],
     ),
     ("argoproj.io", "rollouts/status", &["patch"]),
-    // router/httproute.rs: get, merge patch of the backend weights.
-    (
-        "gateway.networking.k8s.io",
-        "httproutes",
-        &["get", "list", "watch", "patch"],
-    ),
+    // router/httproute.rs: get, JSON patch of the backend weights; never watched.
+    ("gateway.networking.k8s.io", "httproutes", &["get", "patch"]),
     // target.rs: the policy ConfigMap; crd.rs: credentials by SecretKeyRef.
     ("", "configmaps", &["get"]),
     ("", "secrets", &["get"]),

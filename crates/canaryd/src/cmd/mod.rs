@@ -2,6 +2,7 @@
 pub mod audit;
 pub mod backtest;
 pub mod bench;
+pub mod controller;
 pub mod crd;
 pub mod doctor;
 pub mod gate;

@@ -1,6 +1,7 @@
 //! The router a `Canary` asks for, chosen from its spec: an HTTPRoute when
 //! `spec.router.httpRoute` is given, else the target's own way (replicas
-//! for a Deployment pair, Argo's steps for a Rollout).
+//! for a Deployment pair, Argo's steps for a Rollout, the rolling update
+//! for a single Deployment).
 
 use canaryd_core::vocab::{RolloutKey, Weight};
 use canaryd_driver::{ActionError, TrafficRouter};
@@ -8,6 +9,7 @@ use kube::Client;
 
 use super::argo::ArgoRouter;
 use super::httproute::HttpRouteRouter;
+use super::observe::DeploymentObserveRouter;
 use super::pair::DeploymentPairRouter;
 use crate::crd::CanarySpec;
 use crate::target::TargetKind;
@@ -19,6 +21,7 @@ pub enum AnyRouter {
     HttpRoute(HttpRouteRouter),
     Pair(DeploymentPairRouter),
     Argo(ArgoRouter),
+    Observe(DeploymentObserveRouter),
 }
 
 /// Which router a spec selects, as plain words (for status and tests).
@@ -27,6 +30,7 @@ pub enum RouterChoice {
     HttpRoute,
     Pair,
     Argo,
+    Observe,
 }
 
 /// Checks the spec's target and router fit together.
@@ -39,9 +43,10 @@ pub fn choose(spec: &CanarySpec) -> Result<(TargetKind, RouterChoice), String> {
         (TargetKind::ArgoRollout(_), None) => RouterChoice::Argo,
         (TargetKind::Pair { .. }, Some(_)) => RouterChoice::HttpRoute,
         (TargetKind::Pair { .. }, None) => RouterChoice::Pair,
-        (TargetKind::Deployment(_), _) => {
-            return Err("a single Deployment (observe mode) is not supported by this canaryd yet; use stable + canary or an Argo Rollout".into())
+        (TargetKind::Deployment(_), Some(_)) => {
+            return Err("a single Deployment is observed while Kubernetes rolls it; canaryd moves no traffic, so remove spec.router.httpRoute (or use a stable + canary pair)".into())
         }
+        (TargetKind::Deployment(_), None) => RouterChoice::Observe,
     };
     Ok((kind, choice))
 }
@@ -63,8 +68,8 @@ impl AnyRouter {
             (TargetKind::ArgoRollout(name), _, _) => {
                 AnyRouter::Argo(ArgoRouter::new(client, namespace, &name))
             }
-            (TargetKind::Deployment(_), _, _) => {
-                return Err("a single Deployment (observe mode) is not supported yet".into())
+            (TargetKind::Deployment(name), _, _) => {
+                AnyRouter::Observe(DeploymentObserveRouter::new(client, namespace, &name))
             }
         })
     }
@@ -76,6 +81,7 @@ impl TrafficRouter for AnyRouter {
             AnyRouter::HttpRoute(r) => r.set_weight(key, weight).await,
             AnyRouter::Pair(r) => r.set_weight(key, weight).await,
             AnyRouter::Argo(r) => r.set_weight(key, weight).await,
+            AnyRouter::Observe(r) => r.set_weight(key, weight).await,
         }
     }
 
@@ -84,6 +90,7 @@ impl TrafficRouter for AnyRouter {
             AnyRouter::HttpRoute(r) => r.roll_back(key).await,
             AnyRouter::Pair(r) => r.roll_back(key).await,
             AnyRouter::Argo(r) => r.roll_back(key).await,
+            AnyRouter::Observe(r) => r.roll_back(key).await,
         }
     }
 
@@ -92,6 +99,7 @@ impl TrafficRouter for AnyRouter {
             AnyRouter::HttpRoute(r) => r.promote(key).await,
             AnyRouter::Pair(r) => r.promote(key).await,
             AnyRouter::Argo(r) => r.promote(key).await,
+            AnyRouter::Observe(r) => r.promote(key).await,
         }
     }
 }
@@ -145,8 +153,12 @@ mod tests {
             deployment: Some("d".into()),
             ..Default::default()
         };
-        assert!(choose(&spec(single, false))
+        assert_eq!(
+            choose(&spec(single.clone(), false)).unwrap().1,
+            RouterChoice::Observe
+        );
+        assert!(choose(&spec(single, true))
             .unwrap_err()
-            .contains("not supported"));
+            .contains("moves no traffic"));
     }
 }

@@ -148,6 +148,22 @@ impl ArgoRouter {
         .await
     }
 
+    /// Lets Argo go on after [`ArgoRouter::pause`] (`spec.paused: false`).
+    /// Pause conditions Argo set itself (a pause step) are left alone: only
+    /// canaryd's ladder, through a promote, moves past those.
+    pub async fn unpause(&self) -> Result<(), KubeError> {
+        if self.read().await?.spec.paused != Some(true) {
+            return Ok(());
+        }
+        self.merge(
+            &PausedPatch {
+                spec: PausedSpec { paused: false },
+            },
+            false,
+        )
+        .await
+    }
+
     /// Moves Argo on when canaryd's ladder has advanced past Argo's current
     /// weight and Argo waits at a pause; otherwise Argo is already there or
     /// on its way, and nothing is written.

@@ -7,6 +7,7 @@
 pub mod any;
 pub mod argo;
 pub mod httproute;
+pub mod observe;
 pub mod pair;
 
 use kube::api::{ApiResource, GroupVersionKind};

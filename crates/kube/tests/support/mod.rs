@@ -66,6 +66,11 @@ impl ApiServer {
         }
     }
 
+    /// The raw handle, for tests that answer requests in any order.
+    pub fn into_handle(self) -> Handle<Request<Body>, Response<Body>> {
+        self.handle
+    }
+
     /// Asserts the client sends nothing more.
     pub async fn done(mut self) {
         tokio::task::yield_now().await;
@@ -73,6 +78,15 @@ impl ApiServer {
             panic!("unexpected extra request {} {}", req.method(), req.uri());
         }
     }
+}
+
+/// A JSON response with this status code.
+pub fn json_response(code: u16, body: &Value) -> Response<Body> {
+    Response::builder()
+        .status(StatusCode::from_u16(code).unwrap())
+        .header("content-type", "application/json")
+        .body(Body::from(serde_json::to_vec(body).unwrap()))
+        .unwrap()
 }
 
 impl Seen {
@@ -130,3 +144,4 @@ pub fn schema_errors(schema: &Value, doc: &Value) -> Vec<String> {
         .map(|e| format!("{} at {}", e, e.instance_path()))
         .collect()
 }
+pub mod canary;

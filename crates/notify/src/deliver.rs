@@ -27,7 +27,10 @@ pub enum NotifyError {
     Client(String),
 }
 
-enum Channel {
+/// Where one target's messages go, its credentials already loaded (from a
+/// config file's sources, or by a caller that holds them, such as the
+/// Kubernetes controller reading Secrets).
+pub enum Channel {
     Slack { url: Secret },
     PagerDuty { url: String, key: Secret },
     Webhook { url: Secret, secret: Secret },
@@ -121,6 +124,25 @@ impl Notifiers {
             });
         }
         Ok(n)
+    }
+
+    /// Adds a target whose credentials the caller loaded. Its secrets join the
+    /// redactor, like those read from a config file.
+    pub fn add_target(&mut self, name: impl Into<String>, channel: Channel) {
+        match &channel {
+            Channel::Slack { url } => self.redactor.add(url),
+            Channel::PagerDuty { key, .. } => self.redactor.add(key),
+            Channel::Webhook { url, secret } => {
+                self.redactor.add(url);
+                self.redactor.add(secret);
+            }
+        }
+        self.targets.push(Target {
+            name: name.into(),
+            channel,
+            min_severity: Severity::Info,
+            kinds: None,
+        });
     }
 
     /// No targets: notices are dropped (the audit log still records them).

@@ -19,6 +19,6 @@ pub mod slack;
 pub mod webhook;
 
 pub use config::NotifyConfig;
-pub use deliver::{Delivery, Notifiers, NotifyError};
+pub use deliver::{Channel, Delivery, Notifiers, NotifyError};
 pub use redact::Redactor;
 pub use secret::{Secret, SecretSource};

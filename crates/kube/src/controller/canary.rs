@@ -20,8 +20,8 @@ use kube::api::Api;
 use kube::{Resource, ResourceExt};
 
 use super::argo_hold::hold_argo;
-use super::credentials::read_credentials;
-use super::notifier::EventNotifier;
+use super::credentials::{read_credentials, read_notify_targets, Credentials};
+use super::notifier::{Channels, EventNotifier};
 use super::parts::{settle_undo, target_ref, Cond, MaybeSource};
 use super::status_write::write_status_retrying;
 use super::{Context, ControllerError, ReconcileResult, SourceFactory, SourceRequest};
@@ -207,9 +207,50 @@ async fn reconcile_inner<F: SourceFactory>(
         })
     })?;
     let on = vec![here.canary_ref(), target_ref(ns, &kind)];
-    let notifier = EventNotifier::new(ctx.announcer.clone(), on);
+    let acts = plan
+        .actions
+        .iter()
+        .any(|a| !matches!(a, Action::Idle | Action::ReportTargetMissing { .. }));
+    let mut channels = None;
+    let mut scrub_notify = None;
+    if acts && !canary.spec.notify.is_empty() {
+        match read_notify_targets(&ctx.client, ns, &here.name, &canary.spec.notify).await {
+            Ok(targets) => {
+                let mut mask = Credentials::default();
+                for v in targets.iter().flat_map(|t| t.values()) {
+                    mask.also_mask(v.clone());
+                }
+                scrub_notify = ctx.sources.scrubber(&mask);
+                match ctx.sources.channels(targets) {
+                    Ok(c) => {
+                        channels = c;
+                        conds.push(Cond::ok(
+                            "NotifyReady",
+                            "Ready",
+                            "every spec.notify channel is configured",
+                        ));
+                    }
+                    Err(problem) => conds.push(Cond::bad("NotifyReady", "InvalidNotify", problem)),
+                }
+            }
+            // A missing Slack Secret must not hold up a rollback: Events
+            // still tell the story, and the condition says what is wrong.
+            Err(e @ (KubeError::NotFound { .. } | KubeError::Invalid { .. })) => {
+                conds.push(Cond::bad("NotifyReady", "SecretNotFound", e.to_string()));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let notifier = Channels::new(EventNotifier::new(ctx.announcer.clone(), on), channels);
     let mut driver =
         Driver::new(store, router, notifier, policy).map_err(|source| here.driver_error(source))?;
+    let scrubber: Option<canaryd_driver::driver::Scrubber> = match (scrubber, scrub_notify) {
+        (Some(a), Some(b)) => Some(Box::new(move |v: &mut serde_json::Value| {
+            a(v);
+            b(v)
+        })),
+        (a, b) => a.or(b),
+    };
     if let Some(scrub) = scrubber {
         driver = driver.with_scrubber(scrub);
     }

@@ -39,11 +39,13 @@ use crate::target::TargetKind;
 
 pub use argo_hold::hold_argo;
 pub use canary::{reconcile_canary, Outcome};
-pub use credentials::{read_credentials, Credentials, SecretValue};
+pub use credentials::{
+    read_credentials, read_notify_targets, Credentials, NotifyTarget, SecretValue,
+};
 pub use election::Election;
 pub use error::ControllerError;
 pub use metrics::{ControllerMetrics, ReconcileResult};
-pub use notifier::EventNotifier;
+pub use notifier::{Channels, EventNotifier, SendNotice};
 pub use run::{first_list, run, LeaseConfig, RunConfig, Scope};
 pub use status_write::write_status_retrying;
 
@@ -81,6 +83,14 @@ pub trait SourceFactory: Send + Sync + 'static {
     /// with a password. The default masks nothing.
     fn scrubber(&self, _credentials: &Credentials) -> Option<canaryd_driver::driver::Scrubber> {
         None
+    }
+
+    /// The channels of `spec.notify` (Slack, PagerDuty, webhooks), beside
+    /// the Kubernetes Events every transition gets anyway. `Err` is a
+    /// message for the Canary's `NotifyReady` condition; the rollout goes
+    /// on with Events only. The default sends nothing more.
+    fn channels(&self, _targets: Vec<NotifyTarget>) -> Result<Option<Box<dyn SendNotice>>, String> {
+        Ok(None)
     }
 }
 

@@ -1,3 +1,5 @@
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use canaryd_core::effect::Notice;
@@ -31,5 +33,45 @@ impl Notifier for EventNotifier {
             .announce(notice, &self.on)
             .await
             .map_err(ActionError::from)
+    }
+}
+
+/// A notifier that can live behind a `Box`: the driver's `Notifier` uses
+/// `async fn`, which a trait object cannot, so the source factory hands its
+/// channels (built from crates the controller does not know) over as this.
+pub trait SendNotice: Send {
+    fn send<'a>(
+        &'a mut self,
+        key: &'a RolloutKey,
+        notice: &'a Notice,
+    ) -> Pin<Box<dyn Future<Output = Result<(), ActionError>> + Send + 'a>>;
+}
+
+/// Events, then the `spec.notify` channels. Both are tried whatever the
+/// other did; a failure of either is reported (the driver audits it and
+/// moves on: a lost message never holds up a rollout).
+pub struct Channels {
+    events: EventNotifier,
+    more: Option<Box<dyn SendNotice>>,
+}
+
+impl Channels {
+    pub fn new(events: EventNotifier, more: Option<Box<dyn SendNotice>>) -> Channels {
+        Channels { events, more }
+    }
+}
+
+impl Notifier for Channels {
+    async fn notify(&mut self, key: &RolloutKey, notice: &Notice) -> Result<(), ActionError> {
+        let events = self.events.notify(key, notice).await;
+        let more = match &mut self.more {
+            Some(m) => m.send(key, notice).await,
+            None => Ok(()),
+        };
+        match (events, more) {
+            (Ok(()), Ok(())) => Ok(()),
+            (Err(e), Ok(())) | (Ok(()), Err(e)) => Err(e),
+            (Err(a), Err(b)) => Err(ActionError(format!("{a}; {b}"))),
+        }
     }
 }

@@ -1,17 +1,23 @@
 //! Fixtures for the controller tests: Canary objects, a scripted metrics
 //! source (no network), and a context with a fixed clock and a temp store.
 
+use canaryd_core::effect::Notice;
 use canaryd_core::observation::{
     Baseline, BaselineStatus, CollectorHealth, Observation, RouteWindow, Window,
 };
 use canaryd_core::vocab::{RolloutKey, Route, Timestamp, Weight};
+use canaryd_driver::ActionError;
 use canaryd_driver::{MetricsSource, SourceError};
-use canaryd_kube::controller::{Context, LeaderFlag, SourceFactory, SourceRequest};
+use canaryd_kube::controller::{
+    Context, LeaderFlag, NotifyTarget, SendNotice, SourceFactory, SourceRequest,
+};
 use canaryd_kube::crd::Canary;
 use canaryd_kube::kubeapi::Backoff;
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -53,6 +59,9 @@ pub struct ScriptState {
     pub windows_read: u32,
     pub baselines_read: u32,
     pub built: u32,
+    /// What the factory's `spec.notify` channels were built from and sent.
+    pub channel_targets: Vec<String>,
+    pub channel_notices: Vec<String>,
 }
 
 /// Shared between the test and every source the factory builds.
@@ -83,6 +92,33 @@ impl SourceFactory for ScriptedFactory {
     fn source(&self, _request: &SourceRequest<'_>) -> Result<ScriptedSource, String> {
         self.0 .0.lock().unwrap().built += 1;
         Ok(ScriptedSource(self.0.clone()))
+    }
+
+    fn channels(&self, targets: Vec<NotifyTarget>) -> Result<Option<Box<dyn SendNotice>>, String> {
+        let described = targets.iter().map(|t| match t {
+            NotifyTarget::Slack { webhook_url } => format!("slack {}", webhook_url.expose()),
+            NotifyTarget::PagerDuty { routing_key } => {
+                format!("pagerduty {}", routing_key.expose())
+            }
+            NotifyTarget::Webhook { url, .. } => format!("webhook {}", url.expose()),
+        });
+        self.0 .0.lock().unwrap().channel_targets.extend(described);
+        Ok(Some(Box::new(RecordingChannels(self.0.clone()))))
+    }
+}
+
+/// `spec.notify` channels that only remember what they were asked to send.
+pub struct RecordingChannels(Script);
+
+impl SendNotice for RecordingChannels {
+    fn send<'a>(
+        &'a mut self,
+        _key: &'a RolloutKey,
+        notice: &'a Notice,
+    ) -> Pin<Box<dyn Future<Output = Result<(), ActionError>> + Send + 'a>> {
+        let line = format!("{:?}: {}", notice.kind, notice.title);
+        self.0 .0.lock().unwrap().channel_notices.push(line);
+        Box::pin(async { Ok(()) })
     }
 }
 

@@ -7,6 +7,7 @@
 //! The flags, the listener's paths and the metric names are a contract with
 //! the Helm chart; change them only together.
 
+mod channels;
 mod listen;
 mod log;
 mod sources;

@@ -10,7 +10,9 @@
 //! then supplies the site and the keys.
 
 use canaryd_driver::driver::Scrubber;
-use canaryd_kube::controller::{Credentials, SourceFactory, SourceRequest};
+use canaryd_kube::controller::{
+    Credentials, NotifyTarget, SendNotice, SourceFactory, SourceRequest,
+};
 use canaryd_kube::crd::{DatadogSpec, MetricsSpec, PrometheusSpec};
 use canaryd_notify::redact::Redactor;
 use canaryd_notify::{Secret, SecretSource};
@@ -62,6 +64,14 @@ impl SourceFactory for PolicySources {
         Some(Box::new(move |v: &mut serde_json::Value| {
             redactor.redact_json(v)
         }))
+    }
+
+    fn channels(&self, targets: Vec<NotifyTarget>) -> Result<Option<Box<dyn SendNotice>>, String> {
+        if targets.is_empty() {
+            return Ok(None);
+        }
+        let channels = super::channels::build(targets, super::channels::pagerduty_url())?;
+        Ok(Some(Box::new(channels)))
     }
 }
 

@@ -788,7 +788,7 @@ async fn bench(window_secs: u64, tally: Arc<Tally>, timer: Arc<Timer>) {
             first_all = Some(started.elapsed());
         }
         let fewest = tally.fewest_windows();
-        if tick % 8 == 0 {
+        if tick.is_multiple_of(8) {
             timeline.push((
                 started.elapsed().as_secs(),
                 rss_kib("VmRSS:"),

@@ -30,7 +30,7 @@ use canaryd_kube::controller::{run, Context, LeaderFlag, LeaseConfig, RunConfig,
 use canaryd_kube::crd::{Canary, CanaryStatus};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{Namespace, PodTemplateSpec, Service};
+use k8s_openapi::api::core::v1::{Namespace, Service};
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{
@@ -194,19 +194,28 @@ fn httproute_crd() -> CustomResourceDefinition {
     serde_saphyr::from_str(&text).expect("the upstream HTTPRoute CRD parses")
 }
 
-fn template(build: &str, track: &str) -> Value {
-    // The build annotation makes each build a distinct pod template, that
-    // is a distinct revision, while every pod runs the same tiny image.
-    json!({"metadata": {"labels": {"app": NAME, "track": track},
-                        "annotations": {"canaryd.io/e2e-build": build}},
-           "spec": {"containers": [{"name": "app", "image": "registry.k8s.io/pause:3.9"}],
-                    "terminationGracePeriodSeconds": 0}})
+/// The one container; its `BUILD` variable makes each build a distinct pod
+/// spec, that is a distinct revision (canaryd hashes the pod spec, not the
+/// template's labels or annotations), while every pod runs the same tiny image.
+fn container(build: &str) -> Value {
+    json!({"name": "app", "image": "registry.k8s.io/pause:3.9",
+           "env": [{"name": "BUILD", "value": build}]})
 }
 
-fn revision(build: &str) -> String {
-    let t: PodTemplateSpec =
-        serde_json::from_value(template(build, "canary")).expect("a pod template");
-    canaryd_kube::revision::template_revision(&t)
+fn template(build: &str, track: &str) -> Value {
+    json!({"metadata": {"labels": {"app": NAME, "track": track}},
+           "spec": {"containers": [container(build)], "terminationGracePeriodSeconds": 0}})
+}
+
+/// The canary's revision as canaryd sees it: the hash of the pod spec as
+/// the API server stored it (with its defaults), not as this test wrote it.
+async fn canary_revision(deployments: &Api<Deployment>) -> String {
+    let d = deployments
+        .get("web-canary")
+        .await
+        .expect("read the canary Deployment");
+    let template = d.spec.map(|s| s.template).unwrap_or_default();
+    canaryd_kube::revision::template_revision(&template)
 }
 
 fn deployment(name: &str, track: &str, build: &str) -> Deployment {
@@ -264,6 +273,73 @@ fn canary_object() -> Canary {
     .expect("a Canary")
 }
 
+/// The status a Gateway controller writes when it accepts `generation`.
+fn accepted(generation: i64) -> Value {
+    json!({"status": {"parents": [{
+        "parentRef": {"name": "e2e-gateway"},
+        "controllerName": "canaryd.io/e2e-gateway",
+        "conditions": [{"type": "Accepted", "status": "True", "reason": "Accepted",
+                        "message": "accepted by the canaryd e2e test",
+                        "lastTransitionTime": "2026-01-01T00:00:00Z",
+                        "observedGeneration": generation}]
+    }]}})
+}
+
+// What the suite sends a cluster is checked here, without one, against the
+// same schemas the API server would apply: a typo in a fixture would
+// otherwise surface only when someone finally runs the suite.
+
+#[test]
+fn the_httproute_crd_file_parses_and_the_route_and_its_status_pass_its_schema() {
+    let crd = httproute_crd();
+    assert_eq!(
+        crd.metadata.name.as_deref(),
+        Some("httproutes.gateway.networking.k8s.io")
+    );
+    let schema = support::upstream_schema("gateway.networking.k8s.io_httproutes.yaml", "v1");
+    let mut route = serde_json::to_value(httproute("canaryd-e2e-x")).expect("JSON");
+    route["status"] = accepted(3)["status"].clone();
+    assert_eq!(
+        support::schema_errors(&schema, &route),
+        Vec::<String>::new()
+    );
+    let (stable, canary) = weights(&serde_json::from_value(route.clone()).expect("an HTTPRoute"));
+    assert_eq!((stable, canary), (100, 0));
+}
+
+#[test]
+fn the_canary_passes_its_crd_schema() {
+    let crd = Canary::crd();
+    let schema = crd.spec.versions[0]
+        .schema
+        .as_ref()
+        .and_then(|s| s.open_api_v3_schema.as_ref())
+        .map(|s| serde_json::to_value(s).expect("JSON"))
+        .expect("the Canary CRD has a schema");
+    let canary = serde_json::to_value(canary_object()).expect("JSON");
+    assert_eq!(
+        support::schema_errors(&schema, &canary),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        canary["spec"]["router"]["httpRoute"]["canaryService"],
+        "web-canary"
+    );
+}
+
+#[test]
+fn each_deployment_selects_its_own_pods_and_each_service_one_track() {
+    for track in ["stable", "canary"] {
+        let d = deployment("d", track, "1").spec.expect("a spec");
+        let labels = d.template.metadata.and_then(|m| m.labels);
+        assert_eq!(d.selector.match_labels, labels);
+        let svc = service("s", track).spec.and_then(|s| s.selector);
+        assert_eq!(svc, labels);
+    }
+    let spec = |build| serde_json::to_string(&template(build, "canary")["spec"]).expect("JSON");
+    assert_ne!(spec("2"), spec("3"), "a new build is a new pod spec");
+}
+
 /// Stands in for a Gateway controller: reports every generation of the
 /// route Accepted, as canaryd requires before it counts a weight applied.
 async fn accept_routes(routes: Api<DynamicObject>, mut stop: watch::Receiver<bool>) {
@@ -275,14 +351,7 @@ async fn accept_routes(routes: Api<DynamicObject>, mut stop: watch::Receiver<boo
                 .pointer("/status/parents/0/conditions/0/observedGeneration")
                 .and_then(Value::as_i64);
             if seen != Some(generation) {
-                let status = json!({"status": {"parents": [{
-                    "parentRef": {"name": "e2e-gateway"},
-                    "controllerName": "canaryd.io/e2e-gateway",
-                    "conditions": [{"type": "Accepted", "status": "True", "reason": "Accepted",
-                                    "message": "accepted by the canaryd e2e test",
-                                    "lastTransitionTime": "2026-01-01T00:00:00Z",
-                                    "observedGeneration": generation}]
-                }]}});
+                let status = accepted(generation);
                 if let Err(e) = routes
                     .patch_status(NAME, &PatchParams::default(), &Patch::Merge(&status))
                     .await
@@ -462,7 +531,8 @@ async fn a_healthy_revision_is_promoted_and_a_breaching_one_rolled_back() {
 
     // 1. A healthy canary is promoted: the whole split goes to it.
     let events: Api<Event> = Api::namespaced(client.clone(), &namespace);
-    let promoted = wait_for_phase(&canaries, &events, "promoted", &revision("2")).await;
+    let first = canary_revision(&deployments).await;
+    let promoted = wait_for_phase(&canaries, &events, "promoted", &first).await;
     assert_eq!(promoted.weight, Some(100));
     let ready = promoted.conditions.iter().find(|c| c.type_ == "Ready");
     assert_eq!(ready.map(|c| c.reason.as_str()), Some("Promoted"));
@@ -496,13 +566,14 @@ async fn a_healthy_revision_is_promoted_and_a_breaching_one_rolled_back() {
         Reading::Breach,
         Reading::Breach,
     ]);
-    let bump =
-        json!({"spec": {"template": {"metadata": {"annotations": {"canaryd.io/e2e-build": "3"}}}}});
+    let bump = json!({"spec": {"template": {"spec": {"containers": [container("3")]}}}});
     deployments
         .patch("web-canary", &PatchParams::default(), &Patch::Merge(&bump))
         .await
         .expect("a new canary revision");
-    let rolled_back = wait_for_phase(&canaries, &events, "rolled_back", &revision("3")).await;
+    let second = canary_revision(&deployments).await;
+    assert_ne!(second, first, "the patch made a new revision");
+    let rolled_back = wait_for_phase(&canaries, &events, "rolled_back", &second).await;
     let ready = rolled_back.conditions.iter().find(|c| c.type_ == "Ready");
     assert_eq!(ready.map(|c| c.reason.as_str()), Some("RolledBack"));
     let route = routes.get(NAME).await.expect("read the HTTPRoute");

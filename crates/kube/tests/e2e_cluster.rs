@@ -20,6 +20,8 @@
 //! the test plays the Gateway controller and reports the route Accepted,
 //! which canaryd waits for before it counts a weight as applied.
 
+#[path = "support/memory_api.rs"]
+mod memory_api;
 mod support;
 
 use std::collections::BTreeMap;
@@ -42,8 +44,10 @@ use support::canary::{Reading, Script, ScriptedFactory};
 use tokio::sync::watch;
 
 const NAME: &str = "web";
-/// How long a phase may take: a few 2 s windows, plus scheduling slack on a busy cluster.
-const PHASE_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a phase may take: a few 2 s windows, plus the retries of each
+/// weight change until the Gateway has reported the route's new generation
+/// (canaryd checks right after its patch, then backs off 5 s, 10 s, ...).
+const PHASE_TIMEOUT: Duration = Duration::from_secs(240);
 
 const POLICY: &str = "name: e2e
 window: 2s
@@ -408,11 +412,15 @@ async fn event_reasons(events: &Api<Event>) -> BTreeMap<String, Vec<String>> {
     by_kind
 }
 
-/// Waits until the Canary's status shows `phase` for `revision`.
+/// Waits until the Canary's status shows `phase` for `revision` with the
+/// `Ready` condition's `reason`. The phase is committed before its effect
+/// runs (the route patch waits in the outbox, `Ready` says `ActionFailed`
+/// meanwhile), so the reason is what says the effect went through.
 async fn wait_for_phase(
     canaries: &Api<Canary>,
     events: &Api<Event>,
     phase: &str,
+    reason: &str,
     revision: &str,
 ) -> CanaryStatus {
     let started = Instant::now();
@@ -423,12 +431,16 @@ async fn wait_for_phase(
             .expect("read the Canary")
             .status
             .unwrap_or_default();
-        if status.phase.as_deref() == Some(phase) && status.revision.as_deref() == Some(revision) {
+        let ready = status.conditions.iter().find(|c| c.type_ == "Ready");
+        if status.phase.as_deref() == Some(phase)
+            && status.revision.as_deref() == Some(revision)
+            && ready.is_some_and(|c| c.reason == reason)
+        {
             return status;
         }
         if started.elapsed() > PHASE_TIMEOUT {
             panic!(
-                "no {phase} for revision {revision} after {PHASE_TIMEOUT:?}: status {status:?}, events {:?}",
+                "no {phase} ({reason}) for revision {revision} after {PHASE_TIMEOUT:?}: status {status:?}, events {:?}",
                 event_reasons(events).await
             );
         }
@@ -451,6 +463,44 @@ async fn a_healthy_revision_is_promoted_and_a_breaching_one_rolled_back() {
         namespace: namespace.clone(),
         crds: Vec::new(),
     };
+    scenario(&client, &namespace, &mut cleanup).await;
+    drop(cleanup);
+}
+
+/// The same scenario against the in-memory API server, in the default
+/// suite: the scenario's own logic (and the loop's path through an
+/// HTTPRoute to promotion and rollback) is exercised on every run, even
+/// where no cluster is at hand. It proves nothing about a real API server's
+/// defaults, admission or timing: that is what the cluster run is for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scenario_passes_against_an_in_memory_api_server() {
+    let api = memory_api::MemoryApi::default().with_instant_gateway();
+    let client = api.client();
+    let namespace = "canaryd-e2e-memory".to_string();
+    let mut cleanup = Cleanup {
+        client: client.clone(),
+        namespace: namespace.clone(),
+        crds: Vec::new(),
+    };
+    scenario(&client, &namespace, &mut cleanup).await;
+    assert_eq!(cleanup.crds.len(), 2, "both CRDs were made here");
+    drop(cleanup);
+    let deployments = format!("/apis/apps/v1/namespaces/{namespace}/deployments");
+    assert_eq!(
+        api.count(&deployments),
+        0,
+        "the guard deleted the namespace"
+    );
+    assert_eq!(
+        api.count("/apis/apiextensions.k8s.io/v1/customresourcedefinitions"),
+        0,
+        "the guard deleted the CRDs it made"
+    );
+}
+
+async fn scenario(client: &Client, namespace: &str, cleanup: &mut Cleanup) {
+    let client = client.clone();
+    let namespace = namespace.to_string();
     let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": namespace,
         "labels": {"app.kubernetes.io/created-by": "canaryd-e2e"}}}))
     .expect("a Namespace");
@@ -532,7 +582,7 @@ async fn a_healthy_revision_is_promoted_and_a_breaching_one_rolled_back() {
     // 1. A healthy canary is promoted: the whole split goes to it.
     let events: Api<Event> = Api::namespaced(client.clone(), &namespace);
     let first = canary_revision(&deployments).await;
-    let promoted = wait_for_phase(&canaries, &events, "promoted", &first).await;
+    let promoted = wait_for_phase(&canaries, &events, "promoted", "Promoted", &first).await;
     assert_eq!(promoted.weight, Some(100));
     let ready = promoted.conditions.iter().find(|c| c.type_ == "Ready");
     assert_eq!(ready.map(|c| c.reason.as_str()), Some("Promoted"));
@@ -573,7 +623,8 @@ async fn a_healthy_revision_is_promoted_and_a_breaching_one_rolled_back() {
         .expect("a new canary revision");
     let second = canary_revision(&deployments).await;
     assert_ne!(second, first, "the patch made a new revision");
-    let rolled_back = wait_for_phase(&canaries, &events, "rolled_back", &second).await;
+    let rolled_back =
+        wait_for_phase(&canaries, &events, "rolled_back", "RolledBack", &second).await;
     let ready = rolled_back.conditions.iter().find(|c| c.type_ == "Ready");
     assert_eq!(ready.map(|c| c.reason.as_str()), Some("RolledBack"));
     let route = routes.get(NAME).await.expect("read the HTTPRoute");
@@ -614,5 +665,4 @@ async fn a_healthy_revision_is_promoted_and_a_breaching_one_rolled_back() {
         None,
         "the Lease was released on stop"
     );
-    drop(cleanup);
 }

@@ -19,6 +19,10 @@
 //! in-process (the pods run `pause`); no Gateway implementation is needed:
 //! the test plays the Gateway controller and reports the route Accepted,
 //! which canaryd waits for before it counts a weight as applied.
+//!
+//! The same scenario also runs in the default suite against an in-memory
+//! API server (`support/memory_api.rs`), so its logic is exercised where no
+//! cluster is at hand.
 
 #[path = "support/memory_api.rs"]
 mod memory_api;
@@ -47,7 +51,7 @@ const NAME: &str = "web";
 /// How long a phase may take: a few 2 s windows, plus the retries of each
 /// weight change until the Gateway has reported the route's new generation
 /// (canaryd checks right after its patch, then backs off 5 s, 10 s, ...).
-const PHASE_TIMEOUT: Duration = Duration::from_secs(240);
+const PHASE_TIMEOUT: Duration = Duration::from_secs(300);
 
 const POLICY: &str = "name: e2e
 window: 2s

@@ -7,7 +7,9 @@ use canaryd_core::vocab::RolloutKey;
 use canaryd_driver::TrafficRouter;
 use canaryd_kube::crd::HttpRouteRouterSpec;
 use canaryd_kube::error::KubeError;
-use canaryd_kube::router::httproute::{route_accepted, weight_patch, HttpRouteRouter};
+use canaryd_kube::router::httproute::{
+    route_acceptance, route_accepted, weight_patch, AcceptWait, Acceptance, HttpRouteRouter,
+};
 use serde_json::{json, Value};
 use support::{mock_client, schema_errors, upstream_schema};
 
@@ -213,6 +215,73 @@ async fn unaccepted_route_fails_the_action() {
     assert!(err.0.contains("NotAllowedByListeners"), "{}", err.0);
     drop(router);
     api.await.unwrap();
+}
+
+/// The Gateway reports on the new generation a moment after the patch:
+/// the router reads back until it has, instead of failing the action.
+#[tokio::test(start_paused = true)]
+async fn a_lagging_gateway_is_waited_for() {
+    let (client, mut server) = mock_client();
+    let api = tokio::spawn(async move {
+        server.expect("GET", PATH).await.ok(route("41", 7, 100, 0));
+        let patch = server.expect("PATCH", PATH).await;
+        let mut after = route("42", 8, 75, 25);
+        // Still the Gateway's report on generation 7.
+        after["status"]["parents"][0]["conditions"][0]["observedGeneration"] = json!(7);
+        patch.ok(after.clone());
+        server.expect("GET", PATH).await.ok(after.clone());
+        server.expect("GET", PATH).await.ok(after);
+        server.expect("GET", PATH).await.ok(route("42", 8, 75, 25));
+        server.done().await;
+    });
+    let mut router = HttpRouteRouter::new(client, "shop", spec());
+    let started = tokio::time::Instant::now();
+    router.set_weight(&key(), 25).await.unwrap();
+    // Two waits of 250 ms (virtual time) between the three read-backs.
+    assert_eq!(started.elapsed(), std::time::Duration::from_millis(500));
+    drop(router);
+    api.await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_gateway_that_never_catches_up_fails_the_action_naming_the_generation() {
+    let (client, mut server) = mock_client();
+    let api = tokio::spawn(async move {
+        server.expect("GET", PATH).await.ok(route("41", 7, 100, 0));
+        let patch = server.expect("PATCH", PATH).await;
+        let mut after = route("42", 8, 75, 25);
+        after["status"]["parents"][0]["conditions"][0]["observedGeneration"] = json!(7);
+        patch.ok(after.clone());
+        for _ in 0..3 {
+            server.expect("GET", PATH).await.ok(after.clone());
+        }
+        server.done().await;
+    });
+    let mut router = HttpRouteRouter::new(client, "shop", spec()).with_accept_wait(AcceptWait {
+        attempts: 3,
+        every: std::time::Duration::from_secs(1),
+    });
+    let err = router.set_weight(&key(), 25).await.unwrap_err();
+    assert!(err.0.contains("not yet seen generation 8"), "{}", err.0);
+    drop(router);
+    api.await.unwrap();
+}
+
+#[test]
+fn a_refusal_is_final_and_a_stale_report_is_pending() {
+    let mut r = route("1", 5, 100, 0);
+    r["status"]["parents"][0]["conditions"][0]["status"] = json!("False");
+    r["status"]["parents"][0]["conditions"][0]["reason"] = json!("NotAllowedByListeners");
+    assert!(
+        matches!(route_acceptance(&r), Acceptance::Rejected(m) if m.contains("NotAllowedByListeners"))
+    );
+    // The same refusal, but about generation 4: the Gateway has not looked yet.
+    r["status"]["parents"][0]["conditions"][0]["observedGeneration"] = json!(4);
+    assert!(matches!(route_acceptance(&r), Acceptance::Pending(_)));
+    assert_eq!(
+        route_acceptance(&route("1", 5, 100, 0)),
+        Acceptance::Accepted
+    );
 }
 
 #[test]

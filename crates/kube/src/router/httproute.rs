@@ -7,7 +7,8 @@
 //! read: if the route changed in between (rules reordered, say), the API
 //! server answers 409 and we re-read instead of writing to a stale index.
 //! After writing, the route is read back: a window only counts once the
-//! Gateway has `Accepted` the route at its current generation.
+//! Gateway has `Accepted` the route at its current generation (waiting a
+//! few seconds for it to catch up; a refusal fails at once).
 
 use canaryd_core::vocab::{RolloutKey, Weight};
 use canaryd_driver::{ActionError, TrafficRouter};
@@ -24,6 +25,25 @@ pub struct HttpRouteRouter {
     object: ObjectName,
     spec: HttpRouteRouterSpec,
     backoff: Backoff,
+    accept_wait: AcceptWait,
+}
+
+/// How long a weight change waits for the Gateway to report on it: read the
+/// route back up to `attempts` times, `every` apart (5 s in all by default;
+/// Gateways typically take well under a second).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AcceptWait {
+    pub attempts: u32,
+    pub every: std::time::Duration,
+}
+
+impl Default for AcceptWait {
+    fn default() -> Self {
+        AcceptWait {
+            attempts: 20,
+            every: std::time::Duration::from_millis(250),
+        }
+    }
 }
 
 /// Where the two backends sit in the route.
@@ -42,11 +62,17 @@ impl HttpRouteRouter {
             object: ObjectName::new("HTTPRoute", namespace, &spec.name),
             spec,
             backoff: Backoff::default(),
+            accept_wait: AcceptWait::default(),
         }
     }
 
     pub fn with_backoff(mut self, backoff: Backoff) -> Self {
         self.backoff = backoff;
+        self
+    }
+
+    pub fn with_accept_wait(mut self, wait: AcceptWait) -> Self {
+        self.accept_wait = wait;
         self
     }
 
@@ -84,8 +110,24 @@ impl HttpRouteRouter {
             Ok(())
         })
         .await?;
-        let route = retry(self.backoff, &self.object, || self.read()).await?;
-        route_accepted(&route).map_err(|problem| self.object.invalid(problem))
+        // The Gateway reconciles the change in its own time: read back until
+        // it has reported on this generation, within a bound, so a routine
+        // weight change is not an error that waits out the controller's
+        // back-off. A refusal is final at once.
+        let mut attempt = 0;
+        loop {
+            let route = retry(self.backoff, &self.object, || self.read()).await?;
+            attempt += 1;
+            match route_acceptance(&route) {
+                Acceptance::Accepted => return Ok(()),
+                Acceptance::Pending(_) if attempt < self.accept_wait.attempts => {
+                    tokio::time::sleep(self.accept_wait.every).await;
+                }
+                Acceptance::Pending(problem) | Acceptance::Rejected(problem) => {
+                    return Err(self.object.invalid(problem))
+                }
+            }
+        }
     }
 }
 
@@ -199,33 +241,65 @@ pub fn weight_patch(
     ])))
 }
 
+/// What the Gateways say of the route's current generation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Acceptance {
+    Accepted,
+    /// Not reported on yet (a Gateway reconciles a change in its own time).
+    Pending(String),
+    /// A Gateway refused this generation: waiting will not change that.
+    Rejected(String),
+}
+
 /// The route counts only when every parent Gateway has accepted its current
 /// generation; a rejected or not-yet-reconciled route steers nothing.
 pub fn route_accepted(route: &Value) -> Result<(), String> {
+    match route_acceptance(route) {
+        Acceptance::Accepted => Ok(()),
+        Acceptance::Pending(why) | Acceptance::Rejected(why) => Err(why),
+    }
+}
+
+/// [`route_accepted`], telling a Gateway that has not caught up yet from one
+/// that said no.
+pub fn route_acceptance(route: &Value) -> Acceptance {
     let generation = route
         .pointer("/metadata/generation")
         .and_then(Value::as_i64);
-    let parents = route
+    let Some(parents) = route
         .pointer("/status/parents")
         .and_then(Value::as_array)
         .filter(|p| !p.is_empty())
-        .ok_or("no Gateway has reported on the route yet (status.parents is empty)")?;
+    else {
+        return Acceptance::Pending(
+            "no Gateway has reported on the route yet (status.parents is empty)".into(),
+        );
+    };
     for parent in parents {
         let gateway = parent
             .pointer("/parentRef/name")
             .and_then(Value::as_str)
             .unwrap_or("?");
-        let accepted = parent
+        let Some(accepted) = parent
             .get("conditions")
             .and_then(Value::as_array)
             .and_then(|cs| {
                 cs.iter()
                     .find(|c| c.get("type").and_then(Value::as_str) == Some("Accepted"))
             })
-            .ok_or_else(|| format!("Gateway {gateway} has not reported Accepted"))?;
-        let status = accepted.get("status").and_then(Value::as_str);
-        if status != Some("True") {
-            return Err(format!(
+        else {
+            return Acceptance::Pending(format!("Gateway {gateway} has not reported Accepted"));
+        };
+        let seen = accepted.get("observedGeneration").and_then(Value::as_i64);
+        if let (Some(g), Some(s)) = (generation, seen) {
+            if s < g {
+                return Acceptance::Pending(format!(
+                    "Gateway {gateway} has not yet seen generation {g} of the route (it reported on {s})"
+                ));
+            }
+        }
+        if accepted.get("status").and_then(Value::as_str) != Some("True") {
+            return Acceptance::Rejected(format!(
                 "Gateway {gateway} does not accept the route: {} {}",
                 accepted.get("reason").and_then(Value::as_str).unwrap_or(""),
                 accepted
@@ -234,14 +308,6 @@ pub fn route_accepted(route: &Value) -> Result<(), String> {
                     .unwrap_or("")
             ));
         }
-        let seen = accepted.get("observedGeneration").and_then(Value::as_i64);
-        if let (Some(g), Some(s)) = (generation, seen) {
-            if s < g {
-                return Err(format!(
-                    "Gateway {gateway} has not yet seen generation {g} of the route (it accepted {s})"
-                ));
-            }
-        }
     }
-    Ok(())
+    Acceptance::Accepted
 }

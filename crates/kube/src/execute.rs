@@ -26,6 +26,8 @@ pub struct Executed {
     pub notices: Vec<Notice>,
     /// Set when the target is missing.
     pub target_missing: Option<String>,
+    /// Set when the status shows a rollout the store does not know.
+    pub state_missing: Option<String>,
     /// Set when a newer revision replaced a running rollout.
     pub superseded: Option<String>,
 }
@@ -48,6 +50,7 @@ where
     for action in &plan.actions {
         match action {
             Action::ReportTargetMissing { message } => out.target_missing = Some(message.clone()),
+            Action::ReportStateMissing { message } => out.state_missing = Some(message.clone()),
             Action::Idle => {}
             Action::Supersede { previous, by } => {
                 audit.append_audit(NewAuditEntry {

@@ -32,6 +32,11 @@ pub enum ObservedTarget {
 pub enum Action {
     /// Set the `TargetFound` condition to False with this message; retry later.
     ReportTargetMissing { message: String },
+    /// The status shows this revision's rollout in progress, but the store
+    /// has no record of it (a replica with another database, a lost volume):
+    /// starting over would move traffic back to the first step, so do
+    /// nothing and say why.
+    ReportStateMissing { message: String },
     /// The newest revision is the stable one: nothing to roll out.
     Idle,
     /// A newer revision replaced `previous` mid-rollout: audit that and
@@ -99,6 +104,21 @@ pub fn plan(
         }
         let mut actions = Vec::new();
         let previous = status.and_then(|s| Some((s.revision.as_deref()?, s.phase.as_deref()?)));
+        if let Some((old, phase)) = previous {
+            if old == canary && !is_terminal_name(phase) && phase != "idle" {
+                return Plan {
+                    actions: vec![Action::ReportStateMissing {
+                        message: format!(
+                            "the status shows revision {canary} {phase}, but this replica's \
+                             store has no record of it (another replica's database, or a lost \
+                             volume); canaryd will not start it over and move traffic back — \
+                             restore the database, or promote or abort by hand"
+                        ),
+                    }],
+                    requeue_after: Some(Duration::from_secs(60)),
+                };
+            }
+        }
         if let Some((old, phase)) = previous {
             if old != canary && !is_terminal_name(phase) && phase != "idle" {
                 actions.push(Action::Supersede {

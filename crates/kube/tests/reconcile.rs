@@ -327,3 +327,65 @@ fn events_use_the_notification_words() {
     assert_eq!(e.type_, "Normal");
     assert!(e.note.len() <= 1024 && e.note.ends_with("..."));
 }
+
+#[test]
+fn a_rollout_in_progress_that_the_store_never_saw_is_not_started_over() {
+    // Another replica (with its own database) ramped b2 to 50%; this one
+    // took the Lease with an empty store. Starting again would move traffic
+    // back to the first step.
+    let status = CanaryStatus {
+        phase: Some("ramping".into()),
+        revision: Some("b2".into()),
+        weight: Some(50),
+        ..Default::default()
+    };
+    let p = plan(
+        "shop",
+        "web",
+        Some(&status),
+        &found("b2", "a1"),
+        None,
+        MIN,
+        Timestamp(0),
+    );
+    assert!(
+        matches!(&p.actions[..], [Action::ReportStateMissing { message }]
+            if message.contains("b2") && message.contains("will not start it over")),
+        "{:?}",
+        p.actions
+    );
+    assert_eq!(p.requeue_after, Some(Duration::from_secs(60)));
+    // A finished rollout of that revision, or a fresh one, still plans as before.
+    let done = CanaryStatus {
+        phase: Some("promoted".into()),
+        ..status.clone()
+    };
+    let p = plan(
+        "shop",
+        "web",
+        Some(&done),
+        &found("b2", "a1"),
+        None,
+        MIN,
+        Timestamp(0),
+    );
+    assert!(
+        matches!(&p.actions[..], [Action::Start { .. }]),
+        "{:?}",
+        p.actions
+    );
+    let p = plan(
+        "shop",
+        "web",
+        None,
+        &found("b2", "a1"),
+        None,
+        MIN,
+        Timestamp(0),
+    );
+    assert!(
+        matches!(&p.actions[..], [Action::Start { .. }]),
+        "{:?}",
+        p.actions
+    );
+}

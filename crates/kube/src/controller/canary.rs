@@ -207,10 +207,12 @@ async fn reconcile_inner<F: SourceFactory>(
         })
     })?;
     let on = vec![here.canary_ref(), target_ref(ns, &kind)];
-    let acts = plan
-        .actions
-        .iter()
-        .any(|a| !matches!(a, Action::Idle | Action::ReportTargetMissing { .. }));
+    let acts = plan.actions.iter().any(|a| {
+        !matches!(
+            a,
+            Action::Idle | Action::ReportTargetMissing { .. } | Action::ReportStateMissing { .. }
+        )
+    });
     let mut channels = None;
     let mut scrub_notify = None;
     if acts && !canary.spec.notify.is_empty() {
@@ -304,6 +306,9 @@ async fn reconcile_inner<F: SourceFactory>(
     if let Some(message) = &executed.target_missing {
         conds.push(Cond::bad("TargetFound", "TargetNotFound", message.clone()));
         conds.push(Cond::bad("Ready", "TargetNotFound", message.clone()).quiet());
+    }
+    if let Some(message) = &executed.state_missing {
+        conds.push(Cond::bad("Ready", "StateMissing", message.clone()));
     }
     let idle = plan.actions.iter().any(|a| matches!(a, Action::Idle));
     let revision = found.as_ref().map(|(c, _)| c.clone());

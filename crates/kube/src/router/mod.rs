@@ -10,7 +10,37 @@ pub mod httproute;
 pub mod observe;
 pub mod pair;
 
-use kube::api::{ApiResource, GroupVersionKind};
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use kube::api::{Api, ApiResource, GroupVersionKind, ListParams};
+
+use crate::error::KubeError;
+use crate::kubeapi::ObjectName;
+
+/// The ReplicaSets a Deployment owns or owned, found by its selector (what
+/// `kubectl rollout undo` searches for the previous template). `object`
+/// names the Deployment in errors.
+pub(crate) async fn replica_sets_of(
+    api: &Api<ReplicaSet>,
+    object: &ObjectName,
+    deployment: &Deployment,
+) -> Result<Vec<ReplicaSet>, KubeError> {
+    let selector = deployment
+        .spec
+        .as_ref()
+        .and_then(|s| s.selector.match_labels.as_ref())
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .ok_or_else(|| object.invalid("its selector has no matchLabels"))?;
+    let list = api
+        .list(&ListParams::default().labels(&selector))
+        .await
+        .map_err(|e| object.api(e))?;
+    Ok(list.items)
+}
 
 /// The Gateway API `HTTPRoute` (standard channel, v1).
 pub fn httproute_resource() -> ApiResource {

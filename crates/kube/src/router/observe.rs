@@ -17,7 +17,7 @@ use canaryd_core::vocab::{RolloutKey, Weight};
 use canaryd_driver::{ActionError, TrafficRouter};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::PodTemplateSpec;
-use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::api::{Api, Patch, PatchParams};
 use kube::Client;
 use serde_json::{json, Value};
 
@@ -107,23 +107,8 @@ impl DeploymentObserveRouter {
             .get(&self.object.name)
             .await
             .map_err(|e| self.object.api(e))?;
-        let selector = d
-            .spec
-            .as_ref()
-            .and_then(|s| s.selector.match_labels.as_ref())
-            .map(|m| {
-                m.iter()
-                    .map(|(k, v)| format!("{k}={v}"))
-                    .collect::<Vec<_>>()
-                    .join(",")
-            })
-            .ok_or_else(|| self.object.invalid("its selector has no matchLabels"))?;
-        let list = self
-            .replicasets
-            .list(&ListParams::default().labels(&selector))
-            .await
-            .map_err(|e| self.object.api(e))?;
-        let g = generations(&d, list.items);
+        let sets = super::replica_sets_of(&self.replicasets, &self.object, &d).await?;
+        let g = generations(&d, sets);
         Ok((d, g))
     }
 

@@ -11,7 +11,7 @@ use canaryd_core::vocab::{RolloutKey, Weight};
 use canaryd_driver::{ActionError, TrafficRouter};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::PodTemplateSpec;
-use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::api::{Api, Patch, PatchParams};
 use kube::Client;
 use serde_json::{json, Value};
 
@@ -94,26 +94,10 @@ impl DeploymentPairRouter {
         &self,
         canary: &Deployment,
     ) -> Result<Option<PodTemplateSpec>, KubeError> {
-        let selector = canary
-            .spec
-            .as_ref()
-            .and_then(|s| s.selector.match_labels.as_ref())
-            .map(|m| {
-                m.iter()
-                    .map(|(k, v)| format!("{k}={v}"))
-                    .collect::<Vec<_>>()
-                    .join(",")
-            })
-            .ok_or_else(|| self.canary.invalid("its selector has no matchLabels"))?;
-        let list = self
-            .replicasets
-            .list(&ListParams::default().labels(&selector))
-            .await
-            .map_err(|e| self.canary.api(e))?;
+        let sets = super::replica_sets_of(&self.replicasets, &self.canary, canary).await?;
         let uid = canary.metadata.uid.as_deref();
         let current = revision_number(&canary.metadata.annotations);
-        let previous = list
-            .items
+        let previous = sets
             .into_iter()
             .filter(|rs| {
                 rs.metadata

@@ -68,18 +68,10 @@ async fn start(server: &mut ApiServer) -> Value {
 }
 
 async fn started(db: &std::path::Path, script: &Script) -> Value {
-    let (client, mut server) = mock_client();
-    let api = tokio::spawn(async move {
-        let status = start(&mut server).await;
-        server.done().await;
-        status
-    });
-    let ctx = context(client, db, script, T0, true);
-    reconcile_canary(&canary(argo_spec(), None), &ctx)
-        .await
-        .unwrap();
-    drop(ctx);
-    api.await.unwrap()
+    let c = canary(argo_spec(), None);
+    let (outcome, status) = reconcile_against(&c, db, script, T0, async |s| start(s).await).await;
+    outcome.unwrap();
+    status
 }
 
 #[tokio::test(start_paused = true)]

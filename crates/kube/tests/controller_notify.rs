@@ -5,10 +5,8 @@
 
 mod support;
 
-use canaryd_kube::controller::reconcile_canary;
 use serde_json::{json, Value};
 use support::canary::*;
-use support::mock_client;
 
 const SECRET: &str = "/api/v1/namespaces/shop/secrets/chat";
 
@@ -57,19 +55,13 @@ async fn start(server: &mut support::ApiServer, secret_answer: Option<Value>) ->
 async fn transitions_go_to_the_channels_spec_notify_names() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("c.db");
-    let (client, mut server) = mock_client();
-    let api = tokio::spawn(async move {
-        let status = start(&mut server, Some(secret())).await;
-        server.done().await;
-        status
-    });
     let script = Script::new(&[]);
-    let ctx = context(client, &db, &script, T0, true);
-    reconcile_canary(&canary(notify_spec(), None), &ctx)
-        .await
-        .unwrap();
-    drop(ctx);
-    let status = api.await.unwrap();
+    let c = canary(notify_spec(), None);
+    let (outcome, status) = reconcile_against(&c, &db, &script, T0, async |s| {
+        start(s, Some(secret())).await
+    })
+    .await;
+    outcome.unwrap();
     assert_eq!(condition(&status, "NotifyReady")["status"], "True");
     let s = script.0.lock().unwrap();
     assert_eq!(
@@ -90,9 +82,10 @@ async fn transitions_go_to_the_channels_spec_notify_names() {
 async fn a_missing_notify_secret_is_a_condition_and_the_rollout_goes_on() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("c.db");
-    let (client, mut server) = mock_client();
-    let api = tokio::spawn(async move {
-        let status = start(&mut server, None).await;
+    let script = Script::new(&[]);
+    let c = canary(notify_spec(), None);
+    let (outcome, status) = reconcile_against(&c, &db, &script, T0, async |server| {
+        let status = start(server, None).await;
         // ... and a Warning Event on the Canary says what is wrong.
         let warn = server.expect("POST", EVENTS).await;
         assert_eq!(warn.body["type"], "Warning", "{}", warn.body);
@@ -106,16 +99,10 @@ async fn a_missing_notify_secret_is_a_condition_and_the_rollout_goes_on() {
         );
         let body = warn.body.clone();
         warn.respond(201, body);
-        server.done().await;
         status
-    });
-    let script = Script::new(&[]);
-    let ctx = context(client, &db, &script, T0, true);
-    reconcile_canary(&canary(notify_spec(), None), &ctx)
-        .await
-        .unwrap();
-    drop(ctx);
-    let status = api.await.unwrap();
+    })
+    .await;
+    outcome.unwrap();
     let c = condition(&status, "NotifyReady");
     assert_eq!(c["status"], "False");
     assert_eq!(c["reason"], "SecretNotFound");

@@ -30,6 +30,15 @@ fn started_status(rev: &str) -> Value {
     }})
 }
 
+/// Reconcile 1 at T0, as [`start`] scripts it; returns the status written.
+async fn started(db: &std::path::Path, script: &Script, rev: &str) -> Value {
+    let c = canary(pair_spec(), None);
+    let (outcome, status) =
+        reconcile_against(&c, db, script, T0, async |s| start(s, rev).await).await;
+    outcome.unwrap();
+    status
+}
+
 /// Reconcile 1 at T0: a new canary template starts a rollout at 10%.
 async fn start(server: &mut support::ApiServer, rev: &str) -> Value {
     server.serve_pair("web:2", 0).await;
@@ -57,20 +66,12 @@ async fn start(server: &mut support::ApiServer, rev: &str) -> Value {
 async fn a_new_canary_revision_starts_a_rollout() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("c.db");
-    let (client, mut server) = mock_client();
     let rev = revision("web:2");
-    let r = rev.clone();
-    let api = tokio::spawn(async move {
-        start(&mut server, &r).await;
-        server.done().await;
-    });
     let script = Script::new(&[]);
-    let ctx = context(client, &db, &script, T0, true);
-    let outcome = reconcile_canary(&canary(pair_spec(), None), &ctx)
-        .await
-        .unwrap();
-    drop(ctx);
-    api.await.unwrap();
+    let c = canary(pair_spec(), None);
+    let (outcome, _) =
+        reconcile_against(&c, &db, &script, T0, async |s| start(s, &rev).await).await;
+    let outcome = outcome.unwrap();
     assert_eq!(outcome.requeue_after, Some(Duration::from_secs(60)));
     assert_eq!(outcome.status.unwrap().weight, Some(10));
     assert_eq!(script.0.lock().unwrap().baselines_read, 1);
@@ -84,19 +85,7 @@ async fn a_due_window_is_judged_and_written_to_status() {
     let rev = revision("web:2");
     let script = Script::new(&[Reading::Healthy]);
 
-    let (client, mut server) = mock_client();
-    let r = rev.clone();
-    let api = tokio::spawn(async move {
-        let status = start(&mut server, &r).await;
-        server.done().await;
-        status
-    });
-    let ctx = context(client, &db, &script, T0, true);
-    reconcile_canary(&canary(pair_spec(), None), &ctx)
-        .await
-        .unwrap();
-    drop(ctx);
-    let status = api.await.unwrap();
+    let status = started(&db, &script, &rev).await;
 
     // Reconcile 2, one window later: healthy, so the ladder advances to 50%.
     let (client, mut server) = mock_client();
@@ -144,19 +133,7 @@ async fn a_sustained_breach_scales_the_canary_to_zero() {
     let rev = revision("web:2");
     let script = Script::new(&[Reading::Breach, Reading::Breach]);
 
-    let (client, mut server) = mock_client();
-    let r = rev.clone();
-    let api = tokio::spawn(async move {
-        let status = start(&mut server, &r).await;
-        server.done().await;
-        status
-    });
-    let ctx = context(client, &db, &script, T0, true);
-    reconcile_canary(&canary(pair_spec(), None), &ctx)
-        .await
-        .unwrap();
-    drop(ctx);
-    let status = api.await.unwrap();
+    let status = started(&db, &script, &rev).await;
 
     // Two windows overdue (a controller down for two minutes): both are
     // closed in this reconcile, both breach, and the second rolls back.
@@ -237,19 +214,7 @@ async fn a_second_revision_mid_rollout_supersedes_the_first() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("c.db");
     let script = Script::new(&[]);
-    let (client, mut server) = mock_client();
-    let r = revision("web:2");
-    let api = tokio::spawn(async move {
-        let status = start(&mut server, &r).await;
-        server.done().await;
-        status
-    });
-    let ctx = context(client, &db, &script, T0, true);
-    reconcile_canary(&canary(pair_spec(), None), &ctx)
-        .await
-        .unwrap();
-    drop(ctx);
-    let status = api.await.unwrap();
+    let status = started(&db, &script, &revision("web:2")).await;
 
     // web:3 lands while web:2 ramps: audited as superseded, web:3 starts over.
     let (client, mut server) = mock_client();

@@ -285,3 +285,33 @@ impl ApiServer {
         seen
     }
 }
+
+/// One reconcile of `c` at `at` while `play` answers as the API server (the
+/// requests it expects, in order; then no more may come). Both sides run in
+/// this task, so `play` may borrow from the test. Returns the reconcile's
+/// result and what `play` returned.
+pub async fn reconcile_against<T>(
+    c: &Canary,
+    db: &std::path::Path,
+    script: &Script,
+    at: i64,
+    play: impl AsyncFnOnce(&mut ApiServer) -> T,
+) -> (
+    Result<canaryd_kube::controller::Outcome, canaryd_kube::controller::ControllerError>,
+    T,
+) {
+    let (client, mut server) = super::mock_client();
+    let ctx = context(client, db, script, at, true);
+    let controller = async {
+        let outcome = canaryd_kube::controller::reconcile_canary(c, &ctx).await;
+        // The client goes with the context: the server sees it hang up.
+        drop(ctx);
+        outcome
+    };
+    let api = async {
+        let t = play(&mut server).await;
+        server.done().await;
+        t
+    };
+    tokio::join!(controller, api)
+}

@@ -8,7 +8,7 @@ use canaryd_core::vocab::RolloutKey;
 use canaryd_driver::{ActionError, Notifier};
 use canaryd_kube::controller::{NotifyTarget, SendNotice};
 use canaryd_notify::config::RetryConfig;
-use canaryd_notify::pagerduty::DEFAULT_URL;
+pub use canaryd_notify::pagerduty::DEFAULT_URL;
 use canaryd_notify::{Channel, Notifiers, Secret};
 use std::future::Future;
 use std::pin::Pin;
@@ -57,11 +57,6 @@ pub fn build(targets: Vec<NotifyTarget>, pagerduty_url: &str) -> Result<NotifyCh
         n.add_target(name, channel);
     }
     Ok(NotifyChannels(n))
-}
-
-/// The PagerDuty endpoint the controller uses.
-pub fn pagerduty_url() -> &'static str {
-    DEFAULT_URL
 }
 
 #[cfg(test)]
@@ -127,7 +122,7 @@ mod tests {
                 signing_key: SecretValue::new("hmac-key"),
             },
         ];
-        let mut channels = build(targets, pagerduty_url()).unwrap();
+        let mut channels = build(targets, DEFAULT_URL).unwrap();
         let key = RolloutKey::new("shop/web", "7f9c");
         channels.send(&key, &rolled_back()).await.unwrap();
         let seen = seen.lock().unwrap().clone();
@@ -152,7 +147,7 @@ mod tests {
         let targets = vec![NotifyTarget::Slack {
             webhook_url: SecretValue::new("http://127.0.0.1:1/services/T0/B0/XXSECRET"),
         }];
-        let mut channels = build(targets, pagerduty_url()).unwrap();
+        let mut channels = build(targets, DEFAULT_URL).unwrap();
         let key = RolloutKey::new("shop/web", "7f9c");
         let err = channels.send(&key, &rolled_back()).await.unwrap_err();
         assert!(err.0.contains("notify[0] slack"), "{err}");

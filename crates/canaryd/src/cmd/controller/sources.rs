@@ -70,7 +70,7 @@ impl SourceFactory for PolicySources {
         if targets.is_empty() {
             return Ok(None);
         }
-        let channels = super::channels::build(targets, super::channels::pagerduty_url())?;
+        let channels = super::channels::build(targets, super::channels::DEFAULT_URL)?;
         Ok(Some(Box::new(channels)))
     }
 }

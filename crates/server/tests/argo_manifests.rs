@@ -1,6 +1,6 @@
 //! The Argo Rollouts examples in `examples/argo-rollouts/` use only fields
 //! the upstream CRDs define (walked through their openAPIV3Schema, read from
-//! /work/shared/k8s-crds), with the right types, and they ask canaryd the
+//! shared/k8s-crds beside the repository), with the right types, and they ask canaryd the
 //! question its endpoint answers.
 
 use serde_json::Value;
@@ -17,7 +17,11 @@ fn yaml(path: &Path) -> Value {
 
 /// The schema of `version` in a CRD file.
 fn schema(crd_file: &str, version: &str) -> Value {
-    let crd = yaml(&Path::new("/work/shared/k8s-crds").join(crd_file));
+    let crd = yaml(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/k8s-crds")
+            .join(crd_file),
+    );
     crd["spec"]["versions"]
         .as_array()
         .unwrap()

@@ -124,8 +124,25 @@ CREATE TABLE baseline_cache (
 ) STRICT;
 "#;
 
+/// Version 3: the writer lease. One process writes a database at a time (two
+/// proxies on one file drove the same rollout with interleaved windows); the
+/// row names the holder so the second process can say who it is, and
+/// `renewed_at_ms` lets a holder on another host that died be replaced.
+/// `token` fences commits: a process whose lease was taken over cannot commit.
+const V3: &str = r#"
+CREATE TABLE writer_lease (
+    id            INTEGER PRIMARY KEY CHECK (id = 1),
+    token         TEXT    NOT NULL,
+    pid           INTEGER NOT NULL,
+    host          TEXT    NOT NULL,
+    command       TEXT    NOT NULL,
+    since_ms      INTEGER NOT NULL,
+    renewed_at_ms INTEGER NOT NULL
+) STRICT;
+"#;
+
 /// All migrations in order; the schema version is the number applied.
-const MIGRATIONS: &[&str] = &[V1, V2];
+const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// The schema version this build creates and understands.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -15,6 +15,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use tokio::sync::mpsc;
 
+use super::proxy_start;
 use crate::{fmt, DbArg, Fail};
 
 #[derive(Args)]
@@ -96,6 +97,14 @@ pub fn run(args: ProxyArgs) -> Result<u8, Fail> {
         args.revision.clone().unwrap_or_else(|| args.canary.clone()),
     );
 
+    // Before any listener exists: this process alone writes the database, and
+    // the router starts at the split the stored state says is in force.
+    let mut store = fmt::open_store(&args.db.db)?;
+    let lease = proxy_start::take_lease(&args.db.db, &mut store, "canaryd proxy")?;
+    let stored = proxy_start::load(&store, &key)?;
+    router_cfg.initial_weight = proxy_start::stored_weight(stored.as_ref());
+    let fault = proxy_start::fault_hook()?;
+
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -106,9 +115,19 @@ pub fn run(args: ProxyArgs) -> Result<u8, Fail> {
         if let Some(t) = &token {
             redactor.add(t);
         }
-        let store = fmt::open_store(&args.db.db)?;
         let scrub = Box::new(move |v: &mut serde_json::Value| redactor.redact_json(v));
         let mut driver = Driver::new(store, router.clone(), notifiers, policy)?.with_scrubber(scrub);
+        if let Some(hook) = fault {
+            driver = driver.with_after_commit(hook);
+        }
+        if let Some(s) = &stored {
+            println!(
+                "stored state of {key}: {} at {}%; serving {}% to the canary from the first request",
+                s.phase,
+                s.weight,
+                router.weight()
+            );
+        }
 
         let registry = Registry::default();
         let (tx, rx) = mpsc::channel::<Request>(16);
@@ -156,6 +175,9 @@ pub fn run(args: ProxyArgs) -> Result<u8, Fail> {
             }
         };
         router.shutdown().await;
+        if let Some(l) = &lease {
+            l.release();
+        }
         Ok(code)
     })
 }

@@ -213,6 +213,15 @@ fn log_progress(p: &Progress) {
         Progress::SourceFailed { index, error } => {
             println!("window {index}: metrics unreadable: {error}")
         }
+        Progress::StoreFailed {
+            index,
+            error,
+            weight,
+        } => eprintln!(
+            "window {index}: the database cannot commit ({error}): the rollout is paused, \
+             the router holds the last committed split ({weight}%) and nothing is decided \
+             until commits succeed again"
+        ),
         Progress::Operator { command, applied } => println!(
             "operator {} {}: {}",
             command.by,

@@ -29,8 +29,11 @@ pub struct ProxyArgs {
     /// The canary revision's base URL.
     #[arg(long)]
     canary: String,
+    /// The rollout policy. Without one the proxy is a plain measured router,
+    /// steered only through `/admin/weight` (e.g. by `canaryd gate` with
+    /// `router: embedded`): it runs no rollout of its own.
     #[arg(long)]
-    policy: PathBuf,
+    policy: Option<PathBuf>,
     /// The workload's name in the audit log, notifications and commands.
     #[arg(long, default_value = "default/proxy")]
     workload: String,
@@ -62,7 +65,11 @@ pub struct ProxyArgs {
 }
 
 pub fn run(args: ProxyArgs) -> Result<u8, Fail> {
-    let policy = super::policy::load(&args.policy)?;
+    let Some(policy_path) = &args.policy else {
+        let cfg = router_config(&args)?;
+        return super::proxy_router_only::run(cfg, &args.stable, &args.canary);
+    };
+    let policy = super::policy::load(policy_path)?;
     let notifiers = match &args.notify {
         Some(path) => {
             let cfg = NotifyConfig::load(path).map_err(|e| Fail::invalid(e.to_string()))?;
@@ -79,19 +86,7 @@ pub fn run(args: ProxyArgs) -> Result<u8, Fail> {
         "--api-token-file",
     )?;
 
-    let mut router_cfg = RouterConfig::from_urls(&args.stable, &args.canary)
-        .map_err(|e| Fail::invalid(e.to_string()))?;
-    router_cfg.listen = args.listen;
-    router_cfg.admin_listen = args.admin_listen;
-    let admin_token = crate::fmt::read_token(
-        args.admin_token_file.as_deref(),
-        "CANARYD_ROUTER_TOKEN",
-        "--admin-token-file",
-    )?;
-    if let Some(t) = admin_token.and_then(|t| canaryd_proxy::AdminToken::new(t.expose())) {
-        router_cfg.admin_access = canaryd_proxy::AdminAccess::Token(t);
-    }
-    router_cfg.probe.path = args.probe_path.clone();
+    let mut router_cfg = router_config(&args)?;
     let key = RolloutKey::new(
         args.workload.clone(),
         args.revision.clone().unwrap_or_else(|| args.canary.clone()),
@@ -182,6 +177,24 @@ pub fn run(args: ProxyArgs) -> Result<u8, Fail> {
     })
 }
 
+/// The router's listeners, upstreams, admin access and probes, from the flags.
+fn router_config(args: &ProxyArgs) -> Result<RouterConfig, Fail> {
+    let mut router_cfg = RouterConfig::from_urls(&args.stable, &args.canary)
+        .map_err(|e| Fail::invalid(e.to_string()))?;
+    router_cfg.listen = args.listen;
+    router_cfg.admin_listen = args.admin_listen;
+    let admin_token = crate::fmt::read_token(
+        args.admin_token_file.as_deref(),
+        "CANARYD_ROUTER_TOKEN",
+        "--admin-token-file",
+    )?;
+    if let Some(t) = admin_token.and_then(|t| canaryd_proxy::AdminToken::new(t.expose())) {
+        router_cfg.admin_access = canaryd_proxy::AdminAccess::Token(t);
+    }
+    router_cfg.probe.path = args.probe_path.clone();
+    Ok(router_cfg)
+}
+
 fn log_progress(p: &Progress) {
     match p {
         Progress::Started { state, applied } => println!(
@@ -235,7 +248,7 @@ fn log_progress(p: &Progress) {
     }
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

@@ -28,12 +28,26 @@ fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_canaryd")
 }
 
+/// A free port *below* the ephemeral range: the proxy is restarted on the
+/// same ports, and a port from the ephemeral range may meanwhile become the
+/// local end of some client connection (the load generator's, retrying
+/// while the proxy is down), which would make the restart's bind fail.
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768)
+        .max(12_000);
+    loop {
+        use std::hash::{BuildHasher, Hasher};
+        let r = std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish();
+        let port = 10_000 + (r % u64::from(low - 10_000)) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 struct Ports {
@@ -471,4 +485,83 @@ async fn a_second_process_on_the_same_database_exits_4_naming_the_holder() {
     let third = Proxy::start(dir.path(), &ports(), urls, "v2", None);
     third.wait_for("took over the writer lease");
     assert!(third.output().contains(&format!("from pid {pid}")));
+}
+
+/// The proxy records the stable cohort in its store all the time, and that
+/// history is the next release's baseline: the first release through a
+/// fresh database waits for approval, the next one (here after a restart
+/// with a new revision) starts on its own. On the code before, the baseline
+/// was "stable traffic since this process started", nothing at start, so
+/// every release through the proxy waited for a human.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_second_release_starts_on_the_recorded_stable_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    let mut sc = SampleAppConfig::new("v1");
+    sc.listen = loopback;
+    let stable = SampleApp::start(sc).await.unwrap();
+    let mut cc = SampleAppConfig::new("v2");
+    cc.listen = loopback;
+    let canary = SampleApp::start(cc).await.unwrap();
+    let (su, cu) = (stable.url(), canary.url());
+    let urls = (su.as_str(), cu.as_str());
+    std::fs::write(
+        dir.path().join("policy.yaml"),
+        "name: history\nwindow: 1s\nladder:\n  - {weight: 50, hold_windows: 1}\n  - {weight: 100, hold_windows: 1}\n\
+         ramp_budget: 1h\ntraffic: {min_requests_per_route: 5, max_extensions: 50}\n\
+         baseline: {lookback: 1h, min_history: 2s, min_requests_per_route: 10}\n\
+         collectors: {auto_resume: true}\n\
+         rules:\n  - {metric: error_rate, ratio: 2, min_value: 5%}\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("token"), TOKEN).unwrap();
+    let db = dir.path().join("canaryd.db");
+    let p = Ports {
+        listen: free_port(),
+        api: free_port(),
+        admin: free_port(),
+    };
+    let mut load_cfg = canaryd_sim::LoadConfig::new(
+        format!("http://127.0.0.1:{}", p.listen),
+        100.0,
+        Duration::from_secs(600),
+    );
+    load_cfg.mix = "GET /pay=100".parse().unwrap();
+    let load = canaryd_sim::load::start(load_cfg).unwrap();
+
+    let mut run = Proxy::start(dir.path(), &p, urls, "v2", None);
+    run.wait_for("awaiting_approval");
+    // History spanning the policy's min_history (2 s), recorded by the proxy.
+    let span = || {
+        let c = rusqlite::Connection::open(&db).unwrap();
+        c.query_row(
+            "SELECT coalesce(max(at_ms) - min(at_ms), 0) FROM stable_history WHERE workload = 'shop/pay'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .unwrap()
+    };
+    let t = Instant::now();
+    while span() < 2_000 {
+        assert!(
+            t.elapsed() < Duration::from_secs(120),
+            "no stable history recorded"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    operator(dir.path(), &p, "approve", "v2");
+    run.wait_for("finished: promoted");
+    assert_eq!(run.signal("-TERM"), Some(0), "{}", run.output());
+
+    let run = Proxy::start(dir.path(), &p, urls, "v3", None);
+    run.wait_for("started shop/pay v3: ramping at 50%");
+    assert!(
+        !run.output().contains("awaiting_approval"),
+        "{}",
+        run.output()
+    );
+    drop(run);
+    let _ = load.stop().await;
+    stable.shutdown().await;
+    canary.shutdown().await;
 }

@@ -141,8 +141,24 @@ CREATE TABLE writer_lease (
 ) STRICT;
 "#;
 
+/// Version 4: the stable history a `canaryd proxy` records itself. In proxy
+/// mode the router is the only place the stable cohort is measured, so its
+/// traffic per route and method is kept here (one row per route per
+/// recording interval, the payload an observation as JSON) and survives
+/// restarts: it is the baseline of the next release.
+const V4: &str = r#"
+CREATE TABLE stable_history (
+    workload TEXT    NOT NULL,
+    route    TEXT    NOT NULL,
+    at_ms    INTEGER NOT NULL,
+    payload  TEXT    NOT NULL,
+    PRIMARY KEY (workload, route, at_ms)
+) STRICT;
+CREATE INDEX stable_history_by_time ON stable_history (workload, at_ms);
+"#;
+
 /// All migrations in order; the schema version is the number applied.
-const MIGRATIONS: &[&str] = &[V1, V2, V3];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// The schema version this build creates and understands.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -11,6 +11,7 @@ pub mod load;
 pub mod operator;
 pub mod policy;
 pub mod proxy;
+pub mod proxy_history;
 pub mod proxy_router_only;
 pub mod proxy_start;
 pub mod replay;

@@ -15,8 +15,13 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use tokio::sync::mpsc;
 
-use super::proxy_start;
+use super::{proxy_history, proxy_start};
 use crate::{fmt, DbArg, Fail};
+use canaryd_core::policy::BaselinePolicy;
+use canaryd_core::rollout::Phase;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 #[derive(Args)]
 pub struct ProxyArgs {
@@ -111,6 +116,11 @@ pub fn run(args: ProxyArgs) -> Result<u8, Fail> {
             redactor.add(t);
         }
         let scrub = Box::new(move |v: &mut serde_json::Value| redactor.redact_json(v));
+        let window = policy.window;
+        let lookback = match &policy.baseline {
+            BaselinePolicy::Required { lookback, .. } => *lookback,
+            BaselinePolicy::None => Duration::from_secs(7 * 24 * 3600),
+        };
         let mut driver = Driver::new(store, router.clone(), notifiers, policy)?.with_scrubber(scrub);
         if let Some(hook) = fault {
             driver = driver.with_after_commit(hook);
@@ -147,7 +157,28 @@ pub fn run(args: ProxyArgs) -> Result<u8, Fail> {
             args.api_listen
         );
 
-        let mut source = router.metrics_source();
+        // The stable cohort is recorded all the time; it is the next release's baseline.
+        let canary_is_stable = Arc::new(AtomicBool::new(matches!(
+            stored.as_ref().map(|s| &s.phase),
+            Some(Phase::Promoted { .. })
+        )));
+        let in_memory = args.db.db.as_os_str() == ":memory:";
+        if !in_memory {
+            proxy_history::spawn_recorder(
+                &router,
+                &args.db.db,
+                key.workload.0.clone(),
+                window,
+                lookback,
+                canary_is_stable.clone(),
+            )?;
+        }
+        let mut source = proxy_history::HistorySource {
+            inner: router.metrics_source(),
+            store: if in_memory { None } else { Some(fmt::open_store(&args.db.db)?) },
+            workload: key.workload.0.clone(),
+            lookback,
+        };
         let limits = LiveLimits { idle_windows: None, max_windows: None };
         let outcome = tokio::select! {
             r = run_live(&mut driver, &mut source, &key, rx, limits, log_progress) => Some(r?),
@@ -156,6 +187,9 @@ pub fn run(args: ProxyArgs) -> Result<u8, Fail> {
         registry.unregister(&key);
         let code = match outcome {
             Some((state, _)) => {
+                if matches!(state.phase, Phase::Promoted { .. }) {
+                    canary_is_stable.store(true, Ordering::SeqCst);
+                }
                 println!(
                     "rollout {key} finished: {}; serving at {}% canary until stopped",
                     canaryd_driver::replay::phase_detail(&state),

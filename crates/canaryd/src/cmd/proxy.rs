@@ -70,11 +70,10 @@ pub struct ProxyArgs {
 }
 
 pub fn run(args: ProxyArgs) -> Result<u8, Fail> {
-    let Some(policy_path) = &args.policy else {
-        let cfg = router_config(&args)?;
-        return super::proxy_router_only::run(cfg, &args.stable, &args.canary);
+    let policy = match &args.policy {
+        Some(path) => Some(super::policy::load(path)?),
+        None => None,
     };
-    let policy = super::policy::load(policy_path)?;
     let notifiers = match &args.notify {
         Some(path) => {
             let cfg = NotifyConfig::load(path).map_err(|e| Fail::invalid(e.to_string()))?;
@@ -91,7 +90,22 @@ pub fn run(args: ProxyArgs) -> Result<u8, Fail> {
         "--api-token-file",
     )?;
 
-    let mut router_cfg = router_config(&args)?;
+    let mut router_cfg = RouterConfig::from_urls(&args.stable, &args.canary)
+        .map_err(|e| Fail::invalid(e.to_string()))?;
+    router_cfg.listen = args.listen;
+    router_cfg.admin_listen = args.admin_listen;
+    let admin_token = crate::fmt::read_token(
+        args.admin_token_file.as_deref(),
+        "CANARYD_ROUTER_TOKEN",
+        "--admin-token-file",
+    )?;
+    if let Some(t) = admin_token.and_then(|t| canaryd_proxy::AdminToken::new(t.expose())) {
+        router_cfg.admin_access = canaryd_proxy::AdminAccess::Token(t);
+    }
+    router_cfg.probe.path = args.probe_path.clone();
+    let Some(policy) = policy else {
+        return super::proxy_router_only::run(router_cfg, &args.stable, &args.canary);
+    };
     let key = RolloutKey::new(
         args.workload.clone(),
         args.revision.clone().unwrap_or_else(|| args.canary.clone()),
@@ -209,24 +223,6 @@ pub fn run(args: ProxyArgs) -> Result<u8, Fail> {
         }
         Ok(code)
     })
-}
-
-/// The router's listeners, upstreams, admin access and probes, from the flags.
-fn router_config(args: &ProxyArgs) -> Result<RouterConfig, Fail> {
-    let mut router_cfg = RouterConfig::from_urls(&args.stable, &args.canary)
-        .map_err(|e| Fail::invalid(e.to_string()))?;
-    router_cfg.listen = args.listen;
-    router_cfg.admin_listen = args.admin_listen;
-    let admin_token = crate::fmt::read_token(
-        args.admin_token_file.as_deref(),
-        "CANARYD_ROUTER_TOKEN",
-        "--admin-token-file",
-    )?;
-    if let Some(t) = admin_token.and_then(|t| canaryd_proxy::AdminToken::new(t.expose())) {
-        router_cfg.admin_access = canaryd_proxy::AdminAccess::Token(t);
-    }
-    router_cfg.probe.path = args.probe_path.clone();
-    Ok(router_cfg)
 }
 
 fn log_progress(p: &Progress) {

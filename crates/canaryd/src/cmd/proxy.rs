@@ -2,8 +2,10 @@
 //! Kubernetes. It steers traffic between a stable and a canary upstream,
 //! measures every request, runs the policy through the live loop, and takes
 //! operator commands on its API. After the rollout ends it keeps serving at
-//! the final split until stopped (Ctrl-C / SIGTERM); stopped mid-rollout, it
-//! resumes from the database when started again.
+//! the final split until stopped (Ctrl-C / SIGTERM); stopped or killed
+//! mid-rollout, it resumes from the database when started again, serving the
+//! stored split from its first request (`proxy_start`). Without `--policy`
+//! it is a router only (`proxy_router_only`).
 
 use canaryd_core::vocab::RolloutKey;
 use canaryd_driver::{run_live, Driver, LiveLimits, Progress, Request};

@@ -165,3 +165,57 @@ pub fn spawn_recorder(
     });
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use canaryd_core::observation::LatencySummary;
+
+    fn row(route: &str, at_ms: i64, requests: u64, errors: u64, p99: f64) -> HistoryRow {
+        let mut buckets = BTreeMap::new();
+        buckets.insert("10".to_string(), requests as f64 / 2.0);
+        buckets.insert("100".to_string(), requests as f64);
+        buckets.insert("+Inf".to_string(), requests as f64);
+        let obs = Observation {
+            requests,
+            errors,
+            latency_ms: LatencySummary {
+                p50: Some(10.0),
+                p95: Some(p99),
+                p99: Some(p99),
+            },
+            latency_buckets_ms: Some(Histogram(buckets)),
+            ..Default::default()
+        };
+        HistoryRow {
+            route: route.into(),
+            at_ms,
+            payload: serde_json::to_string(&obs).unwrap(),
+        }
+    }
+
+    #[test]
+    fn intervals_add_up_per_route_and_the_history_runs_from_the_first() {
+        let rows = [
+            row("GET /pay", 1_000, 100, 1, 50.0),
+            row("GET /pay", 2_000, 300, 5, 90.0),
+            row("POST /pay", 2_000, 10, 0, 20.0),
+            HistoryRow {
+                route: "GET /bad".into(),
+                at_ms: 2_000,
+                payload: "not json".into(),
+            },
+        ];
+        let b = merge(&rows, 3_600_000 + 1_000).unwrap();
+        assert_eq!(b.history_hours, 1.0);
+        let pay = &b.routes[&Route::from("GET /pay")];
+        assert_eq!((pay.requests, pay.errors), (400, 6));
+        let h = pay.latency_buckets_ms.as_ref().unwrap();
+        assert_eq!(h.0["100"], 400.0);
+        assert_eq!(h.0["10"], 200.0);
+        // Quantiles come from the merged histogram: half the requests ≤ 10 ms.
+        assert_eq!(pay.latency_ms.p50, h.quantile(0.5).ok());
+        assert_eq!(b.routes.len(), 2, "an unreadable row is skipped");
+        assert!(merge(&[], 5).is_none());
+    }
+}

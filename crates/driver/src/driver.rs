@@ -12,7 +12,7 @@
 //! routers are idempotent, so an effect executed just before a crash and again
 //! after it does no harm.
 
-use canaryd_core::effect::{AuditRecord, Decision, Effect};
+use canaryd_core::effect::{AuditRecord, Decision, Effect, Notice};
 use canaryd_core::rollout::{step, Event, Rollout};
 use canaryd_core::verdict::Judgement;
 use canaryd_core::vocab::{RolloutKey, Timestamp};
@@ -20,7 +20,7 @@ use canaryd_core::Policy;
 use canaryd_store::{AuditKind, Commit, NewAuditEntry, NewEffect, RolloutRow, Store, StoreError};
 use serde_json::json;
 
-use crate::traits::{Notifier, TrafficRouter};
+use crate::traits::{ActionError, Notifier, TrafficRouter};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DriverError {
@@ -60,6 +60,12 @@ pub struct Applied {
 /// Scrubs secrets out of a JSON payload before it is stored (see `canaryd-notify`'s `Redactor`).
 pub type Scrubber = Box<dyn Fn(&mut serde_json::Value) + Send + Sync>;
 
+/// Fault injection for crash tests: called after every commit, before its
+/// effects run, with the committed state and its effects. Returning `true`
+/// parks the event there for good, so a test can kill the process at exactly
+/// the point the outbox exists for (state committed, router not yet called).
+pub type AfterCommit = Box<dyn Fn(&Rollout, &[Effect]) -> bool + Send + Sync>;
+
 pub struct Driver<R, N> {
     store: Store,
     router: R,
@@ -67,6 +73,9 @@ pub struct Driver<R, N> {
     policy: Policy,
     policy_json: String,
     scrub: Option<Scrubber>,
+    after_commit: Option<AfterCommit>,
+    /// Why the store last failed to commit, until a commit succeeds again.
+    store_failing: Option<String>,
 }
 
 impl<R: TrafficRouter, N: Notifier> Driver<R, N> {
@@ -82,6 +91,8 @@ impl<R: TrafficRouter, N: Notifier> Driver<R, N> {
             policy,
             policy_json,
             scrub: None,
+            after_commit: None,
+            store_failing: None,
         })
     }
 
@@ -90,6 +101,12 @@ impl<R: TrafficRouter, N: Notifier> Driver<R, N> {
     /// (a URL with a password, say) never reaches the database.
     pub fn with_scrubber(mut self, scrub: Scrubber) -> Self {
         self.scrub = Some(scrub);
+        self
+    }
+
+    /// Installs a fault-injection hook (see [`AfterCommit`]).
+    pub fn with_after_commit(mut self, hook: AfterCommit) -> Self {
+        self.after_commit = Some(hook);
         self
     }
 
@@ -114,6 +131,24 @@ impl<R: TrafficRouter, N: Notifier> Driver<R, N> {
 
     pub fn policy(&self) -> &Policy {
         &self.policy
+    }
+
+    /// Why the store cannot commit, while it cannot (a full disk, an I/O
+    /// error): the live loop then holds the split and decides nothing.
+    pub fn store_failing(&self) -> Option<&str> {
+        self.store_failing.as_deref()
+    }
+
+    /// Records that the store cannot commit (until the next commit that
+    /// succeeds); `true` when it could before, i.e. the outage is news.
+    pub fn note_store_outage(&mut self, why: String) -> bool {
+        self.store_failing.replace(why).is_none()
+    }
+
+    /// Sends `notice` at once, outside the outbox: for the one alert that
+    /// cannot wait for a commit, that the store cannot commit.
+    pub async fn alert(&mut self, key: &RolloutKey, notice: &Notice) -> Result<(), ActionError> {
+        self.notifier.notify(key, notice).await
     }
 
     /// The rollout's current state, or a fresh one if the store has none.
@@ -187,6 +222,14 @@ impl<R: TrafficRouter, N: Notifier> Driver<R, N> {
             audit,
             effects: outbox,
         })?;
+        self.store_failing = None;
+        if self
+            .after_commit
+            .as_ref()
+            .is_some_and(|h| h(&state, &effects))
+        {
+            std::future::pending::<()>().await;
+        }
         self.flush(key, now).await?;
         Ok(Applied {
             state,
@@ -281,6 +324,13 @@ impl<R: TrafficRouter, N: Notifier> Driver<R, N> {
         }
         Ok(done)
     }
+}
+
+/// A failure of the database itself (full disk, I/O error, locked), as
+/// opposed to what canaryd wrote being refused or another process holding
+/// the writer lease: the one kind a live rollout waits out.
+pub fn is_store_outage(e: &StoreError) -> bool {
+    matches!(e, StoreError::Sqlite { .. })
 }
 
 fn effect_kind(e: &Effect) -> &'static str {

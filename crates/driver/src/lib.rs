@@ -13,7 +13,7 @@ pub mod scenario;
 pub mod traits;
 
 pub use cache::CachedBaseline;
-pub use driver::{Applied, Driver, DriverError};
+pub use driver::{is_store_outage, AfterCommit, Applied, Driver, DriverError};
 pub use live::{run_live, LiveLimits, Progress, Reply, Request, Stopped};
 pub use replay::{run_scenario, ReplayReport};
 pub use scenario::{Outcome, Scenario, ScenarioError};

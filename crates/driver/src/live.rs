@@ -7,14 +7,14 @@
 //! left off when started again (pending effects are flushed first by the
 //! driver).
 
-use canaryd_core::effect::OperatorCommand;
+use canaryd_core::effect::{Notice, NoticeKind, OperatorCommand, Severity};
 use canaryd_core::observation::{CollectorHealth, Window};
 use canaryd_core::rollout::{Event, Phase, Rollout};
-use canaryd_core::vocab::{duration_ms, RolloutKey, Timestamp};
+use canaryd_core::vocab::{duration_ms, RolloutKey, Timestamp, Weight};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::driver::{Applied, Driver, DriverError};
+use crate::driver::{is_store_outage, Applied, Driver, DriverError};
 use crate::traits::{MetricsSource, Notifier, TrafficRouter};
 
 /// An operator command sent to a running rollout, with where to send the answer.
@@ -71,6 +71,13 @@ pub enum Progress {
     },
     /// A window could not be read from the source: applied as unreliable.
     SourceFailed { index: u32, error: String },
+    /// The store could not commit (a full disk, an I/O error): nothing was
+    /// decided or acted on, the router holds `weight`, the last committed split.
+    StoreFailed {
+        index: u32,
+        error: String,
+        weight: Weight,
+    },
     /// An operator command was applied.
     Operator {
         command: OperatorCommand,
@@ -98,6 +105,34 @@ pub fn wall_clock() -> Timestamp {
         .map(|d| d.as_millis())
         .unwrap_or(0);
     Timestamp(i64::try_from(ms).unwrap_or(i64::MAX))
+}
+
+/// Notes a store outage and, when it is news, alerts at once (the alert
+/// cannot go through the outbox: nothing can be committed).
+async fn outage<R: TrafficRouter, N: Notifier>(
+    driver: &mut Driver<R, N>,
+    key: &RolloutKey,
+    state: &Rollout,
+    why: String,
+) {
+    if !driver.note_store_outage(why.clone()) {
+        return;
+    }
+    let notice = Notice {
+        kind: NoticeKind::Paused,
+        severity: Severity::Critical,
+        title: format!("{key} paused: canaryd cannot write its database"),
+        text: format!(
+            "The database refused a commit ({why}). The router keeps serving the last committed \
+             split ({}% to the canary) and no decision is acted on until commits succeed again; \
+             the rollout then resumes on its own. Free space on the database's disk.",
+            state.weight
+        ),
+        evidence: vec![],
+    };
+    if let Err(e) = driver.alert(key, &notice).await {
+        tracing::warn!(%key, error = %e, "the alert that the store cannot commit was not delivered");
+    }
 }
 
 /// Drives `key` until it finishes, needs a human for too long, or is told to stop.
@@ -156,8 +191,24 @@ where
         tokio::select! {
             cmd = commands.recv(), if commands_open => match cmd {
                 Some(Request { command, reply }) => {
-                    // On a driver error the reply is dropped: the caller sees the loop end.
-                    let applied = driver.apply(key, Event::Operator(command.clone()), now()).await?;
+                    // On a store outage the command is refused (nothing was
+                    // committed, so nothing may be acted on); on any other
+                    // driver error the reply is dropped: the caller sees the loop end.
+                    let applied = match driver.apply(key, Event::Operator(command.clone()), now()).await {
+                        Err(DriverError::Store(e)) if is_store_outage(&e) => {
+                            outage(driver, key, &state, e.to_string()).await;
+                            if let Some(reply) = reply {
+                                let _ = reply.send(Reply {
+                                    accepted: false,
+                                    message: format!("not applied: the database cannot commit ({e}); try again once it can"),
+                                    phase: state.phase.name().to_string(),
+                                    weight: state.weight,
+                                });
+                            }
+                            continue;
+                        }
+                        other => other?,
+                    };
                     state = applied.state.clone();
                     if let Some(reply) = reply {
                         let _ = reply.send(Reply {
@@ -185,7 +236,7 @@ where
                 windows += 1;
                 let end = now();
                 let index = state.windows + 1;
-                let window = match source.window(key, state.weight, window_start, end).await {
+                let mut window = match source.window(key, state.weight, window_start, end).await {
                     Ok(w) => w,
                     Err(e) => {
                         progress(&Progress::SourceFailed { index, error: e.to_string() });
@@ -197,16 +248,36 @@ where
                         }
                     }
                 };
-                let applied = driver.apply(key, Event::WindowClosed { window: window.clone() }, end).await?;
-                state = applied.state.clone();
-                progress(&Progress::Window { index, window, applied });
+                // While the store cannot commit, no window is judged: the first
+                // one that commits again is unreliable, so the outage is
+                // audited as a pause and the hold restarts after it.
+                if let Some(why) = driver.store_failing() {
+                    window.collectors = CollectorHealth::Unhealthy(format!(
+                        "canaryd could not commit its decisions (the database failed: {why}); \
+                         the split was held and nothing was decided meanwhile"
+                    ));
+                }
                 window_start = end;
                 // Keep the schedule: a slow source must not stretch every later window.
                 deadline += window_len;
-                let now = tokio::time::Instant::now();
-                if deadline < now {
-                    deadline = now + Duration::from_millis(duration_ms(window_len).max(1) as u64 / 10);
+                let now_instant = tokio::time::Instant::now();
+                if deadline < now_instant {
+                    deadline = now_instant + Duration::from_millis(duration_ms(window_len).max(1) as u64 / 10);
                 }
+                let applied = match driver.apply(key, Event::WindowClosed { window: window.clone() }, end).await {
+                    Err(DriverError::Store(e)) if is_store_outage(&e) => {
+                        let error = e.to_string();
+                        outage(driver, key, &state, error.clone()).await;
+                        progress(&Progress::StoreFailed { index, error, weight: state.weight });
+                        if limits.max_windows.is_some_and(|n| windows >= n) {
+                            return Ok((state, Stopped::WindowLimit));
+                        }
+                        continue;
+                    }
+                    other => other?,
+                };
+                state = applied.state.clone();
+                progress(&Progress::Window { index, window, applied });
                 if matches!(state.phase, Phase::Paused { .. } | Phase::AwaitingApproval { .. }) {
                     idle += 1;
                 } else {

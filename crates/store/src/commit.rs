@@ -37,7 +37,11 @@ impl Store {
             "committing rollout {}@{} (phase {}, step {})",
             rollout.workload, rollout.revision, rollout.phase, rollout.step
         );
+        let fence = self.fence.clone();
         let (tx, db) = self.write_tx(&op)?;
+        if let Some(token) = &fence {
+            crate::lease::renew_in(&tx, db, token, rollout.updated_at_ms)?;
+        }
         // Any `?` below drops `tx` uncommitted, which rolls everything back.
         upsert(&tx, db, &rollout)?;
         for entry in audit {

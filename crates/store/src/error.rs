@@ -111,6 +111,33 @@ pub enum StoreError {
         detail: String,
     },
 
+    /// Another process holds the database's writer lease (see [`crate::WriterLease`]).
+    #[error(
+        "database {db} is in use by another canaryd: pid {} on host {} (`{}`), writing since {}, \
+         last renewed {}. One process writes a database at a time: stop that one, or give this \
+         one another --db. (A holder that died is replaced at once when its pid is gone on this \
+         host, or once its lease has not been renewed for {} s.)",
+        holder.holder.pid, holder.holder.host, holder.holder.command, utc(holder.since_ms),
+        utc(holder.renewed_at_ms), ttl_ms / 1000
+    )]
+    WriterBusy {
+        db: String,
+        holder: Box<crate::LeaseRecord>,
+        ttl_ms: i64,
+    },
+
+    /// This process's writer lease was taken over (it was not renewed in
+    /// time): it must not commit, another process may be deciding now.
+    #[error(
+        "this process no longer holds the writer lease of database {db}{}; it stops writing so \
+         that two processes never drive the same rollouts",
+        holder.as_ref().map(|h| format!(" (taken over by pid {} on host {} at {})", h.holder.pid, h.holder.host, utc(h.since_ms))).unwrap_or_default()
+    )]
+    LeaseLost {
+        db: String,
+        holder: Option<Box<crate::LeaseRecord>>,
+    },
+
     /// Writing the audit export to its destination failed.
     #[error("writing the audit export failed after {written} entries: {source}")]
     Export {
@@ -118,6 +145,18 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// A Unix time in ms as RFC 3339 UTC, for messages.
+pub(crate) fn utc(ms: i64) -> String {
+    let nanos = i128::from(ms) * 1_000_000;
+    time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| format!("{ms} ms"))
 }
 
 /// Returns a closure wrapping a [`rusqlite::Error`] into [`StoreError::Sqlite`], for

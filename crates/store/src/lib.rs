@@ -16,6 +16,8 @@
 //! | `audit_log`  | append-only, hash-chained entries numbered `seq = 1, 2, 3, …`               |
 //! | `audit_head` | one row: `last_seq` and `last_hash` of the newest entry                    |
 //! | `baseline_cache` | the stable history a source last returned, per workload and route, with its fetch time |
+//! | `stable_history` | the stable cohort's traffic a proxy measured, per workload, route and interval |
+//! | `writer_lease` | one row: the process allowed to write (pid, host, since, last renewal; see [`WriterLease`]) |
 //!
 //! The schema version is kept in `PRAGMA user_version`; a database written by a
 //! newer canaryd is refused. Connections use WAL, `synchronous=FULL`, a 5 s busy
@@ -64,6 +66,8 @@ mod baseline;
 mod commit;
 mod error;
 mod filter;
+mod history;
+mod lease;
 mod outbox;
 mod rollouts;
 mod schema;
@@ -75,6 +79,8 @@ pub use audit::{AuditEntry, AuditKind, NewAuditEntry, UnknownAuditKind};
 pub use baseline::CachedRoute;
 pub use commit::Commit;
 pub use error::{KeyConflict, StoreError};
+pub use history::HistoryRow;
+pub use lease::{LeaseHolder, LeaseRecord, WriterLease};
 pub use outbox::{NewEffect, OutboxRow};
 pub use rollouts::{RolloutFilter, RolloutRow};
 pub use schema::SCHEMA_VERSION;

@@ -124,8 +124,41 @@ CREATE TABLE baseline_cache (
 ) STRICT;
 "#;
 
+/// Version 3: the writer lease. One process writes a database at a time (two
+/// proxies on one file drove the same rollout with interleaved windows); the
+/// row names the holder so the second process can say who it is, and
+/// `renewed_at_ms` lets a holder on another host that died be replaced.
+/// `token` fences commits: a process whose lease was taken over cannot commit.
+const V3: &str = r#"
+CREATE TABLE writer_lease (
+    id            INTEGER PRIMARY KEY CHECK (id = 1),
+    token         TEXT    NOT NULL,
+    pid           INTEGER NOT NULL,
+    host          TEXT    NOT NULL,
+    command       TEXT    NOT NULL,
+    since_ms      INTEGER NOT NULL,
+    renewed_at_ms INTEGER NOT NULL
+) STRICT;
+"#;
+
+/// Version 4: the stable history a `canaryd proxy` records itself. In proxy
+/// mode the router is the only place the stable cohort is measured, so its
+/// traffic per route and method is kept here (one row per route per
+/// recording interval, the payload an observation as JSON) and survives
+/// restarts: it is the baseline of the next release.
+const V4: &str = r#"
+CREATE TABLE stable_history (
+    workload TEXT    NOT NULL,
+    route    TEXT    NOT NULL,
+    at_ms    INTEGER NOT NULL,
+    payload  TEXT    NOT NULL,
+    PRIMARY KEY (workload, route, at_ms)
+) STRICT;
+CREATE INDEX stable_history_by_time ON stable_history (workload, at_ms);
+"#;
+
 /// All migrations in order; the schema version is the number applied.
-const MIGRATIONS: &[&str] = &[V1, V2];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// The schema version this build creates and understands.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -24,6 +24,8 @@ pub struct Store {
     pub(crate) conn: Connection,
     /// The database path (or `:memory:`), for error messages.
     pub(crate) db: String,
+    /// The writer lease's token, when commits are fenced by it.
+    pub(crate) fence: Option<String>,
 }
 
 impl Store {
@@ -88,7 +90,30 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", true)
             .map_err(sql_err(&db, || "enabling foreign keys".to_owned()))?;
         schema::migrate(&mut conn, &db)?;
-        Ok(Store { conn, db })
+        Ok(Store {
+            conn,
+            db,
+            fence: None,
+        })
+    }
+
+    /// Fences every later [`Store::commit`] with a writer lease's token
+    /// ([`crate::WriterLease::token`]): a commit checks, in its own
+    /// transaction, that the lease is still ours (and renews it), and fails
+    /// with [`StoreError::LeaseLost`] otherwise.
+    pub fn fence(&mut self, token: &str) {
+        self.fence = Some(token.to_owned());
+    }
+
+    /// Lets SQLite grow the database to at most `pages` pages (of
+    /// `PRAGMA page_size` bytes) on this connection; past it a write fails
+    /// as on a full disk. Returns the limit in force (never below the
+    /// current size). For tests of a full disk where mounting a small
+    /// filesystem is impossible.
+    pub fn set_max_pages(&self, pages: i64) -> Result<i64, StoreError> {
+        self.conn
+            .pragma_update_and_check(None, "max_page_count", pages, |row| row.get(0))
+            .map_err(sql_err(&self.db, || "setting max_page_count".to_owned()))
     }
 
     /// Starts an IMMEDIATE transaction and returns it with the database name.
@@ -97,7 +122,7 @@ impl Store {
     /// first and writes later can fail with SQLITE_BUSY at the write, without
     /// honouring busy_timeout, when another process committed in between.
     pub(crate) fn write_tx(&mut self, op: &str) -> Result<(Transaction<'_>, &str), StoreError> {
-        let Store { conn, db } = self;
+        let Store { conn, db, .. } = self;
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(sql_err(db, || format!("{op} (starting transaction)")))?;

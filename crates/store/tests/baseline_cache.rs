@@ -74,12 +74,14 @@ fn the_cache_survives_reopening_and_is_added_to_old_databases() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c.db");
     // A version-1 database, as the previous release left it: everything but
-    // the cache table.
+    // the cache table (and the tables of versions 3 and 4).
     {
         drop(Store::open(&path).unwrap());
         let conn = rusqlite::Connection::open(&path).unwrap();
-        conn.execute_batch("DROP TABLE baseline_cache; PRAGMA user_version = 1;")
-            .unwrap();
+        conn.execute_batch(
+            "DROP TABLE baseline_cache; DROP TABLE writer_lease; DROP TABLE stable_history; PRAGMA user_version = 1;",
+        )
+        .unwrap();
     }
     {
         let mut s = Store::open(&path).unwrap();

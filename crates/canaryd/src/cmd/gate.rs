@@ -336,6 +336,13 @@ fn progress_line(
         Progress::SourceFailed { index, error } => Some(format!(
             "window {index:>3}  the source failed: {error} (judged unreliable)"
         )),
+        Progress::StoreFailed {
+            index,
+            error,
+            weight,
+        } => Some(format!(
+            "window {index:>3}  the database cannot commit: {error} (holding {weight}%, nothing decided)"
+        )),
         Progress::Operator { command, applied } => {
             let decision = applied
                 .decision

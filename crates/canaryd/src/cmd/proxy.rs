@@ -2,8 +2,10 @@
 //! Kubernetes. It steers traffic between a stable and a canary upstream,
 //! measures every request, runs the policy through the live loop, and takes
 //! operator commands on its API. After the rollout ends it keeps serving at
-//! the final split until stopped (Ctrl-C / SIGTERM); stopped mid-rollout, it
-//! resumes from the database when started again.
+//! the final split until stopped (Ctrl-C / SIGTERM); stopped or killed
+//! mid-rollout, it resumes from the database when started again, serving the
+//! stored split from its first request (`proxy_start`). Without `--policy`
+//! it is a router only (`proxy_router_only`).
 
 use canaryd_core::vocab::RolloutKey;
 use canaryd_driver::{run_live, Driver, LiveLimits, Progress, Request};
@@ -15,7 +17,13 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use tokio::sync::mpsc;
 
+use super::{proxy_history, proxy_start};
 use crate::{fmt, DbArg, Fail};
+use canaryd_core::policy::BaselinePolicy;
+use canaryd_core::rollout::Phase;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 #[derive(Args)]
 pub struct ProxyArgs {
@@ -28,8 +36,11 @@ pub struct ProxyArgs {
     /// The canary revision's base URL.
     #[arg(long)]
     canary: String,
+    /// The rollout policy. Without one the proxy is a plain measured router,
+    /// steered only through `/admin/weight` (e.g. by `canaryd gate` with
+    /// `router: embedded`): it runs no rollout of its own.
     #[arg(long)]
-    policy: PathBuf,
+    policy: Option<PathBuf>,
     /// The workload's name in the audit log, notifications and commands.
     #[arg(long, default_value = "default/proxy")]
     workload: String,
@@ -61,7 +72,10 @@ pub struct ProxyArgs {
 }
 
 pub fn run(args: ProxyArgs) -> Result<u8, Fail> {
-    let policy = super::policy::load(&args.policy)?;
+    let policy = match &args.policy {
+        Some(path) => Some(super::policy::load(path)?),
+        None => None,
+    };
     let notifiers = match &args.notify {
         Some(path) => {
             let cfg = NotifyConfig::load(path).map_err(|e| Fail::invalid(e.to_string()))?;
@@ -91,10 +105,21 @@ pub fn run(args: ProxyArgs) -> Result<u8, Fail> {
         router_cfg.admin_access = canaryd_proxy::AdminAccess::Token(t);
     }
     router_cfg.probe.path = args.probe_path.clone();
+    let Some(policy) = policy else {
+        return super::proxy_router_only::run(router_cfg, &args.stable, &args.canary);
+    };
     let key = RolloutKey::new(
         args.workload.clone(),
         args.revision.clone().unwrap_or_else(|| args.canary.clone()),
     );
+
+    // Before any listener exists: this process alone writes the database, and
+    // the router starts at the split the stored state says is in force.
+    let mut store = fmt::open_store(&args.db.db)?;
+    let lease = proxy_start::take_lease(&args.db.db, &mut store, "canaryd proxy")?;
+    let stored = proxy_start::load(&store, &key)?;
+    router_cfg.initial_weight = proxy_start::stored_weight(stored.as_ref());
+    let fault = proxy_start::fault_hook()?;
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -106,9 +131,24 @@ pub fn run(args: ProxyArgs) -> Result<u8, Fail> {
         if let Some(t) = &token {
             redactor.add(t);
         }
-        let store = fmt::open_store(&args.db.db)?;
         let scrub = Box::new(move |v: &mut serde_json::Value| redactor.redact_json(v));
+        let window = policy.window;
+        let lookback = match &policy.baseline {
+            BaselinePolicy::Required { lookback, .. } => *lookback,
+            BaselinePolicy::None => Duration::from_secs(7 * 24 * 3600),
+        };
         let mut driver = Driver::new(store, router.clone(), notifiers, policy)?.with_scrubber(scrub);
+        if let Some(hook) = fault {
+            driver = driver.with_after_commit(hook);
+        }
+        if let Some(s) = &stored {
+            println!(
+                "stored state of {key}: {} at {}%; serving {}% to the canary from the first request",
+                s.phase,
+                s.weight,
+                router.weight()
+            );
+        }
 
         let registry = Registry::default();
         let (tx, rx) = mpsc::channel::<Request>(16);
@@ -133,7 +173,28 @@ pub fn run(args: ProxyArgs) -> Result<u8, Fail> {
             args.api_listen
         );
 
-        let mut source = router.metrics_source();
+        // The stable cohort is recorded all the time; it is the next release's baseline.
+        let canary_is_stable = Arc::new(AtomicBool::new(matches!(
+            stored.as_ref().map(|s| &s.phase),
+            Some(Phase::Promoted { .. })
+        )));
+        let in_memory = args.db.db.as_os_str() == ":memory:";
+        if !in_memory {
+            proxy_history::spawn_recorder(
+                &router,
+                &args.db.db,
+                key.workload.0.clone(),
+                window,
+                lookback,
+                canary_is_stable.clone(),
+            )?;
+        }
+        let mut source = proxy_history::HistorySource {
+            inner: router.metrics_source(),
+            store: if in_memory { None } else { Some(fmt::open_store(&args.db.db)?) },
+            workload: key.workload.0.clone(),
+            lookback,
+        };
         let limits = LiveLimits { idle_windows: None, max_windows: None };
         let outcome = tokio::select! {
             r = run_live(&mut driver, &mut source, &key, rx, limits, log_progress) => Some(r?),
@@ -142,6 +203,9 @@ pub fn run(args: ProxyArgs) -> Result<u8, Fail> {
         registry.unregister(&key);
         let code = match outcome {
             Some((state, _)) => {
+                if matches!(state.phase, Phase::Promoted { .. }) {
+                    canary_is_stable.store(true, Ordering::SeqCst);
+                }
                 println!(
                     "rollout {key} finished: {}; serving at {}% canary until stopped",
                     canaryd_driver::replay::phase_detail(&state),
@@ -156,6 +220,9 @@ pub fn run(args: ProxyArgs) -> Result<u8, Fail> {
             }
         };
         router.shutdown().await;
+        if let Some(l) = &lease {
+            l.release();
+        }
         Ok(code)
     })
 }
@@ -191,6 +258,15 @@ fn log_progress(p: &Progress) {
         Progress::SourceFailed { index, error } => {
             println!("window {index}: metrics unreadable: {error}")
         }
+        Progress::StoreFailed {
+            index,
+            error,
+            weight,
+        } => eprintln!(
+            "window {index}: the database cannot commit ({error}): the rollout is paused, \
+             the router holds the last committed split ({weight}%) and nothing is decided \
+             until commits succeed again"
+        ),
         Progress::Operator { command, applied } => println!(
             "operator {} {}: {}",
             command.by,
@@ -204,7 +280,7 @@ fn log_progress(p: &Progress) {
     }
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

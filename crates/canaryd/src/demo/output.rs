@@ -180,6 +180,14 @@ impl Live {
             Progress::SourceFailed { index, error } => {
                 self.line(bar, format!("window {index}: source failed: {error}"))
             }
+            Progress::StoreFailed {
+                index,
+                error,
+                weight,
+            } => self.line(
+                bar,
+                format!("window {index}: the database cannot commit: {error} (holding {weight}%)"),
+            ),
             Progress::Operator { command, applied } => self.line(
                 bar,
                 format!(

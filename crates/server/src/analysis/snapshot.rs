@@ -82,6 +82,8 @@ impl Snapshot {
             }
             // The window that follows carries the failure as an unreliable verdict.
             Progress::SourceFailed { .. } => {}
+            // Nothing was committed: the state shown stays the last committed one.
+            Progress::StoreFailed { .. } => {}
         }
     }
 

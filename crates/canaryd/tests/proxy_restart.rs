@@ -1,0 +1,567 @@
+//! `canaryd proxy` killed and restarted on the same `--db`, through the real
+//! binary: the split it serves from its first request is the one the stored
+//! state says (ramping at 50% → 50%, promoted → 100%, rolled back → 0%),
+//! effects committed but not carried out when it died are carried out once
+//! after the restart, and the audit log verifies with every action exactly
+//! once. Also: a second process on the same database exits 4 naming the first.
+//!
+//! The kill points between a commit and the router call are reached with
+//! `CANARYD_FAULT_HALT_AFTER_COMMIT=PHASE:WEIGHT`, which parks the process
+//! right after the commit; the test then sends SIGKILL or SIGTERM. Nothing
+//! here waits on a timer: every step waits for a line the process prints.
+//!
+//! On the code before this test, the restart after the kill at 50% served
+//! 0% (`/admin/weight` said 0, every request went to stable) and the restart
+//! after promotion served 0% too.
+
+use canaryd_sim::{SampleApp, SampleAppConfig};
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const TOKEN: &str = "restart-token-5c2e";
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_canaryd")
+}
+
+/// A free port *below* the ephemeral range: the proxy is restarted on the
+/// same ports, and a port from the ephemeral range may meanwhile become the
+/// local end of some client connection (the load generator's, retrying
+/// while the proxy is down), which would make the restart's bind fail.
+fn free_port() -> u16 {
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768)
+        .max(12_000);
+    loop {
+        use std::hash::{BuildHasher, Hasher};
+        let r = std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish();
+        let port = 10_000 + (r % u64::from(low - 10_000)) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+struct Ports {
+    listen: u16,
+    api: u16,
+    admin: u16,
+}
+
+/// One run of the proxy; killed on drop if the test fails half-way.
+struct Proxy {
+    child: Option<Child>,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl Proxy {
+    fn start(
+        dir: &Path,
+        p: &Ports,
+        urls: (&str, &str),
+        revision: &str,
+        halt: Option<&str>,
+    ) -> Proxy {
+        let mut cmd = Command::new(bin());
+        cmd.args([
+            "proxy",
+            "--listen",
+            &format!("127.0.0.1:{}", p.listen),
+            "--stable",
+            urls.0,
+            "--canary",
+            urls.1,
+            "--policy",
+            dir.join("policy.yaml").to_str().unwrap(),
+            "--workload",
+            "shop/pay",
+            "--revision",
+            revision,
+            "--api-listen",
+            &format!("127.0.0.1:{}", p.api),
+            "--api-token-file",
+            dir.join("token").to_str().unwrap(),
+            "--admin-listen",
+            &format!("127.0.0.1:{}", p.admin),
+            "--db",
+            dir.join("canaryd.db").to_str().unwrap(),
+        ])
+        .env_remove("CANARYD_API_TOKEN")
+        .env_remove("CANARYD_FAULT_HALT_AFTER_COMMIT")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        if let Some(h) = halt {
+            cmd.env("CANARYD_FAULT_HALT_AFTER_COMMIT", h);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let lines: Arc<Mutex<Vec<String>>> = Arc::default();
+        for stream in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let sink = lines.clone();
+            std::thread::spawn(move || {
+                for l in BufReader::new(stream).lines().map_while(Result::ok) {
+                    sink.lock().unwrap().push(l);
+                }
+            });
+        }
+        let proxy = Proxy {
+            child: Some(child),
+            lines,
+        };
+        proxy.wait_for("canaryd proxy: http://");
+        proxy
+    }
+
+    /// Waits for a line containing `needle`. The bound only turns a hang
+    /// into a failure with the output; it is not a timing assertion.
+    fn wait_for(&self, needle: &str) {
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(120) {
+            if self
+                .lines
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|l| l.contains(needle))
+            {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!(
+            "proxy never printed {needle:?}: {:#?}",
+            self.lines.lock().unwrap()
+        );
+    }
+
+    fn signal(&mut self, sig: &str) -> Option<i32> {
+        let mut child = self.child.take().unwrap();
+        let ok = Command::new("kill")
+            .args([sig, &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        let status = child.wait().unwrap();
+        status.code()
+    }
+
+    fn output(&self) -> String {
+        self.lines.lock().unwrap().join("\n")
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        if let Some(c) = self.child.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// A plain HTTP/1.1 GET on loopback: the response's head and body.
+fn get(port: u16, path: &str) -> (String, String) {
+    use std::io::Write;
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
+    (head.to_ascii_lowercase(), body.to_string())
+}
+
+fn admin_weight(p: &Ports) -> u64 {
+    let (head, body) = get(p.admin, "/admin/weight");
+    let v: serde_json::Value =
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {head}{body}"));
+    v["weight"].as_u64().unwrap()
+}
+
+/// Sends `n` requests through the proxy, one at a time, and counts the
+/// revision that answered each (`x-canaryd-version`), first one apart.
+fn split(p: &Ports, n: usize) -> (String, BTreeMap<String, usize>) {
+    let mut first = String::new();
+    let mut seen = BTreeMap::new();
+    for i in 0..n {
+        let (head, _) = get(p.listen, "/pay");
+        let v = head
+            .lines()
+            .find_map(|l| l.strip_prefix("x-canaryd-version:"))
+            .map(|v| v.trim().to_string())
+            .unwrap_or_else(|| head.lines().next().unwrap_or_default().to_string());
+        if i == 0 {
+            first = v.clone();
+        }
+        *seen.entry(v).or_default() += 1;
+    }
+    (first, seen)
+}
+
+fn operator(dir: &Path, p: &Ports, verb: &str, revision: &str) {
+    let out = Command::new(bin())
+        .args([verb, "shop/pay", revision, "--by", "alice"])
+        .args(["--server", &format!("http://127.0.0.1:{}", p.api)])
+        .args(["--token-file", dir.join("token").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{verb}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Every action the outbox holds for `revision`, in order, with how many
+/// times the audit log says it was carried out.
+fn actions(db: &PathBuf, revision: &str) -> Vec<(String, String, usize, bool)> {
+    let c = rusqlite::Connection::open(db).unwrap();
+    let mut audited: BTreeMap<String, usize> = BTreeMap::new();
+    let mut st = c
+        .prepare("SELECT payload FROM audit_log WHERE kind = 'action' AND revision = ?1")
+        .unwrap();
+    for p in st.query_map([revision], |r| r.get::<_, String>(0)).unwrap() {
+        let v: serde_json::Value = serde_json::from_str(&p.unwrap()).unwrap();
+        assert_eq!(v["result"]["ok"], true, "{v}");
+        *audited
+            .entry(v["idempotency_key"].as_str().unwrap().to_string())
+            .or_default() += 1;
+    }
+    let mut st = c
+        .prepare(
+            "SELECT idempotency_key, kind, payload, done FROM outbox \
+             WHERE revision = ?1 AND kind != 'notify' ORDER BY id",
+        )
+        .unwrap();
+    let rows = st
+        .query_map([revision], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, i64>(3)? == 1,
+            ))
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .map(|(key, kind, payload, done)| {
+            let v: serde_json::Value = serde_json::from_str(&payload).unwrap();
+            let what = match v.get("weight") {
+                Some(w) => format!("{kind} {w}"),
+                None => kind,
+            };
+            (
+                key.clone(),
+                what,
+                audited.get(&key).copied().unwrap_or(0),
+                done,
+            )
+        })
+        .collect();
+    rows
+}
+
+fn summary(a: &[(String, String, usize, bool)]) -> Vec<(String, usize, bool)> {
+    a.iter().map(|(_, w, n, d)| (w.clone(), *n, *d)).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_split_survives_kills_at_every_point_of_a_rollout() {
+    let dir = tempfile::tempdir().unwrap();
+    let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    let mut sc = SampleAppConfig::new("v1");
+    sc.listen = loopback;
+    let stable = SampleApp::start(sc).await.unwrap();
+    let mut cc = SampleAppConfig::new("v2");
+    cc.listen = loopback;
+    let canary = SampleApp::start(cc).await.unwrap();
+    let (su, cu) = (stable.url(), canary.url());
+    let urls = (su.as_str(), cu.as_str());
+    std::fs::write(
+        dir.path().join("policy.yaml"),
+        "name: restart\nwindow: 1s\nladder:\n  - {weight: 50, hold_windows: 3}\n  - {weight: 100, hold_windows: 2}\n\
+         ramp_budget: 1h\ntraffic: {min_requests_per_route: 5, max_extensions: 50}\n\
+         baseline: {lookback: 7d, min_history: 1h, min_requests_per_route: 10}\n\
+         collectors: {auto_resume: true}\n\
+         rules:\n  - {metric: error_rate, ratio: 2, min_value: 5%}\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("token"), TOKEN).unwrap();
+    let db = dir.path().join("canaryd.db");
+    let p = Ports {
+        listen: free_port(),
+        api: free_port(),
+        admin: free_port(),
+    };
+    // Open-loop load through every run (requests while the proxy is down fail
+    // on the client side, as they would for real clients).
+    let mut load_cfg = canaryd_sim::LoadConfig::new(
+        format!("http://127.0.0.1:{}", p.listen),
+        100.0,
+        Duration::from_secs(600),
+    );
+    load_cfg.mix = "GET /pay=100".parse().unwrap();
+    let load = canaryd_sim::load::start(load_cfg).unwrap();
+
+    // 1. Approved, ramping at 50%; SIGKILL after a window there.
+    let mut run = Proxy::start(dir.path(), &p, urls, "v2", None);
+    run.wait_for("awaiting_approval");
+    operator(dir.path(), &p, "approve", "v2");
+    run.wait_for("(ramping: 50%)");
+    assert_eq!(admin_weight(&p), 50);
+    assert_eq!(run.signal("-KILL"), None);
+
+    // 2. Restarted: 50% from the first request. It halts right after
+    //    committing the advance to 100%, before the router call; SIGKILL there.
+    let mut run = Proxy::start(dir.path(), &p, urls, "v2", Some("ramping:100"));
+    assert_eq!(admin_weight(&p), 50, "{}", run.output());
+    let (_, seen) = split(&p, 200);
+    assert!(
+        seen.get("v1").is_some_and(|n| *n > 0) && seen.get("v2").is_some_and(|n| *n > 0),
+        "a 50% split sends some of 200 requests each way: {seen:?}"
+    );
+    run.wait_for("fault injection: halted after committing shop/pay v2 ramping at 100%");
+    assert_eq!(admin_weight(&p), 50, "committed, not yet acted on");
+    let before = actions(&db, "v2");
+    assert_eq!(
+        summary(&before).last(),
+        Some(&("set_weight 100".to_string(), 0, false)),
+        "the advance is in the outbox, not yet carried out: {before:?}"
+    );
+    assert_eq!(run.signal("-KILL"), None);
+
+    // 3. Restarted: the stored state is ramping at 100%, so 100% from the
+    //    first request; the pending weight change is carried out once. It
+    //    halts after committing the promotion; SIGTERM there.
+    let mut run = Proxy::start(dir.path(), &p, urls, "v2", Some("promoted:100"));
+    assert_eq!(admin_weight(&p), 100, "{}", run.output());
+    let (first, seen) = split(&p, 50);
+    assert_eq!(first, "v2");
+    assert_eq!(seen.keys().collect::<Vec<_>>(), ["v2"], "{seen:?}");
+    run.wait_for("fault injection: halted after committing shop/pay v2 promoted at 100%");
+    assert_eq!(run.signal("-TERM"), Some(2), "{}", run.output());
+
+    // 4. Restarted after the promotion: 100%, the pending promote carried out
+    //    once, the rollout reported finished; a clean stop exits 0.
+    let mut run = Proxy::start(dir.path(), &p, urls, "v2", None);
+    assert_eq!(admin_weight(&p), 100, "{}", run.output());
+    let (first, seen) = split(&p, 50);
+    assert_eq!((first.as_str(), seen.len()), ("v2", 1), "{seen:?}");
+    run.wait_for("finished: promoted");
+    assert_eq!(run.signal("-TERM"), Some(0), "{}", run.output());
+
+    // 5. And once more (SIGKILL): still 100%, nothing carried out again.
+    let done = actions(&db, "v2");
+    let mut run = Proxy::start(dir.path(), &p, urls, "v2", None);
+    run.wait_for("finished: promoted");
+    assert_eq!(admin_weight(&p), 100);
+    assert_eq!(run.signal("-KILL"), None);
+    assert_eq!(actions(&db, "v2"), done, "a finished rollout acts no more");
+    assert_eq!(
+        summary(&done),
+        [
+            ("set_weight 50".to_string(), 1, true),
+            ("set_weight 100".to_string(), 1, true),
+            ("promote".to_string(), 1, true)
+        ],
+        "every action exactly once, none skipped"
+    );
+
+    // 6. The next revision is aborted at 50%; killed between the commit of
+    //    the rollback and the router call, it restarts at 0%.
+    let mut run = Proxy::start(dir.path(), &p, urls, "v3", Some("rolled_back:0"));
+    assert_eq!(admin_weight(&p), 0, "a new revision starts at 0%");
+    run.wait_for("awaiting_approval");
+    operator(dir.path(), &p, "approve", "v3");
+    run.wait_for("(ramping: 50%)");
+    // The abort's answer never comes (the process halts before replying).
+    let mut abort = Command::new(bin())
+        .args(["abort", "shop/pay", "v3", "--by", "alice"])
+        .args(["--server", &format!("http://127.0.0.1:{}", p.api)])
+        .args(["--token-file", dir.path().join("token").to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    run.wait_for("fault injection: halted after committing shop/pay v3 rolled_back at 0%");
+    assert_eq!(admin_weight(&p), 50, "committed, not yet acted on");
+    assert_eq!(run.signal("-KILL"), None);
+    let _ = abort.kill();
+    let _ = abort.wait();
+    let mut run = Proxy::start(dir.path(), &p, urls, "v3", None);
+    assert_eq!(admin_weight(&p), 0, "{}", run.output());
+    let (first, seen) = split(&p, 50);
+    assert_eq!((first.as_str(), seen.len()), ("v1", 1), "{seen:?}");
+    run.wait_for("finished: aborted by alice");
+    assert_eq!(run.signal("-TERM"), Some(1), "{}", run.output());
+    assert_eq!(
+        summary(&actions(&db, "v3")),
+        [
+            ("set_weight 50".to_string(), 1, true),
+            ("roll_back".to_string(), 1, true)
+        ]
+    );
+
+    let _ = load.stop().await;
+    let verify = Command::new(bin())
+        .args(["audit", "verify", "--db", db.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(
+        verify.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+    stable.shutdown().await;
+    canary.shutdown().await;
+}
+
+/// Two processes on one database: the second exits 4 and names the first
+/// (pid, host, since when); once the first is SIGKILLed, its lease is stale
+/// (dead pid on this host) and a new process takes over at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_second_process_on_the_same_database_exits_4_naming_the_holder() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("policy.yaml"),
+        "name: lease\nwindow: 1s\nladder:\n  - {weight: 50, hold_windows: 3}\n  - {weight: 100, hold_windows: 1}\n\
+         ramp_budget: 1h\ntraffic: {min_requests_per_route: 5, max_extensions: 50}\n\
+         baseline: {lookback: 7d, min_history: 1h, min_requests_per_route: 10}\n\
+         rules:\n  - {metric: error_rate, ratio: 2, min_value: 5%}\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("token"), TOKEN).unwrap();
+    let urls = ("http://127.0.0.1:9", "http://127.0.0.1:9");
+    let ports = || Ports {
+        listen: free_port(),
+        api: free_port(),
+        admin: free_port(),
+    };
+    let mut first = Proxy::start(dir.path(), &ports(), urls, "v2", None);
+    let pid = first.child.as_ref().unwrap().id();
+
+    let p2 = ports();
+    let second = Command::new(bin())
+        .args(["proxy", "--stable", urls.0, "--canary", urls.1])
+        .args(["--policy", dir.path().join("policy.yaml").to_str().unwrap()])
+        .args(["--listen", &format!("127.0.0.1:{}", p2.listen)])
+        .args(["--api-listen", &format!("127.0.0.1:{}", p2.api)])
+        .args(["--db", dir.path().join("canaryd.db").to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(4), "{err}");
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    for part in [
+        format!("pid {pid}"),
+        format!("on host {}", host.trim()),
+        "writing since 20".to_string(),
+        "canaryd proxy".to_string(),
+    ] {
+        assert!(err.contains(&part), "no {part:?} in: {err}");
+    }
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", p2.listen)).is_err(),
+        "the refused process never listened"
+    );
+
+    assert_eq!(first.signal("-KILL"), None);
+    let third = Proxy::start(dir.path(), &ports(), urls, "v2", None);
+    third.wait_for("took over the writer lease");
+    assert!(third.output().contains(&format!("from pid {pid}")));
+}
+
+/// The proxy records the stable cohort in its store all the time, and that
+/// history is the next release's baseline: the first release through a
+/// fresh database waits for approval, the next one (here after a restart
+/// with a new revision) starts on its own. On the code before, the baseline
+/// was "stable traffic since this process started", nothing at start, so
+/// every release through the proxy waited for a human.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_second_release_starts_on_the_recorded_stable_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    let mut sc = SampleAppConfig::new("v1");
+    sc.listen = loopback;
+    let stable = SampleApp::start(sc).await.unwrap();
+    let mut cc = SampleAppConfig::new("v2");
+    cc.listen = loopback;
+    let canary = SampleApp::start(cc).await.unwrap();
+    let (su, cu) = (stable.url(), canary.url());
+    let urls = (su.as_str(), cu.as_str());
+    std::fs::write(
+        dir.path().join("policy.yaml"),
+        "name: history\nwindow: 1s\nladder:\n  - {weight: 50, hold_windows: 1}\n  - {weight: 100, hold_windows: 1}\n\
+         ramp_budget: 1h\ntraffic: {min_requests_per_route: 5, max_extensions: 50}\n\
+         baseline: {lookback: 1h, min_history: 2s, min_requests_per_route: 10}\n\
+         collectors: {auto_resume: true}\n\
+         rules:\n  - {metric: error_rate, ratio: 2, min_value: 5%}\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("token"), TOKEN).unwrap();
+    let db = dir.path().join("canaryd.db");
+    let p = Ports {
+        listen: free_port(),
+        api: free_port(),
+        admin: free_port(),
+    };
+    let mut load_cfg = canaryd_sim::LoadConfig::new(
+        format!("http://127.0.0.1:{}", p.listen),
+        100.0,
+        Duration::from_secs(600),
+    );
+    load_cfg.mix = "GET /pay=100".parse().unwrap();
+    let load = canaryd_sim::load::start(load_cfg).unwrap();
+
+    let mut run = Proxy::start(dir.path(), &p, urls, "v2", None);
+    run.wait_for("awaiting_approval");
+    // History spanning the policy's min_history (2 s), recorded by the proxy.
+    let span = || {
+        let c = rusqlite::Connection::open(&db).unwrap();
+        c.query_row(
+            "SELECT coalesce(max(at_ms) - min(at_ms), 0) FROM stable_history WHERE workload = 'shop/pay'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .unwrap()
+    };
+    let t = Instant::now();
+    while span() < 2_000 {
+        assert!(
+            t.elapsed() < Duration::from_secs(120),
+            "no stable history recorded"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    operator(dir.path(), &p, "approve", "v2");
+    run.wait_for("finished: promoted");
+    assert_eq!(run.signal("-TERM"), Some(0), "{}", run.output());
+
+    let run = Proxy::start(dir.path(), &p, urls, "v3", None);
+    run.wait_for("started shop/pay v3: ramping at 50%");
+    assert!(
+        !run.output().contains("awaiting_approval"),
+        "{}",
+        run.output()
+    );
+    drop(run);
+    let _ = load.stop().await;
+    stable.shutdown().await;
+    canary.shutdown().await;
+}

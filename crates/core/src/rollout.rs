@@ -772,10 +772,14 @@ fn roll_back(
     Decision::RollBack { cause }
 }
 
+/// A pause restarts the hold at the current step (DESIGN.md §1): the healthy
+/// windows before an outage say nothing about the canary after it, so they do
+/// not add up with the ones after the resume.
 fn pause(s: &mut Rollout, reason: PauseReason, fx: &mut Vec<Effect>) -> Decision {
     s.phase = Phase::Paused {
         reason: reason.clone(),
     };
+    s.healthy_at_step = 0;
     fx.push(Effect::Notify(Notice {
         kind: NoticeKind::Paused,
         severity: Severity::Warning,

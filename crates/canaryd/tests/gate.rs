@@ -11,7 +11,9 @@
 //! requests is rolled back; Prometheus killed mid-rollout pauses the rollout
 //! (never a rollback) and it resumes and finishes once Prometheus is back; a
 //! canary selector that matches nothing fails `doctor` and the gate refuses
-//! to advance past the first step.
+//! to advance past the first step; a gate started while the stable history is
+//! too short waits for approval, re-checks the baseline every window, and
+//! starts on its own once the history is long enough.
 
 use canaryd_proxy::{AdminAccess, AdminToken, Router, RouterConfig, RouterHandle};
 use canaryd_sim::prometheus::PrometheusServer;
@@ -70,6 +72,11 @@ impl Rig {
     /// A policy with 3-second windows reading this rig's Prometheus and
     /// driving this rig's router. `canary` is the canary cohort's label value.
     fn policy(&self, canary: &str) -> PathBuf {
+        self.policy_with(canary, "2s")
+    }
+
+    /// [`Rig::policy`] with the stable history the baseline gate requires.
+    fn policy_with(&self, canary: &str, min_history: &str) -> PathBuf {
         let admin = format!("http://{}", self.router.admin_addr().unwrap());
         let text = format!(
             "name: gate-e2e\n\
@@ -77,14 +84,17 @@ impl Rig {
              ladder:\n  - {{weight: 20, hold_windows: 2}}\n  - {{weight: 50, hold_windows: 1}}\n  - {{weight: 100, hold_windows: 1}}\n\
              ramp_budget: 5m\n\
              traffic: {{min_requests_per_route: 5, max_extensions: 2}}\n\
-             baseline: {{lookback: 1m, min_history: 2s, min_requests_per_route: 20}}\n\
+             baseline: {{lookback: 1m, min_history: {min_history}, min_requests_per_route: 20}}\n\
              collectors: {{auto_resume: true}}\n\
              rules:\n  - {{name: error-ratio, metric: error_rate, ratio: 2, min_value: 5%, consecutive: 2}}\n\
              source:\n  prometheus:\n    url: \"{prom}\"\n    canary: \"{canary}\"\n    baseline: v1\n    selector: 'route!~\"/healthz|/metrics\"'\n    timeout: 2s\n    retries: 0\n\
              router:\n  embedded: {{admin_url: \"{admin}\", token: {{env: GATE_ROUTER_TOKEN}}}}\n",
             prom = self.prom.url(),
         );
-        let path = self.dir.path().join(format!("policy-{canary}.yaml"));
+        let path = self
+            .dir
+            .path()
+            .join(format!("policy-{canary}-{min_history}.yaml"));
         std::fs::write(&path, text).unwrap();
         path
     }
@@ -337,4 +347,41 @@ async fn doctor_passes_a_policy_that_sees_both_cohorts() {
             "{check} passes:\n{text}"
         );
     }
+}
+
+/// The gate starts while Prometheus holds ~4 s of stable history and the
+/// policy wants 15 s: it awaits approval, re-reads the baseline every window
+/// (past the baseline cache), and once the history is long enough starts on
+/// its own — audited as "baseline became available" — and is promoted. No
+/// operator is involved. Before the re-check, it waited for a human until
+/// `--max-idle-windows` ran out and exited 2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gate_awaiting_a_thin_baseline_starts_when_the_history_is_long_enough() {
+    let rig = rig().await;
+    let policy = rig.policy_with("v2", "15s");
+    let child = rig.gate(&policy, "v2", &["--max-idle-windows", "40"]);
+    let out = finish(child).await;
+    let s = summary(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{s}\n{stderr}");
+    assert_eq!(s["outcome"], "promoted", "{s}");
+    assert!(
+        stderr.contains("started: awaiting approval") || stderr.contains("awaiting"),
+        "it waited first: {stderr}"
+    );
+    assert!(
+        stderr.contains("baseline became available"),
+        "the wait ended on the re-check: {stderr}"
+    );
+    let audit = Command::new(bin())
+        .args(["audit", "export", "--db"])
+        .arg(rig.db())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&audit.stdout);
+    assert!(text.contains("baseline_available"), "audited: {text}");
+    assert!(
+        !text.contains("\"approve\""),
+        "no operator approved: {text}"
+    );
 }

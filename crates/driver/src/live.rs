@@ -71,6 +71,8 @@ pub enum Progress {
     },
     /// A window could not be read from the source: applied as unreliable.
     SourceFailed { index: u32, error: String },
+    /// The baseline was looked up again while awaiting approval.
+    BaselineChecked { applied: Applied },
     /// An operator command was applied.
     Operator {
         command: OperatorCommand,
@@ -89,6 +91,18 @@ pub enum Stopped {
     WindowLimit,
     /// The control channel closed (shutdown requested).
     Shutdown,
+}
+
+/// Whether a rollout waiting for its baseline re-checks it every window
+/// (`baseline.approval: when_thin`, the default).
+fn rechecks_baseline(policy: &canaryd_core::Policy) -> bool {
+    matches!(
+        policy.baseline,
+        canaryd_core::policy::BaselinePolicy::Required {
+            approval: canaryd_core::policy::BaselineApproval::WhenThin,
+            ..
+        }
+    )
 }
 
 /// The wall clock as the core's `Timestamp`.
@@ -200,6 +214,17 @@ where
                 let applied = driver.apply(key, Event::WindowClosed { window: window.clone() }, end).await?;
                 state = applied.state.clone();
                 progress(&Progress::Window { index, window, applied });
+                // No baseline, no automatic advance; but a history that has
+                // grown long enough ends the wait (the core decides).
+                if matches!(state.phase, Phase::AwaitingApproval { .. }) && rechecks_baseline(driver.policy()) {
+                    let baseline = match source.fresh_baseline(key).await {
+                        Ok(b) => b,
+                        Err(e) => canaryd_core::BaselineStatus::Missing(format!("baseline lookup failed: {e}")),
+                    };
+                    let applied = driver.apply(key, Event::BaselineChecked { baseline }, now()).await?;
+                    state = applied.state.clone();
+                    progress(&Progress::BaselineChecked { applied });
+                }
                 window_start = end;
                 // Keep the schedule: a slow source must not stretch every later window.
                 deadline += window_len;

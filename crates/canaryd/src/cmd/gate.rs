@@ -336,6 +336,13 @@ fn progress_line(
         Progress::SourceFailed { index, error } => Some(format!(
             "window {index:>3}  the source failed: {error} (judged unreliable)"
         )),
+        // Said once, when the wait ends; a baseline still thin is in the audit log.
+        Progress::BaselineChecked { applied } => match &applied.decision {
+            Some(d @ canaryd_core::effect::Decision::BaselineAvailable { .. }) => {
+                Some(describe_decision(d))
+            }
+            _ => None,
+        },
         Progress::Operator { command, applied } => {
             let decision = applied
                 .decision

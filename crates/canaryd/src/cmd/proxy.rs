@@ -191,6 +191,13 @@ fn log_progress(p: &Progress) {
         Progress::SourceFailed { index, error } => {
             println!("window {index}: metrics unreadable: {error}")
         }
+        Progress::BaselineChecked { applied } => {
+            if let Some(d @ canaryd_core::effect::Decision::BaselineAvailable { .. }) =
+                &applied.decision
+            {
+                println!("{}", canaryd_driver::replay::describe_decision(d));
+            }
+        }
         Progress::Operator { command, applied } => println!(
             "operator {} {}: {}",
             command.by,

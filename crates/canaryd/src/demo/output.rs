@@ -180,6 +180,13 @@ impl Live {
             Progress::SourceFailed { index, error } => {
                 self.line(bar, format!("window {index}: source failed: {error}"))
             }
+            Progress::BaselineChecked { applied } => {
+                if let Some(d @ canaryd_core::effect::Decision::BaselineAvailable { .. }) =
+                    &applied.decision
+                {
+                    self.line(bar, describe_decision(d));
+                }
+            }
             Progress::Operator { command, applied } => self.line(
                 bar,
                 format!(

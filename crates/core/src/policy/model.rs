@@ -343,10 +343,36 @@ pub enum BaselinePolicy {
         #[serde(with = "humantime_serde_compat")]
         min_history: Duration,
         min_requests_per_route: u64,
+        /// Whether a rollout that waits for approval because the baseline was
+        /// missing or thin starts on its own once the baseline passes.
+        #[serde(default)]
+        approval: BaselineApproval,
     },
     /// No baseline comparison: only absolute rules. The rollout ramps without
     /// a baseline gate.
     None,
+}
+
+/// Who may end a wait for approval caused by a missing or thin baseline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BaselineApproval {
+    /// The baseline is re-checked every window while the rollout waits; when
+    /// it passes, the rollout starts on its own ("baseline became available").
+    /// An operator may still approve earlier.
+    #[default]
+    WhenThin,
+    /// Only an operator starts a rollout that waited for its baseline.
+    Always,
+}
+
+impl BaselineApproval {
+    pub fn name(self) -> &'static str {
+        match self {
+            BaselineApproval::WhenThin => "when_thin",
+            BaselineApproval::Always => "always",
+        }
+    }
 }
 
 /// The `progressive` strategy's error-budget gate: ramping further while the

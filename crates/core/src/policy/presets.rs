@@ -13,8 +13,8 @@ use std::time::Duration;
 use super::draft::Draft;
 use super::error::Errors;
 use super::model::{
-    AdaptiveRamp, BaselinePolicy, CollectorPolicy, Comparison, ErrorBudgetGate, LadderStep, Metric,
-    Policy, Ramp, Rule, TestKind, TestSpec, TrafficPolicy,
+    AdaptiveRamp, BaselineApproval, BaselinePolicy, CollectorPolicy, Comparison, ErrorBudgetGate,
+    LadderStep, Metric, Policy, Ramp, Rule, TestKind, TestSpec, TrafficPolicy,
 };
 use super::resolve::resolve;
 
@@ -113,6 +113,7 @@ fn week_baseline() -> BaselinePolicy {
         lookback: hours(7 * 24),
         min_history: hours(24),
         min_requests_per_route: 10_000,
+        approval: BaselineApproval::WhenThin,
     }
 }
 

@@ -385,3 +385,112 @@ async fn a_gate_awaiting_a_thin_baseline_starts_when_the_history_is_long_enough(
         "no operator approved: {text}"
     );
 }
+
+/// Runs `canaryd doctor` on a policy for revision v2; returns its exit code and stdout.
+async fn doctor(policy: PathBuf, extra: &'static [&'static str]) -> (Option<i32>, String) {
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(bin())
+            .args(["doctor", "--policy"])
+            .arg(&policy)
+            .args([
+                "--workload",
+                "shop/pay",
+                "--revision",
+                "v2",
+                "--weight",
+                "20",
+            ])
+            .args(extra)
+            .env("GATE_ROUTER_TOKEN", ROUTER_TOKEN)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+/// The rig's policy with `from` replaced by `to`, written beside it.
+fn edited(policy: &PathBuf, name: &str, from: &str, to: &str) -> PathBuf {
+    let text = std::fs::read_to_string(policy).unwrap();
+    assert!(text.contains(from), "{text}");
+    let path = policy.with_file_name(name);
+    std::fs::write(&path, text.replace(from, to)).unwrap();
+    path
+}
+
+/// doctor names the matcher to fix. A wrong `job=` in the base selector was
+/// reported as "canary selector `version=\"v2\"` matched no series", which
+/// sends the operator to the cohort settings; now it names `job="payments"`
+/// and the `job` values Prometheus has for the metric. A misspelt metric is
+/// reported as a metric that does not exist, a wrong cohort value with the
+/// values that exist, and a window too short for its samples as such.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_names_the_matcher_to_fix() {
+    let rig = rig().await;
+    rig.router.set_weight(20).unwrap();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let base = rig.policy("v2");
+
+    let wrong_job = edited(
+        &base,
+        "wrong-job.yaml",
+        "selector: 'route!~",
+        "selector: 'job=\"payments\",route!~",
+    );
+    let (code, text) = doctor(wrong_job, &[]).await;
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("base selector matcher `job=\"payments\"` matches no series"),
+        "the base matcher is named: {text}"
+    );
+    assert!(
+        text.contains("`job` values seen") && text.contains("\"app-0\""),
+        "with the job values that exist: {text}"
+    );
+    assert!(
+        text.lines()
+            .filter(|l| l.starts_with("FAIL  data"))
+            .all(|l| !l.contains("version=")),
+        "no data check blames the cohort matcher: {text}"
+    );
+
+    let typo = edited(
+        &base,
+        "typo.yaml",
+        "    baseline: v1\n",
+        "    baseline: v1\n    queries: {requests: 'sum by ({by}) (increase(http_requests_totl{{selector}}[{window}]))'}\n",
+    );
+    let (code, text) = doctor(typo, &[]).await;
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("the metric `http_requests_totl` does not exist"),
+        "{text}"
+    );
+
+    let wrong_canary = edited(
+        &base,
+        "wrong-canary.yaml",
+        "canary: \"v2\"",
+        "canary: \"v9\"",
+    );
+    let (code, text) = doctor(wrong_canary, &[]).await;
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("canary cohort matcher `version=\"v9\"`") && text.contains("\"v1\", \"v2\""),
+        "the cohort value is named, with the values seen: {text}"
+    );
+
+    // Every matcher is right, but a 500 ms window holds fewer than the two
+    // scrapes (1 s apart) `increase()` needs: the series exist, the samples
+    // in the window do not.
+    let (code, text) = doctor(base, &["--window", "500ms"]).await;
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("exist for both cohorts") && text.contains("no samples in the window"),
+        "{text}"
+    );
+}

@@ -11,7 +11,9 @@
 //! requests is rolled back; Prometheus killed mid-rollout pauses the rollout
 //! (never a rollback) and it resumes and finishes once Prometheus is back; a
 //! canary selector that matches nothing fails `doctor` and the gate refuses
-//! to advance past the first step.
+//! to advance past the first step; a gate started while the stable history is
+//! too short waits for approval, re-checks the baseline every window, and
+//! starts on its own once the history is long enough.
 
 use canaryd_proxy::{AdminAccess, AdminToken, Router, RouterConfig, RouterHandle};
 use canaryd_sim::prometheus::PrometheusServer;
@@ -70,6 +72,11 @@ impl Rig {
     /// A policy with 3-second windows reading this rig's Prometheus and
     /// driving this rig's router. `canary` is the canary cohort's label value.
     fn policy(&self, canary: &str) -> PathBuf {
+        self.policy_with(canary, "2s")
+    }
+
+    /// [`Rig::policy`] with the stable history the baseline gate requires.
+    fn policy_with(&self, canary: &str, min_history: &str) -> PathBuf {
         let admin = format!("http://{}", self.router.admin_addr().unwrap());
         let text = format!(
             "name: gate-e2e\n\
@@ -77,14 +84,17 @@ impl Rig {
              ladder:\n  - {{weight: 20, hold_windows: 2}}\n  - {{weight: 50, hold_windows: 1}}\n  - {{weight: 100, hold_windows: 1}}\n\
              ramp_budget: 5m\n\
              traffic: {{min_requests_per_route: 5, max_extensions: 2}}\n\
-             baseline: {{lookback: 1m, min_history: 2s, min_requests_per_route: 20}}\n\
+             baseline: {{lookback: 1m, min_history: {min_history}, min_requests_per_route: 20}}\n\
              collectors: {{auto_resume: true}}\n\
              rules:\n  - {{name: error-ratio, metric: error_rate, ratio: 2, min_value: 5%, consecutive: 2}}\n\
              source:\n  prometheus:\n    url: \"{prom}\"\n    canary: \"{canary}\"\n    baseline: v1\n    selector: 'route!~\"/healthz|/metrics\"'\n    timeout: 2s\n    retries: 0\n\
              router:\n  embedded: {{admin_url: \"{admin}\", token: {{env: GATE_ROUTER_TOKEN}}}}\n",
             prom = self.prom.url(),
         );
-        let path = self.dir.path().join(format!("policy-{canary}.yaml"));
+        let path = self
+            .dir
+            .path()
+            .join(format!("policy-{canary}-{min_history}.yaml"));
         std::fs::write(&path, text).unwrap();
         path
     }
@@ -337,4 +347,150 @@ async fn doctor_passes_a_policy_that_sees_both_cohorts() {
             "{check} passes:\n{text}"
         );
     }
+}
+
+/// The gate starts while Prometheus holds ~4 s of stable history and the
+/// policy wants 15 s: it awaits approval, re-reads the baseline every window
+/// (past the baseline cache), and once the history is long enough starts on
+/// its own — audited as "baseline became available" — and is promoted. No
+/// operator is involved. Before the re-check, it waited for a human until
+/// `--max-idle-windows` ran out and exited 2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gate_awaiting_a_thin_baseline_starts_when_the_history_is_long_enough() {
+    let rig = rig().await;
+    let policy = rig.policy_with("v2", "15s");
+    let child = rig.gate(&policy, "v2", &["--max-idle-windows", "40"]);
+    let out = finish(child).await;
+    let s = summary(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{s}\n{stderr}");
+    assert_eq!(s["outcome"], "promoted", "{s}");
+    assert!(
+        stderr.contains("started: awaiting approval") || stderr.contains("awaiting"),
+        "it waited first: {stderr}"
+    );
+    assert!(
+        stderr.contains("baseline became available"),
+        "the wait ended on the re-check: {stderr}"
+    );
+    let audit = Command::new(bin())
+        .args(["audit", "export", "--db"])
+        .arg(rig.db())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&audit.stdout);
+    assert!(text.contains("baseline_available"), "audited: {text}");
+    assert!(
+        !text.contains("\"approve\""),
+        "no operator approved: {text}"
+    );
+}
+
+/// Runs `canaryd doctor` on a policy for revision v2; returns its exit code and stdout.
+async fn doctor(policy: PathBuf, extra: &'static [&'static str]) -> (Option<i32>, String) {
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(bin())
+            .args(["doctor", "--policy"])
+            .arg(&policy)
+            .args([
+                "--workload",
+                "shop/pay",
+                "--revision",
+                "v2",
+                "--weight",
+                "20",
+            ])
+            .args(extra)
+            .env("GATE_ROUTER_TOKEN", ROUTER_TOKEN)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+/// The rig's policy with `from` replaced by `to`, written beside it.
+fn edited(policy: &PathBuf, name: &str, from: &str, to: &str) -> PathBuf {
+    let text = std::fs::read_to_string(policy).unwrap();
+    assert!(text.contains(from), "{text}");
+    let path = policy.with_file_name(name);
+    std::fs::write(&path, text.replace(from, to)).unwrap();
+    path
+}
+
+/// doctor names the matcher to fix. A wrong `job=` in the base selector was
+/// reported as "canary selector `version=\"v2\"` matched no series", which
+/// sends the operator to the cohort settings; now it names `job="payments"`
+/// and the `job` values Prometheus has for the metric. A misspelt metric is
+/// reported as a metric that does not exist, a wrong cohort value with the
+/// values that exist, and a window too short for its samples as such.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_names_the_matcher_to_fix() {
+    let rig = rig().await;
+    rig.router.set_weight(20).unwrap();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let base = rig.policy("v2");
+
+    let wrong_job = edited(
+        &base,
+        "wrong-job.yaml",
+        "selector: 'route!~",
+        "selector: 'job=\"payments\",route!~",
+    );
+    let (code, text) = doctor(wrong_job, &[]).await;
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("base selector matcher `job=\"payments\"` matches no series"),
+        "the base matcher is named: {text}"
+    );
+    assert!(
+        text.contains("`job` values seen") && text.contains("\"app-0\""),
+        "with the job values that exist: {text}"
+    );
+    assert!(
+        text.lines()
+            .filter(|l| l.starts_with("FAIL  data"))
+            .all(|l| !l.contains("version=")),
+        "no data check blames the cohort matcher: {text}"
+    );
+
+    let typo = edited(
+        &base,
+        "typo.yaml",
+        "    baseline: v1\n",
+        "    baseline: v1\n    queries: {requests: 'sum by ({by}) (increase(http_requests_totl{{selector}}[{window}]))'}\n",
+    );
+    let (code, text) = doctor(typo, &[]).await;
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("the metric `http_requests_totl` does not exist"),
+        "{text}"
+    );
+
+    let wrong_canary = edited(
+        &base,
+        "wrong-canary.yaml",
+        "canary: \"v2\"",
+        "canary: \"v9\"",
+    );
+    let (code, text) = doctor(wrong_canary, &[]).await;
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("canary cohort matcher `version=\"v9\"`") && text.contains("\"v1\", \"v2\""),
+        "the cohort value is named, with the values seen: {text}"
+    );
+
+    // Every matcher is right, but a 500 ms window holds fewer than the two
+    // scrapes (1 s apart) `increase()` needs: the series exist, the samples
+    // in the window do not.
+    let (code, text) = doctor(base, &["--window", "500ms"]).await;
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("exist for both cohorts") && text.contains("no samples in the window"),
+        "{text}"
+    );
 }

@@ -257,3 +257,36 @@ fn bad_input_is_exit_3_with_file_and_line() {
         stderr(&o)
     );
 }
+
+/// Fisher's test at counts no window reaches: a clear error (exit 3) naming
+/// the cohort and the limit where a count is not representable, and an answer
+/// in constant memory at billions of requests. Before, the first aborted the
+/// process (`memory allocation of 144000000008 bytes failed`, signal 6).
+#[test]
+fn fisher_at_huge_counts_never_aborts() {
+    let o = canaryd(&[
+        "stats",
+        "fisher",
+        "--canary",
+        "9000000000/18446744073709551615",
+        "--baseline",
+        "10/1000",
+    ]);
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("canary total (18446744073709551615) is too large"),
+        "{}",
+        stderr(&o)
+    );
+    let o = canaryd(&[
+        "stats",
+        "fisher",
+        "--canary",
+        "4000000000/5000000000",
+        "--baseline",
+        "4000000000/5000000000",
+        "--json",
+    ]);
+    let v = json(&o);
+    assert!(close(&v["p_value"], 1.0), "{v}");
+}

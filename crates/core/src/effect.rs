@@ -169,6 +169,11 @@ pub enum Decision {
     Approve {
         by: String,
     },
+    /// A rollout waiting for approval because its baseline was missing or
+    /// thin found the baseline good enough on a re-check and started itself.
+    BaselineAvailable {
+        weight: Weight,
+    },
     /// The window counted; the weight stays (hold not done, a breach streak
     /// still short, an advance deferred).
     Hold {
@@ -213,6 +218,7 @@ impl Decision {
             Decision::Start { .. } => "start",
             Decision::AwaitApproval { .. } => "await_approval",
             Decision::Approve { .. } => "approve",
+            Decision::BaselineAvailable { .. } => "baseline_available",
             Decision::Hold { .. } => "hold",
             Decision::Extend { .. } => "extend",
             Decision::Advance { .. } => "advance",
@@ -266,13 +272,21 @@ pub enum AuditRecord {
         command: OperatorCommand,
         decision: Decision,
     },
+    /// The baseline looked up again while the rollout awaited approval, and
+    /// what came of it (started: "baseline became available", or still waiting).
+    BaselineRechecked {
+        baseline: BaselineStatus,
+        decision: Decision,
+    },
 }
 
 impl AuditRecord {
     /// The audit log's kind for this record.
     pub fn kind(&self) -> &'static str {
         match self {
-            AuditRecord::Started { .. } | AuditRecord::Decision { .. } => "decision",
+            AuditRecord::Started { .. }
+            | AuditRecord::Decision { .. }
+            | AuditRecord::BaselineRechecked { .. } => "decision",
             AuditRecord::Window { .. } => "window_verdict",
             AuditRecord::Operator { .. } => "approval",
         }

@@ -304,15 +304,13 @@ fn judge_route(input: RouteInput<'_>) -> RouteOutcome {
         tolerant = Some(significance);
     }
 
-    let threshold = match (&rule.comparison, baseline_value) {
-        (Comparison::Absolute(t), _) => *t,
-        (Comparison::Ratio(f), Some(b)) => f * b,
-        (Comparison::Delta(d), Some(b)) => b + d,
-        // needs_baseline() guaranteed a value above.
-        (Comparison::Ratio(_) | Comparison::Delta(_), None) => return RouteOutcome::Pass,
+    // The floor is part of the threshold: a ratio against a near-zero
+    // baseline is `max(f × baseline, floor)`, and the evidence says so.
+    // needs_baseline() guaranteed a baseline value above for ratios and deltas.
+    let Some(threshold) = rule.threshold(baseline_value) else {
+        return RouteOutcome::Pass;
     };
-    let floor_ok = rule.min_value.is_none_or(|floor| canary_value > floor);
-    if !(canary_value > threshold && floor_ok) {
+    if canary_value <= threshold {
         return RouteOutcome::Pass;
     }
     let evidence = |test| Evidence {
@@ -322,7 +320,7 @@ fn judge_route(input: RouteInput<'_>) -> RouteOutcome {
         canary: canary_value,
         baseline: baseline_value,
         threshold,
-        comparison: rule.comparison.describe(metric),
+        comparison: rule.describe_comparison(),
         canary_requests: counts.0,
         baseline_requests: counts.1,
         window: index,

@@ -21,6 +21,9 @@ impl AuditRecord {
                 window: window.clone(),
             }),
             AuditRecord::Operator { command, .. } => Some(Event::Operator(command.clone())),
+            AuditRecord::BaselineRechecked { baseline, .. } => Some(Event::BaselineChecked {
+                baseline: baseline.clone(),
+            }),
             AuditRecord::Decision { .. } => None,
         }
     }

@@ -15,7 +15,7 @@ use crate::effect::{
 };
 use crate::judge::{judge_with, look_key, metric_value, JudgeContext};
 use crate::observation::{Baseline, BaselineStatus, CollectorHealth, Observation, Window};
-use crate::policy::{BaselinePolicy, Metric, Policy, Ramp, TestKind};
+use crate::policy::{BaselineApproval, BaselinePolicy, Metric, Policy, Ramp, TestKind};
 use crate::significance::Look;
 use crate::verdict::{Judgement, RuleOutcome, Verdict, VerdictKind};
 use crate::vocab::{fmt_duration, RolloutKey, Route, Timestamp, Weight};
@@ -30,6 +30,9 @@ pub enum Event {
     WindowClosed { window: Window },
     /// An operator said something.
     Operator(OperatorCommand),
+    /// The shell looked the baseline up again while the rollout awaited
+    /// approval for a missing or thin one (every window, in `canaryd gate`).
+    BaselineChecked { baseline: BaselineStatus },
 }
 
 /// Where a rollout is in its life.
@@ -171,6 +174,7 @@ pub fn step(
         Event::Start { baseline } => on_start(&mut s, baseline, policy, now, &mut fx),
         Event::WindowClosed { window } => on_window(&mut s, window, policy, now, &mut fx),
         Event::Operator(cmd) => on_operator(&mut s, cmd, policy, now, &mut fx),
+        Event::BaselineChecked { baseline } => on_baseline(&mut s, baseline, policy, now, &mut fx),
     }
     (s, fx)
 }
@@ -221,6 +225,84 @@ fn on_start(
         policy: policy.name.clone(),
         decision,
     }));
+}
+
+/// A baseline re-check while awaiting approval: no baseline, no automatic
+/// advance — but once the stable history is long and busy enough, the reason
+/// for waiting is gone, and the rollout starts as if the baseline had been
+/// there at its start ("baseline became available"), unless the policy says
+/// only an operator may start it (`baseline.approval: always`).
+fn on_baseline(
+    s: &mut Rollout,
+    baseline: BaselineStatus,
+    policy: &Policy,
+    now: Timestamp,
+    fx: &mut Vec<Effect>,
+) {
+    let decision = match (&s.phase, &policy.baseline) {
+        (Phase::AwaitingApproval { .. }, BaselinePolicy::Required { approval, .. })
+            if *approval == BaselineApproval::Always =>
+        {
+            Decision::Hold {
+                reason: "the policy requires an operator's approval (baseline.approval: always)"
+                    .into(),
+            }
+        }
+        (Phase::AwaitingApproval { .. }, _) => match baseline_gate(&baseline, &policy.baseline) {
+            Some(why) => {
+                s.phase = Phase::AwaitingApproval {
+                    reason: why.clone(),
+                };
+                Decision::Hold {
+                    reason: format!("still awaiting approval: {why}"),
+                }
+            }
+            None => {
+                if let BaselineStatus::Available(b) = &baseline {
+                    s.baseline = Some(b.clone());
+                }
+                let weight = match begin_ramp(s, policy, now, fx, None) {
+                    Decision::Start { weight } => weight,
+                    _ => s.weight,
+                };
+                fx.push(Effect::Notify(Notice {
+                    kind: NoticeKind::Started,
+                    severity: Severity::Info,
+                    title: format!("{} baseline became available", s.key),
+                    text: format!(
+                        "The stable history now passes the baseline gate ({}); the rollout \
+                         started on its own at {weight}% without waiting for an approval.",
+                        describe_gate(&policy.baseline)
+                    ),
+                    evidence: vec![],
+                }));
+                Decision::BaselineAvailable { weight }
+            }
+        },
+        (phase, _) => Decision::Ignore {
+            reason: format!(
+                "baseline re-checked while {phase}: only a rollout awaiting approval uses it"
+            ),
+        },
+    };
+    fx.push(Effect::Audit(AuditRecord::BaselineRechecked {
+        baseline,
+        decision,
+    }));
+}
+
+fn describe_gate(policy: &BaselinePolicy) -> String {
+    match policy {
+        BaselinePolicy::Required {
+            min_history,
+            min_requests_per_route,
+            ..
+        } => format!(
+            "at least {} of clean history and {min_requests_per_route} requests per route",
+            fmt_duration(*min_history)
+        ),
+        BaselinePolicy::None => "no baseline required".into(),
+    }
 }
 
 /// Why the baseline cannot be trusted for an automatic ramp, if it cannot
@@ -772,10 +854,14 @@ fn roll_back(
     Decision::RollBack { cause }
 }
 
+/// A pause restarts the hold at the current step (DESIGN.md §1): the healthy
+/// windows before an outage say nothing about the canary after it, so they do
+/// not add up with the ones after the resume.
 fn pause(s: &mut Rollout, reason: PauseReason, fx: &mut Vec<Effect>) -> Decision {
     s.phase = Phase::Paused {
         reason: reason.clone(),
     };
+    s.healthy_at_step = 0;
     fx.push(Effect::Notify(Notice {
         kind: NoticeKind::Paused,
         severity: Severity::Warning,

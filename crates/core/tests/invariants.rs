@@ -201,6 +201,7 @@ fn setup() -> impl Strategy<Value = Setup> {
                         lookback: Duration::from_secs(7 * 86400),
                         min_history: Duration::from_secs(86400),
                         min_requests_per_route: 10_000,
+                        approval: Default::default(),
                     },
                     error_budget: gate.then_some(canaryd_core::policy::ErrorBudgetGate {
                         defer_below: 0.2,
@@ -270,6 +271,7 @@ fn run(setup: &Setup, steps: &[Step]) -> Run {
             Event::Start { .. } => "start",
             Event::WindowClosed { .. } => "window",
             Event::Operator(_) => "operator",
+            Event::BaselineChecked { .. } => "baseline",
         };
         now = now.plus(setup.policy.window);
         let (next, fx) = step(&state, e, &setup.policy, now);

@@ -51,6 +51,7 @@ fn week_baseline() -> BaselinePolicy {
         lookback: Duration::from_secs(7 * 86_400),
         min_history: Duration::from_secs(86_400),
         min_requests_per_route: 10_000,
+        approval: Default::default(),
     }
 }
 
@@ -402,6 +403,7 @@ fn overrides_merge_field_by_field() {
             lookback: Duration::from_secs(7 * 86_400),
             min_history: Duration::from_secs(48 * 3600),
             min_requests_per_route: 10_000,
+            approval: Default::default(),
         }
     );
     assert!(!p.collectors.auto_resume);
@@ -454,6 +456,7 @@ fn baseline_can_be_removed_or_added() {
             lookback: Duration::from_secs(7 * 86_400),
             min_history: Duration::from_secs(86_400),
             min_requests_per_route: 50,
+            approval: Default::default(),
         }
     );
 }
@@ -544,6 +547,7 @@ fn defaults_without_a_preset() {
             lookback: Duration::from_secs(7 * 86_400),
             min_history: Duration::from_secs(86_400),
             min_requests_per_route: 1000,
+            approval: Default::default(),
         }
     );
     assert!(p.collectors.auto_resume);

@@ -58,6 +58,7 @@ fn policy() -> Policy {
             lookback: Duration::from_secs(7 * 86400),
             min_history: Duration::from_secs(86400),
             min_requests_per_route: 10_000,
+            approval: Default::default(),
         },
         error_budget: None,
         collectors: CollectorPolicy { auto_resume: true },

@@ -148,6 +148,14 @@ impl<S: MetricsSource> MetricsSource for CachedBaseline<S> {
         Ok(status)
     }
 
+    async fn fresh_baseline(&mut self, key: &RolloutKey) -> Result<BaselineStatus, SourceError> {
+        let status = self.inner.baseline(key).await?;
+        if let BaselineStatus::Available(b) = &status {
+            self.write(&key.workload.0, b, (self.clock)());
+        }
+        Ok(status)
+    }
+
     async fn window(
         &mut self,
         key: &RolloutKey,

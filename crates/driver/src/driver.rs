@@ -185,7 +185,10 @@ impl<R: TrafficRouter, N: Notifier> Driver<R, N> {
                             decision = Some(d.clone());
                         }
                         AuditRecord::Started { decision: d, .. }
-                        | AuditRecord::Operator { decision: d, .. } => decision = Some(d.clone()),
+                        | AuditRecord::Operator { decision: d, .. }
+                        | AuditRecord::BaselineRechecked { decision: d, .. } => {
+                            decision = Some(d.clone())
+                        }
                         AuditRecord::Decision { .. } => {}
                     }
                     let mut entry = audit_entry(key, now, record)?;

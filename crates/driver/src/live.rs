@@ -78,6 +78,8 @@ pub enum Progress {
         error: String,
         weight: Weight,
     },
+    /// The baseline was looked up again while awaiting approval.
+    BaselineChecked { applied: Applied },
     /// An operator command was applied.
     Operator {
         command: OperatorCommand,
@@ -96,6 +98,18 @@ pub enum Stopped {
     WindowLimit,
     /// The control channel closed (shutdown requested).
     Shutdown,
+}
+
+/// Whether a rollout waiting for its baseline re-checks it every window
+/// (`baseline.approval: when_thin`, the default).
+fn rechecks_baseline(policy: &canaryd_core::Policy) -> bool {
+    matches!(
+        policy.baseline,
+        canaryd_core::policy::BaselinePolicy::Required {
+            approval: canaryd_core::policy::BaselineApproval::WhenThin,
+            ..
+        }
+    )
 }
 
 /// The wall clock as the core's `Timestamp`.
@@ -278,6 +292,27 @@ where
                 };
                 state = applied.state.clone();
                 progress(&Progress::Window { index, window, applied });
+                // No baseline, no automatic advance; but a history that has
+                // grown long enough ends the wait (the core decides). A store
+                // outage here is skipped: the next window checks again.
+                if matches!(state.phase, Phase::AwaitingApproval { .. }) && rechecks_baseline(driver.policy()) {
+                    let baseline = match source.fresh_baseline(key).await {
+                        Ok(b) => b,
+                        Err(e) => canaryd_core::BaselineStatus::Missing(format!("baseline lookup failed: {e}")),
+                    };
+                    match driver.apply(key, Event::BaselineChecked { baseline }, now()).await {
+                        Err(DriverError::Store(e)) if is_store_outage(&e) => {
+                            let error = e.to_string();
+                            outage(driver, key, &state, error.clone()).await;
+                            progress(&Progress::StoreFailed { index, error, weight: state.weight });
+                        }
+                        other => {
+                            let applied = other?;
+                            state = applied.state.clone();
+                            progress(&Progress::BaselineChecked { applied });
+                        }
+                    }
+                }
                 if matches!(state.phase, Phase::Paused { .. } | Phase::AwaitingApproval { .. }) {
                     idle += 1;
                 } else {

@@ -272,6 +272,9 @@ pub fn describe_decision(d: &Decision) -> String {
         Decision::Start { weight } => format!("start at {weight}%"),
         Decision::AwaitApproval { reason } => format!("await approval: {reason}"),
         Decision::Approve { by } => format!("approved by {by}"),
+        Decision::BaselineAvailable { weight } => {
+            format!("baseline became available: start at {weight}%")
+        }
         Decision::Hold { reason } => format!("hold: {reason}"),
         Decision::Extend {
             extensions, max, ..

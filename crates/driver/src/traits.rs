@@ -27,6 +27,15 @@ pub trait MetricsSource: Send {
         key: &RolloutKey,
     ) -> impl Future<Output = Result<BaselineStatus, SourceError>> + Send;
 
+    /// The history read again from the source itself, past any cache: a
+    /// rollout waiting for a thin baseline asks whether it has grown since.
+    fn fresh_baseline(
+        &mut self,
+        key: &RolloutKey,
+    ) -> impl Future<Output = Result<BaselineStatus, SourceError>> + Send {
+        self.baseline(key)
+    }
+
     /// The canary and baseline cohorts between `start` and `end`, per route.
     fn window(
         &mut self,

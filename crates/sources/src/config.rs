@@ -151,6 +151,29 @@ impl Source {
         }
     }
 
+    /// Why the window's series are missing, matcher by matcher, read from
+    /// the data over `lookback` (Prometheus only; `None` for Datadog).
+    pub async fn diagnose(
+        &self,
+        key: &RolloutKey,
+        at: Timestamp,
+        lookback: std::time::Duration,
+    ) -> Option<Vec<crate::prometheus::diagnose::Finding>> {
+        match self {
+            Source::Prometheus(s) => Some(
+                crate::prometheus::diagnose::diagnose(
+                    s.hub().client(),
+                    s.hub().plan(),
+                    key,
+                    at,
+                    lookback,
+                )
+                .await,
+            ),
+            Source::Datadog(_) => None,
+        }
+    }
+
     /// The endpoint, without credentials, for messages.
     pub fn url(&self) -> String {
         match self {

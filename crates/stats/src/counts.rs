@@ -1,7 +1,8 @@
 //! Error counts of one cohort, and the 2x2 tests on canary vs baseline counts.
 
-use crate::dist::chi2_1_sf;
+use crate::dist::{chi2_1_sf, norm_cdf, norm_sf};
 use crate::error::{Result, StatsError};
+use crate::hypergeometric::{Hypergeometric, MAX_COUNT, MAX_SD_FOR_SUMS};
 use crate::types::{Alternative, Method, TestResult};
 
 /// Errors out of a total (requests) for one cohort over one window.
@@ -109,9 +110,15 @@ pub fn chi_square_2x2(canary: Counts, baseline: Counts, yates: bool) -> Result<T
 /// when the floating-point rounding of two mathematically equal table
 /// probabilities exceeds 1e-14).
 ///
-/// Probabilities are computed from the hypergeometric pmf by its ratio
-/// recurrence around the mode and normalised, so tail probabilities keep full
-/// relative precision; cost O(number of possible tables).
+/// Each probability comes from Loader's saddle-point expansion and tails are
+/// summed by the ratio recurrence with early termination (see
+/// [`crate::hypergeometric`]): constant memory, and time bounded by the
+/// standard deviation of the canary's error count, not by the counts. Where
+/// that deviation exceeds 10^5 (on the order of 10^10 errors), the p-value
+/// is the normal approximation of the same hypergeometric distribution with a
+/// continuity correction, and [`TestResult::method`] says `Asymptotic`.
+/// Totals above 2^53 (beyond exact `f64` integers) are refused with
+/// [`StatsError::CountTooLarge`].
 pub fn fisher_exact(
     canary: Counts,
     baseline: Counts,
@@ -119,6 +126,8 @@ pub fn fisher_exact(
 ) -> Result<TestResult> {
     canary.check("canary")?;
     baseline.check("baseline")?;
+    check_representable("canary", &canary)?;
+    check_representable("baseline", &baseline)?;
     let (a, b, c, d) = (canary.errors, canary.ok(), baseline.errors, baseline.ok());
     if canary.total == 0 || baseline.total == 0 || a + c == 0 || b + d == 0 {
         return Ok(TestResult {
@@ -133,77 +142,58 @@ pub fn fisher_exact(
         f64::INFINITY
     };
     let h = Hypergeometric::new(canary.total, baseline.total, a + c);
+    if h.sd() > MAX_SD_FOR_SUMS {
+        return Ok(TestResult {
+            statistic: odds,
+            p_value: normal_p(&h, a, alternative).clamp(0.0, 1.0),
+            method: Method::Asymptotic,
+        });
+    }
     let p = match alternative {
-        Alternative::Less => h.sum(h.lo, a),
-        Alternative::Greater => h.sum(a, h.hi),
+        Alternative::Less if a >= h.hi => 1.0,
+        Alternative::Greater if a <= h.lo => 1.0,
+        Alternative::Less if a <= h.mode => h.lower_tail(a),
+        Alternative::Less => 1.0 - h.upper_tail(a + 1),
+        Alternative::Greater if a >= h.mode => h.upper_tail(a),
+        Alternative::Greater => 1.0 - h.lower_tail(a - 1),
         Alternative::TwoSided => {
-            let pa = h.pmf(a) * (1.0 + 1e-7);
-            let mut terms: Vec<f64> = h.pmf.iter().copied().filter(|&q| q <= pa).collect();
-            terms.sort_unstable_by(f64::total_cmp);
-            terms.iter().sum()
+            // Tables no more likely than the observed one: a run at each end.
+            let t = h.ln_pmf(a) + 1e-7f64.ln_1p();
+            let low = h
+                .last_below_at_or_under_mode(t)
+                .map_or(0.0, |x| h.lower_tail(x));
+            let high = h.first_below_over_mode(t).map_or(0.0, |x| h.upper_tail(x));
+            low + high
         }
     };
     Ok(TestResult {
         statistic: odds,
-        p_value: p.min(1.0),
+        p_value: p.clamp(0.0, 1.0),
         method: Method::Exact,
     })
 }
 
-/// Distribution of the canary's errors given both totals and the total errors.
-struct Hypergeometric {
-    lo: u64,
-    hi: u64,
-    /// pmf over lo..=hi.
-    pmf: Vec<f64>,
+/// Refuses a count past [`MAX_COUNT`], naming the cohort.
+pub(crate) fn check_representable(which: &'static str, c: &Counts) -> Result<()> {
+    if c.total > MAX_COUNT {
+        return Err(StatsError::CountTooLarge {
+            which,
+            value: c.total,
+            max: MAX_COUNT,
+        });
+    }
+    Ok(())
 }
 
-impl Hypergeometric {
-    /// Canary total n1, baseline total n2, total errors k.
-    fn new(n1: u64, n2: u64, k: u64) -> Hypergeometric {
-        let lo = k.saturating_sub(n2);
-        let hi = k.min(n1);
-        let (n1f, n2f, kf) = (n1 as f64, n2 as f64, k as f64);
-        let mode = (((kf + 1.0) * (n1f + 1.0) / (n1f + n2f + 2.0)).floor() as u64).clamp(lo, hi);
-        let mut w = vec![0.0f64; (hi - lo + 1) as usize];
-        let at = |x: u64| (x - lo) as usize;
-        w[at(mode)] = 1.0;
-        // Upwards: w(x+1)/w(x) = (n1-x)(k-x) / ((x+1)(n2-k+x+1)).
-        let mut x = mode;
-        while x < hi && w[at(x)] > 0.0 {
-            let xf = x as f64;
-            w[at(x + 1)] =
-                w[at(x)] * ((n1f - xf) * (kf - xf)) / ((xf + 1.0) * (n2f - kf + xf + 1.0));
-            x += 1;
-        }
-        let mut x = mode;
-        while x > lo && w[at(x)] > 0.0 {
-            let xf = x as f64;
-            w[at(x - 1)] = w[at(x)] * (xf * (n2f - kf + xf)) / ((n1f - xf + 1.0) * (kf - xf + 1.0));
-            x -= 1;
-        }
-        let total: f64 = w.iter().sum();
-        w.iter_mut().for_each(|v| *v /= total);
-        Hypergeometric { lo, hi, pmf: w }
-    }
-
-    fn pmf(&self, x: u64) -> f64 {
-        if x < self.lo || x > self.hi {
-            0.0
-        } else {
-            self.pmf[(x - self.lo) as usize]
-        }
-    }
-
-    /// P(from <= X <= to), summed from the smaller terms inwards.
-    fn sum(&self, from: u64, to: u64) -> f64 {
-        let (from, to) = (from.max(self.lo), to.min(self.hi));
-        if from > to {
-            return 0.0;
-        }
-        let s = &self.pmf[(from - self.lo) as usize..=(to - self.lo) as usize];
-        let mut v: Vec<f64> = s.to_vec();
-        v.sort_unstable_by(f64::total_cmp);
-        v.iter().sum()
+/// The normal approximation of the hypergeometric tails, with a continuity
+/// correction; used only where the exact sums would be too long (sd > 10^5).
+fn normal_p(h: &Hypergeometric, a: u64, alternative: Alternative) -> f64 {
+    let (mean, sd) = (h.mean(), h.sd());
+    let upper = norm_sf((a as f64 - 0.5 - mean) / sd);
+    let lower = norm_cdf((a as f64 + 0.5 - mean) / sd);
+    match alternative {
+        Alternative::Greater => upper,
+        Alternative::Less => lower,
+        Alternative::TwoSided => 2.0 * upper.min(lower),
     }
 }

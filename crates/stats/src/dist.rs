@@ -133,35 +133,42 @@ fn upper_tail(k: u64, n: u64, p: f64) -> f64 {
 /// accuracy near machine precision even for n in the millions, where
 /// exp(log-gamma differences) loses ~n * 1e-16.
 pub fn binom_pmf(k: u64, n: u64, p: f64) -> f64 {
+    ln_binom_pmf(k, n, p).exp()
+}
+
+/// ln P(X = k) for X ~ Bin(n, p), by the same expansion as [`binom_pmf`];
+/// keeps its relative precision where the probability itself underflows
+/// (-inf for an impossible k).
+pub(crate) fn ln_binom_pmf(k: u64, n: u64, p: f64) -> f64 {
     if k > n {
-        return 0.0;
+        return f64::NEG_INFINITY;
     }
     let q = 1.0 - p;
     if p <= 0.0 {
-        return if k == 0 { 1.0 } else { 0.0 };
+        return if k == 0 { 0.0 } else { f64::NEG_INFINITY };
     }
     if q <= 0.0 {
-        return if k == n { 1.0 } else { 0.0 };
+        return if k == n { 0.0 } else { f64::NEG_INFINITY };
     }
     let (nf, kf) = (n as f64, k as f64);
     if k == 0 {
         return if p < 0.1 {
-            (-bd0(nf, nf * q) - nf * p).exp()
+            -bd0(nf, nf * q) - nf * p
         } else {
-            (nf * q.ln()).exp()
+            nf * q.ln()
         };
     }
     if k == n {
         return if q < 0.1 {
-            (-bd0(nf, nf * p) - nf * q).exp()
+            -bd0(nf, nf * p) - nf * q
         } else {
-            (nf * p.ln()).exp()
+            nf * p.ln()
         };
     }
     let lc =
         stirlerr(nf) - stirlerr(kf) - stirlerr(nf - kf) - bd0(kf, nf * p) - bd0(nf - kf, nf * q);
     let lf = (2.0 * std::f64::consts::PI).ln() + kf.ln() + (-kf / nf).ln_1p();
-    (lc - 0.5 * lf).exp()
+    lc - 0.5 * lf
 }
 
 /// ln(n!) - ((n + 1/2) ln n - n + ln sqrt(2 pi)): Stirling's error term.

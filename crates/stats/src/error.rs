@@ -37,6 +37,16 @@ pub enum StatsError {
     /// A histogram that is not a cumulative Prometheus-style histogram.
     #[error("invalid histogram: {why}")]
     InvalidHistogram { why: String },
+    /// A count too large for the test to represent exactly (past 2^53 a
+    /// count is no longer an exact `f64`).
+    #[error(
+        "the {which} total ({value}) is too large for this test: at most {max} requests per cohort"
+    )]
+    CountTooLarge {
+        which: &'static str,
+        value: u64,
+        max: u64,
+    },
     /// The test is undefined for this data (e.g. an expected count of zero).
     #[error("{0}")]
     Undefined(&'static str),

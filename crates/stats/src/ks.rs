@@ -9,6 +9,13 @@ use crate::types::{Alternative, Method, MethodChoice, TestResult};
 /// Largest sample for which `Auto` computes the exact distribution (SciPy's `MAX_AUTO_N`).
 const MAX_AUTO_N: usize = 10_000;
 
+/// Largest `m * n` for which an asked-for `Exact` counts lattice paths: the
+/// unequal-size recursions cost O(m * band width), up to O(m * n) steps, so
+/// past the work `Auto` allows at its own limit (10^4 x 10^4) an explicit
+/// `Exact` falls back to the asymptotic p-value and says so, rather than
+/// running for minutes.
+const MAX_EXACT_WORK: f64 = 1e8;
+
 /// Two-sample Kolmogorov-Smirnov test: do the two samples come from the same
 /// distribution?
 ///
@@ -28,8 +35,9 @@ const MAX_AUTO_N: usize = 10_000;
 /// `Auto` is exact when both samples have at most 10,000 observations and
 /// asymptotic otherwise. The exact p-value counts lattice paths (Hodges 1958;
 /// the two-sided unequal-size case with Viehmann's 2021 recursion for 1 - p);
-/// when it is not computable (lcm too large, overflow) it falls back to the
-/// asymptotic one, as SciPy does. Asymptotic: two-sided uses the exact
+/// when it is not computable (lcm too large, overflow) or an explicit `Exact`
+/// would take more than ~10^8 steps (unequal sizes with m * n > 10^8) it
+/// falls back to the asymptotic one, as SciPy does. Asymptotic: two-sided uses the exact
 /// one-sample Kolmogorov distribution with n = round(m*n / (m + n))
 /// (SciPy's `kstwo.sf`, Simard & L'Ecuyer 2011); one-sided uses Hodges'
 /// approximation (his eq. 5.3).
@@ -63,7 +71,10 @@ pub fn ks_two_sample(
     let d = h as f64 / lcm;
     let exact_wanted = match method {
         MethodChoice::Auto => n1.max(n2) as usize <= MAX_AUTO_N,
-        MethodChoice::Exact => (n1g as f64) < i32::MAX as f64 / n2g as f64,
+        MethodChoice::Exact => {
+            (n1g as f64) < i32::MAX as f64 / n2g as f64
+                && (n1 == n2 || n1 as f64 * n2 as f64 <= MAX_EXACT_WORK)
+        }
         MethodChoice::Asymptotic => false,
     };
     if exact_wanted {

@@ -24,6 +24,7 @@ use canaryd_core::vocab::{RolloutKey, Timestamp};
 use canaryd_driver::MetricsSource;
 use canaryd_notify::config::TargetConfig;
 use canaryd_notify::NotifyConfig;
+use canaryd_sources::prometheus::diagnose::Finding;
 use clap::Args;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -115,12 +116,22 @@ pub fn run(args: DoctorArgs) -> Result<u8, Fail> {
     let end = fmt::now();
     let start = Timestamp(end.millis() - canaryd_core::vocab::duration_ms(window_len));
 
-    let (window, baseline) = rt.block_on(async {
+    let (window, baseline, findings) = rt.block_on(async {
         let w = source
             .window(&key, args.weight.unwrap_or(0), start, end)
             .await;
         let b = source.baseline(&key).await;
-        (w, b)
+        // A gap names the cohort matcher it was looking for; the cause may be
+        // elsewhere (a wrong `job=`, a metric that does not exist): ask.
+        let missing = w
+            .as_ref()
+            .is_ok_and(|w| !w.gaps.is_empty() || w.routes.is_empty());
+        let findings = if missing {
+            source.diagnose(&key, end, DIAGNOSIS_LOOKBACK).await
+        } else {
+            None
+        };
+        (w, b, findings)
     });
 
     match &window {
@@ -149,7 +160,7 @@ pub fn run(args: DoctorArgs) -> Result<u8, Fail> {
                      targets / probe URLs in `source:`",
                 ),
             });
-            checks.extend(cohort_checks(w));
+            checks.extend(cohort_checks(w, findings.as_deref().unwrap_or_default()));
             checks.push(srm_check(w, args.weight));
             let j = judge(w, 0, &file.policy, None);
             let v = &j.verdict;
@@ -176,6 +187,12 @@ pub fn run(args: DoctorArgs) -> Result<u8, Fail> {
         ),
         Ok(b) => match baseline_gate(b, &file.policy.baseline) {
             None => Check::pass("baseline", describe_baseline(b)),
+            // The stable series are missing for the reason the data check named.
+            Some(why) if findings.as_ref().is_some_and(|f| !f.is_empty()) => Check::fail(
+                "baseline",
+                why,
+                "the stable series are missing for the reason the data check names: fix that first",
+            ),
             Some(why) => Check::fail(
                 "baseline",
                 why,
@@ -213,9 +230,18 @@ pub fn run(args: DoctorArgs) -> Result<u8, Fail> {
     }
 }
 
-fn cohort_checks(w: &canaryd_core::observation::Window) -> Vec<Check> {
+/// How far back doctor looks for the series a window did not find.
+const DIAGNOSIS_LOOKBACK: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// The data checks. `findings` are the source's own diagnosis of the gaps
+/// (which matcher matches nothing, with the values that exist): when there
+/// are any they replace the gaps, which only name the cohort matcher.
+fn cohort_checks(w: &canaryd_core::observation::Window, findings: &[Finding]) -> Vec<Check> {
     let mut out = Vec::new();
-    for gap in &w.gaps {
+    for f in findings {
+        out.push(Check::fail("data", f.problem.clone(), f.fix.clone()));
+    }
+    for gap in w.gaps.iter().filter(|_| findings.is_empty()) {
         out.push(Check::fail(
             "data",
             gap.clone(),
@@ -224,6 +250,9 @@ fn cohort_checks(w: &canaryd_core::observation::Window) -> Vec<Check> {
         ));
     }
     if w.routes.is_empty() {
+        if !findings.is_empty() {
+            return out;
+        }
         out.push(Check::fail(
             "data",
             "the window has no routes at all",
@@ -436,10 +465,12 @@ mod tests {
     #[test]
     fn gaps_and_one_sided_routes_fail_the_data_check() {
         let mut w = window(100, 900);
-        assert!(cohort_checks(&w).iter().all(|c| c.status == Status::Pass));
+        assert!(cohort_checks(&w, &[])
+            .iter()
+            .all(|c| c.status == Status::Pass));
         w.gaps
             .push("canary selector `version=\"v3\"` matched no series".into());
-        let checks = cohort_checks(&w);
+        let checks = cohort_checks(&w, &[]);
         assert!(checks
             .iter()
             .any(|c| c.status == Status::Fail && c.detail.contains("v3")));
@@ -447,11 +478,11 @@ mod tests {
         if let Some(rw) = w.routes.values_mut().next() {
             rw.baseline = None;
         }
-        let checks = cohort_checks(&w);
+        let checks = cohort_checks(&w, &[]);
         assert!(checks
             .iter()
             .any(|c| c.status == Status::Fail && c.detail.contains("no baseline series")));
-        assert!(cohort_checks(&Window::default())
+        assert!(cohort_checks(&Window::default(), &[])
             .iter()
             .any(|c| c.status == Status::Fail && c.detail.contains("no routes")));
     }

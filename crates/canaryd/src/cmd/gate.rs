@@ -343,6 +343,13 @@ fn progress_line(
         } => Some(format!(
             "window {index:>3}  the database cannot commit: {error} (holding {weight}%, nothing decided)"
         )),
+        // Said once, when the wait ends; a baseline still thin is in the audit log.
+        Progress::BaselineChecked { applied } => match &applied.decision {
+            Some(d @ canaryd_core::effect::Decision::BaselineAvailable { .. }) => {
+                Some(describe_decision(d))
+            }
+            _ => None,
+        },
         Progress::Operator { command, applied } => {
             let decision = applied
                 .decision

@@ -267,6 +267,13 @@ fn log_progress(p: &Progress) {
              the router holds the last committed split ({weight}%) and nothing is decided \
              until commits succeed again"
         ),
+        Progress::BaselineChecked { applied } => {
+            if let Some(d @ canaryd_core::effect::Decision::BaselineAvailable { .. }) =
+                &applied.decision
+            {
+                println!("{}", canaryd_driver::replay::describe_decision(d));
+            }
+        }
         Progress::Operator { command, applied } => println!(
             "operator {} {}: {}",
             command.by,

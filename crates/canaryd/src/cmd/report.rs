@@ -181,6 +181,13 @@ pub fn run(args: ReportArgs) -> Result<u8, Fail> {
                             describe_decision(&decision)
                         );
                     }
+                    Ok(AuditRecord::BaselineRechecked { decision, .. }) => {
+                        let _ = writeln!(
+                            other_md,
+                            "- {at}: baseline re-checked → {}",
+                            describe_decision(&decision)
+                        );
+                    }
                     Ok(AuditRecord::Window { .. }) | Err(_) => {
                         let _ =
                             writeln!(other_md, "- {at}: entry #{} ({})", e.seq, e.kind.as_str());

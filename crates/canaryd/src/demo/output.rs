@@ -188,6 +188,13 @@ impl Live {
                 bar,
                 format!("window {index}: the database cannot commit: {error} (holding {weight}%)"),
             ),
+            Progress::BaselineChecked { applied } => {
+                if let Some(d @ canaryd_core::effect::Decision::BaselineAvailable { .. }) =
+                    &applied.decision
+                {
+                    self.line(bar, describe_decision(d));
+                }
+            }
             Progress::Operator { command, applied } => self.line(
                 bar,
                 format!(

@@ -10,7 +10,9 @@
 use std::time::Duration;
 
 use super::error::Loc;
-use super::model::{BaselinePolicy, Comparison, Metric, Policy, Ramp, TestKind, TestSpec};
+use super::model::{
+    BaselineApproval, BaselinePolicy, Comparison, Metric, Policy, Ramp, TestKind, TestSpec,
+};
 
 /// A value and where it was written.
 #[derive(Debug, Clone, PartialEq)]
@@ -173,6 +175,7 @@ pub(crate) struct DraftBaseline {
     pub lookback: F<Duration>,
     pub min_history: F<Duration>,
     pub min_requests_per_route: F<i64>,
+    pub approval: F<BaselineApproval>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -217,6 +220,7 @@ impl DraftBaseline {
             lookback: F::set(DEFAULT_LOOKBACK, None),
             min_history: F::set(DEFAULT_MIN_HISTORY, None),
             min_requests_per_route: F::set(DEFAULT_BASELINE_MIN_REQUESTS, None),
+            approval: F::set(BaselineApproval::WhenThin, None),
         }
     }
 
@@ -227,6 +231,7 @@ impl DraftBaseline {
             min_requests_per_route: self
                 .min_requests_per_route
                 .over(base.min_requests_per_route),
+            approval: self.approval.over(base.approval),
         }
     }
 }
@@ -396,10 +401,12 @@ impl Draft {
                 lookback,
                 min_history,
                 min_requests_per_route,
+                approval,
             } => Some(DraftBaseline {
                 lookback: F::set(*lookback, None),
                 min_history: F::set(*min_history, None),
                 min_requests_per_route: F::set(clamp_i64(*min_requests_per_route), None),
+                approval: F::set(*approval, None),
             }),
             BaselinePolicy::None => None,
         };

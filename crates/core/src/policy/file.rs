@@ -13,7 +13,7 @@ use super::draft::{
 };
 use super::error::{suggestion, Errors, PolicyErrors};
 use super::file_rules::read_rules;
-use super::model::Policy;
+use super::model::{BaselineApproval, Policy};
 use super::presets::{preset, PRESET_NAMES};
 use super::resolve::resolve;
 use super::yaml::{
@@ -57,7 +57,12 @@ const ADAPTIVE_FIELDS: &[&str] = &[
     "hold_windows",
 ];
 const TRAFFIC_FIELDS: &[&str] = &["min_requests_per_route", "max_extensions"];
-const BASELINE_FIELDS: &[&str] = &["lookback", "min_history", "min_requests_per_route"];
+const BASELINE_FIELDS: &[&str] = &[
+    "lookback",
+    "min_history",
+    "min_requests_per_route",
+    "approval",
+];
 const BUDGET_FIELDS: &[&str] = &["defer_below", "freeze_at"];
 const COLLECTOR_FIELDS: &[&str] = &["auto_resume"];
 
@@ -368,8 +373,33 @@ fn read_baseline(n: &SNode, errs: &mut Errors) -> F<Option<DraftBaseline>> {
             "a request count ≥ 1",
             errs,
         ),
+        approval: match b.get("approval") {
+            None => F::Unset,
+            Some(v) => F::from_opt(read_approval(v, errs), loc_of(v)),
+        },
     };
     F::set(Some(baseline), loc_of(n))
+}
+
+/// `baseline.approval`: `when_thin` (the default: a rollout waiting for its
+/// baseline starts on its own once the baseline passes) or `always`.
+fn read_approval(v: &SNode, errs: &mut Errors) -> Option<BaselineApproval> {
+    let s = get_str(v, "baseline.approval", errs)?;
+    match s.as_str() {
+        "when_thin" => Some(BaselineApproval::WhenThin),
+        "always" => Some(BaselineApproval::Always),
+        other => {
+            errs.push(
+                loc_of(v),
+                "baseline.approval",
+                format!(
+                    "`{other}` is not allowed; `when_thin` (start on its own once the baseline \
+                     passes) or `always` (only an operator starts a rollout that waited)"
+                ),
+            );
+            None
+        }
+    }
 }
 
 fn read_error_budget(n: &SNode, errs: &mut Errors) -> F<Option<DraftBudget>> {

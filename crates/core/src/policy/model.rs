@@ -190,6 +190,35 @@ impl Rule {
     pub fn applies_to(&self, route: &Route) -> bool {
         self.routes.is_empty() || self.routes.contains(route)
     }
+
+    /// The breach condition as the operator reads it, floor included: a ratio
+    /// with a floor is `> max(2× baseline, 0.100%)`, because a multiple of a
+    /// near-zero baseline is not evidence (DESIGN.md §1).
+    pub fn describe_comparison(&self) -> String {
+        match (&self.comparison, self.min_value) {
+            (Comparison::Ratio(f), Some(floor)) => {
+                format!("> max({f}× baseline, {})", self.metric.fmt_value(floor))
+            }
+            (c, Some(floor)) => format!(
+                "{}, and > {}",
+                c.describe(&self.metric),
+                self.metric.fmt_value(floor)
+            ),
+            (c, None) => c.describe(&self.metric),
+        }
+    }
+
+    /// The value the canary must exceed given the baseline's, if one applies:
+    /// for a ratio `max(f × baseline, floor)`.
+    pub fn threshold(&self, baseline: Option<f64>) -> Option<f64> {
+        let t = match (&self.comparison, baseline) {
+            (Comparison::Absolute(t), _) => *t,
+            (Comparison::Ratio(f), Some(b)) => f * b,
+            (Comparison::Delta(d), Some(b)) => b + d,
+            (Comparison::Ratio(_) | Comparison::Delta(_), None) => return None,
+        };
+        Some(self.min_value.map_or(t, |floor| t.max(floor)))
+    }
 }
 
 /// What a rule measures.
@@ -314,10 +343,36 @@ pub enum BaselinePolicy {
         #[serde(with = "humantime_serde_compat")]
         min_history: Duration,
         min_requests_per_route: u64,
+        /// Whether a rollout that waits for approval because the baseline was
+        /// missing or thin starts on its own once the baseline passes.
+        #[serde(default)]
+        approval: BaselineApproval,
     },
     /// No baseline comparison: only absolute rules. The rollout ramps without
     /// a baseline gate.
     None,
+}
+
+/// Who may end a wait for approval caused by a missing or thin baseline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BaselineApproval {
+    /// The baseline is re-checked every window while the rollout waits; when
+    /// it passes, the rollout starts on its own ("baseline became available").
+    /// An operator may still approve earlier.
+    #[default]
+    WhenThin,
+    /// Only an operator starts a rollout that waited for its baseline.
+    Always,
+}
+
+impl BaselineApproval {
+    pub fn name(self) -> &'static str {
+        match self {
+            BaselineApproval::WhenThin => "when_thin",
+            BaselineApproval::Always => "always",
+        }
+    }
 }
 
 /// The `progressive` strategy's error-budget gate: ramping further while the
@@ -355,7 +410,7 @@ impl Policy {
                 format!(
                     "{} {}{} ({} window{}{})",
                     r.metric.name(),
-                    r.comparison.describe(&r.metric),
+                    r.describe_comparison(),
                     r.test
                         .as_ref()
                         .map(|t| {

@@ -13,8 +13,8 @@ use std::time::Duration;
 use super::draft::Draft;
 use super::error::Errors;
 use super::model::{
-    AdaptiveRamp, BaselinePolicy, CollectorPolicy, Comparison, ErrorBudgetGate, LadderStep, Metric,
-    Policy, Ramp, Rule, TestKind, TestSpec, TrafficPolicy,
+    AdaptiveRamp, BaselineApproval, BaselinePolicy, CollectorPolicy, Comparison, ErrorBudgetGate,
+    LadderStep, Metric, Policy, Ramp, Rule, TestKind, TestSpec, TrafficPolicy,
 };
 use super::resolve::resolve;
 
@@ -61,6 +61,14 @@ const fn hours(h: u64) -> Duration {
     Duration::from_secs(h * 3600)
 }
 
+/// Floor under the error-rate ratio rules of the ratio presets: a multiple
+/// of a near-zero baseline is not evidence (DESIGN.md §1), so at or below
+/// 0.1% errors a canary does not breach a ratio.
+const RATIO_ERROR_FLOOR: f64 = 0.001;
+
+/// Floor under a critical (single-window) error-rate ratio: 1%.
+const CIRCUIT_BREAK_ERROR_FLOOR: f64 = 0.01;
+
 fn ladder(steps: &[(u8, u32)]) -> Ramp {
     Ramp::Ladder(
         steps
@@ -105,6 +113,7 @@ fn week_baseline() -> BaselinePolicy {
         lookback: hours(7 * 24),
         min_history: hours(24),
         min_requests_per_route: 10_000,
+        approval: BaselineApproval::WhenThin,
     }
 }
 
@@ -119,6 +128,12 @@ fn week_baseline() -> BaselinePolicy {
 ///   consecutive windows: one bad window is noise.
 /// - ≥ 1,000 canary requests per route per window before a rule may breach:
 ///   below that, 1 error vs 3 errors is not "3×".
+/// - The error-rate ratio has a floor: the threshold is `max(2× baseline,
+///   0.1%)` (`min_value: 0.001`). Against a clean stable cohort (0 errors) two
+///   times nothing is nothing, and one stray error in 3,000 requests (0.033%)
+///   would breach; at or below 0.1% a canary is never "worse" than baseline.
+///   A real regression on a clean baseline (1% errors against 0) still rolls
+///   back in 2 windows.
 fn slo_ratio() -> Policy {
     let min_requests = 1_000;
     Policy {
@@ -128,14 +143,17 @@ fn slo_ratio() -> Policy {
         ramp: ladder(&[(10, 2), (25, 2), (50, 2), (100, 2)]),
         ramp_budget: mins(60),
         rules: vec![
-            rule(
-                "error_rate-ratio",
-                Metric::ErrorRate,
-                Comparison::Ratio(2.0),
-                2,
-                false,
-                min_requests,
-            ),
+            Rule {
+                min_value: Some(RATIO_ERROR_FLOOR),
+                ..rule(
+                    "error_rate-ratio",
+                    Metric::ErrorRate,
+                    Comparison::Ratio(2.0),
+                    2,
+                    false,
+                    min_requests,
+                )
+            },
             rule(
                 "latency_p99-ratio",
                 Metric::LatencyP99,
@@ -282,6 +300,9 @@ fn progressive() -> Policy {
 ///   break the circuit on a single window (critical).
 /// - 200 requests per route per window: windows are short, so the minimum is
 ///   lower than `slo-ratio`'s, but still above the noise of tiny counts.
+/// - Error-rate ratios have floors, as in `slo-ratio`: `max(2× baseline,
+///   0.1%)`, and for the single-window circuit breaker `max(5× baseline, 1%)`
+///   — one error in 200 requests against a clean baseline is not a broken build.
 fn adaptive_weight() -> Policy {
     let min_requests = 200;
     Policy {
@@ -298,14 +319,17 @@ fn adaptive_weight() -> Policy {
         }),
         ramp_budget: mins(60),
         rules: vec![
-            rule(
-                "error_rate-ratio",
-                Metric::ErrorRate,
-                Comparison::Ratio(2.0),
-                2,
-                false,
-                min_requests,
-            ),
+            Rule {
+                min_value: Some(RATIO_ERROR_FLOOR),
+                ..rule(
+                    "error_rate-ratio",
+                    Metric::ErrorRate,
+                    Comparison::Ratio(2.0),
+                    2,
+                    false,
+                    min_requests,
+                )
+            },
             rule(
                 "latency_p99-ratio",
                 Metric::LatencyP99,
@@ -314,14 +338,17 @@ fn adaptive_weight() -> Policy {
                 false,
                 min_requests,
             ),
-            rule(
-                "error_rate-circuit-break",
-                Metric::ErrorRate,
-                Comparison::Ratio(5.0),
-                1,
-                true,
-                min_requests,
-            ),
+            Rule {
+                min_value: Some(CIRCUIT_BREAK_ERROR_FLOOR),
+                ..rule(
+                    "error_rate-circuit-break",
+                    Metric::ErrorRate,
+                    Comparison::Ratio(5.0),
+                    1,
+                    true,
+                    min_requests,
+                )
+            },
             rule(
                 "latency_p99-circuit-break",
                 Metric::LatencyP99,

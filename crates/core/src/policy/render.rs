@@ -70,6 +70,7 @@ struct OutBaseline {
     lookback: String,
     min_history: String,
     min_requests_per_route: u64,
+    approval: &'static str,
 }
 
 #[derive(Serialize)]
@@ -180,10 +181,12 @@ pub fn policy_to_yaml(p: &Policy) -> String {
                 lookback,
                 min_history,
                 min_requests_per_route,
+                approval,
             } => NoneOr::Some(OutBaseline {
                 lookback: fmt_d(*lookback),
                 min_history: fmt_d(*min_history),
                 min_requests_per_route: *min_requests_per_route,
+                approval: approval.name(),
             }),
         },
         error_budget: match &p.error_budget {

@@ -98,6 +98,7 @@ pub(crate) fn resolve_baseline(d: &Draft, errs: &mut Errors) -> Option<BaselineP
         lookback,
         min_history,
         min_requests_per_route: min_requests_per_route?,
+        approval: b.approval.value().copied().unwrap_or_default(),
     })
 }
 

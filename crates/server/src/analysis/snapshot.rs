@@ -80,6 +80,10 @@ impl Snapshot {
                     self.decision = applied.decision.clone();
                 }
             }
+            Progress::BaselineChecked { applied } => {
+                self.state = Some(applied.state.clone());
+                self.decision = applied.decision.clone();
+            }
             // The window that follows carries the failure as an unreliable verdict.
             Progress::SourceFailed { .. } => {}
             // Nothing was committed: the state shown stays the last committed one.

@@ -7,6 +7,7 @@ pub mod baseline;
 pub mod client;
 pub mod config;
 pub mod conventions;
+pub mod diagnose;
 pub mod health;
 pub mod response;
 pub mod source;

@@ -1,0 +1,186 @@
+//! DESIGN.md §1: "A multiple of nothing is not evidence." The ratio presets'
+//! error-rate rules breach above `max(f × baseline, floor)`, through `step()`.
+//!
+//! Before the floor, `slo-ratio` against a clean stable cohort (0 errors)
+//! rolled back on one error in 3,000 canary requests in two windows: the
+//! threshold was 2 × 0% = 0%. `stray_errors_on_a_clean_baseline_never_roll_back`
+//! fails there on its first case.
+
+use canaryd_core::effect::{AuditRecord, Decision, Effect, RollbackCause};
+use canaryd_core::observation::{
+    Baseline, BaselineStatus, CollectorHealth, LatencySummary, Observation, RouteWindow, Window,
+};
+use canaryd_core::policy::{preset, Policy};
+use canaryd_core::rollout::{step, Event, Phase, Rollout};
+use canaryd_core::vocab::{RolloutKey, Route, Timestamp};
+use proptest::prelude::*;
+use std::collections::BTreeMap;
+
+const ROUTE: &str = "GET /pay";
+
+fn obs(requests: u64, errors: u64) -> Observation {
+    Observation {
+        requests,
+        errors,
+        latency_ms: LatencySummary {
+            p50: Some(40.0),
+            p95: Some(120.0),
+            p99: Some(300.0),
+        },
+        ..Default::default()
+    }
+}
+
+fn window(canary: Observation, baseline: Observation, at: i64) -> Window {
+    let mut routes = BTreeMap::new();
+    routes.insert(
+        Route::from(ROUTE),
+        RouteWindow {
+            canary: Some(canary),
+            baseline: Some(baseline),
+        },
+    );
+    Window {
+        start: Timestamp(at),
+        end: Timestamp(at + 60_000),
+        collectors: CollectorHealth::Healthy,
+        routes,
+        error_budget_remaining: Some(1.0),
+        gaps: Vec::new(),
+    }
+}
+
+fn clean_history() -> BaselineStatus {
+    let mut routes = BTreeMap::new();
+    routes.insert(Route::from(ROUTE), obs(500_000, 0));
+    BaselineStatus::Available(Baseline {
+        history_hours: 168.0,
+        routes,
+    })
+}
+
+fn policy(name: &str) -> Policy {
+    preset(name).unwrap_or_else(|| panic!("preset {name} does not resolve"))
+}
+
+/// Feeds the windows; returns the 1-based window that rolled back, with the
+/// rollback's effects, if one did.
+fn run(policy: &Policy, windows: &[(Observation, Observation)]) -> Option<(usize, Vec<Effect>)> {
+    let mut now = Timestamp(1_800_000_000_000);
+    let (mut s, _) = step(
+        &Rollout::new(RolloutKey::new("payments/payment-api", "v2")),
+        Event::Start {
+            baseline: clean_history(),
+        },
+        policy,
+        now,
+    );
+    assert_eq!(s.phase, Phase::Ramping);
+    for (i, (c, b)) in windows.iter().enumerate() {
+        now = Timestamp(now.0 + 60_000);
+        let (next, fx) = step(
+            &s,
+            Event::WindowClosed {
+                window: window(c.clone(), b.clone(), now.0 - 60_000),
+            },
+            policy,
+            now,
+        );
+        if matches!(next.phase, Phase::RolledBack { .. }) {
+            return Some((i + 1, fx));
+        }
+        s = next;
+        if s.phase.is_terminal() {
+            break;
+        }
+    }
+    None
+}
+
+fn ratio_preset() -> impl Strategy<Value = &'static str> {
+    prop_oneof![Just("slo-ratio"), Just("adaptive-weight")]
+}
+
+/// A canary window at or below the 0.1% floor against a 0-error stable cohort.
+fn stray(min_requests: u64) -> impl Strategy<Value = (Observation, Observation)> {
+    (min_requests..20_000u64, 10_000u64..200_000, 0.0f64..=1.0).prop_map(|(n, nb, f)| {
+        let errors = ((n as f64 * 0.001) * f).floor() as u64;
+        (obs(n, errors), obs(nb, 0))
+    })
+}
+
+/// A canary window at 1% to 10% errors against a 0-error stable cohort.
+fn regression(min_requests: u64) -> impl Strategy<Value = (Observation, Observation)> {
+    (min_requests..20_000u64, 10_000u64..200_000, 0.01f64..0.1).prop_map(|(n, nb, rate)| {
+        let errors = (n as f64 * rate).ceil() as u64;
+        (obs(n, errors), obs(nb, 0))
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn stray_errors_on_a_clean_baseline_never_roll_back(
+        name in ratio_preset(),
+        windows in prop::collection::vec(stray(1_000), 1..30),
+    ) {
+        let p = policy(name);
+        prop_assert!(run(&p, &windows).is_none(), "{name} rolled back on stray errors");
+    }
+
+    #[test]
+    fn a_real_regression_on_a_clean_baseline_rolls_back_in_two_windows(
+        windows in prop::collection::vec(regression(1_000), 2..10),
+    ) {
+        let p = policy("slo-ratio");
+        let (at, fx) = run(&p, &windows).expect("a 1%+ error rate against 0 rolls back");
+        prop_assert_eq!(at, 2);
+        let evidence = fx.iter().find_map(|e| match e {
+            Effect::Audit(AuditRecord::Window {
+                decision: Decision::RollBack { cause: RollbackCause::Breach { evidence, .. } },
+                ..
+            }) => Some(evidence.clone()),
+            _ => None,
+        });
+        let evidence = evidence.expect("the rollback carries its evidence");
+        let text = evidence.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ");
+        prop_assert!(
+            text.contains("threshold 0.100%") && text.contains("max(2× baseline, 0.100%)"),
+            "{}", text
+        );
+    }
+}
+
+/// The exact case from the issue: 1 error in 3,000 requests, twice.
+#[test]
+fn one_error_in_3000_twice_does_not_roll_back() {
+    let w = (obs(3_000, 1), obs(28_000, 0));
+    assert!(run(&policy("slo-ratio"), &[w.clone(), w]).is_none());
+}
+
+/// Above the floor the ratio still governs: against a 0.5% baseline, a 1.2%
+/// canary breaches 2× baseline (1%) and rolls back in two windows, and a 0.9%
+/// one does not.
+#[test]
+fn above_the_floor_the_ratio_decides() {
+    let p = policy("slo-ratio");
+    let bad = (obs(5_000, 60), obs(40_000, 200));
+    assert_eq!(run(&p, &[bad.clone(), bad]).map(|(at, _)| at), Some(2));
+    let fine = (obs(5_000, 45), obs(40_000, 200));
+    assert!(run(&p, &[fine.clone(), fine.clone(), fine]).is_none());
+}
+
+/// `policy show` and the one-line summary state the floor.
+#[test]
+fn the_floor_is_shown() {
+    let p = policy("slo-ratio");
+    assert!(
+        p.summary()
+            .contains("error_rate > max(2× baseline, 0.100%)"),
+        "{}",
+        p.summary()
+    );
+    let yaml = canaryd_core::policy::policy_to_yaml(&p);
+    assert!(yaml.contains("min_value: 0.001"), "{yaml}");
+}

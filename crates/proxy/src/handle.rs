@@ -78,8 +78,12 @@ impl Router {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(config.connect_timeout));
+        // Idle upstream connections are dropped before a server with the
+        // common 60 s keep-alive (canaryd's own listeners included) closes
+        // them: reusing one it is closing at that moment would fail a
+        // user's request as a reset.
         let client: UpstreamClient = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_idle_timeout(Duration::from_secs(50))
             .build(connector);
         let shared = Arc::new(Shared {
             split: Arc::new(Splitter::new(config.initial_weight)),

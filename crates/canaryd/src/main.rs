@@ -10,6 +10,7 @@ mod cmd;
 mod demo;
 mod fail;
 mod fmt;
+mod log;
 mod policy_file;
 
 use clap::{Parser, Subcommand};

@@ -102,7 +102,10 @@ impl fmt::Display for OperatorAction {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "pause", rename_all = "snake_case")]
 pub enum PauseReason {
-    /// The collectors could not see the canary: never roll back on that.
+    /// canaryd's view is impaired (a metrics source down, stale scrapes, the
+    /// stable side failing, probes and traffic disagreeing): the window says
+    /// nothing about the canary, so never roll back on that. `detail` says
+    /// what happened.
     CollectorsUnhealthy { detail: String },
     /// Too many windows in a row without enough traffic or data.
     NotEnoughData { detail: String, windows: u32 },
@@ -116,7 +119,7 @@ impl fmt::Display for PauseReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             PauseReason::CollectorsUnhealthy { detail } => {
-                write!(f, "collectors cannot see the canary ({detail}); holding the split, not rolling back")
+                write!(f, "canaryd cannot judge the canary ({detail}); holding the split, not rolling back")
             }
             PauseReason::NotEnoughData { detail, windows } => {
                 write!(

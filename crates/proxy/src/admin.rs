@@ -64,6 +64,13 @@ pub enum AdminAccess {
     Open,
 }
 
+/// The credentials of an `Authorization: Bearer <token>` value. The scheme
+/// is matched case-insensitively (RFC 7235 §2.1): `bearer x` is the same.
+pub(crate) fn bearer(value: &str) -> Option<&str> {
+    let (scheme, rest) = value.trim_start().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+}
+
 pub(crate) async fn weight(
     sh: &Shared,
     access: &AdminAccess,
@@ -74,7 +81,7 @@ pub(crate) async fn weight(
             .headers()
             .get(AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
+            .and_then(bearer);
         if !presented.is_some_and(|p| token.matches(p.trim())) {
             let mut r = error(StatusCode::UNAUTHORIZED, "missing or wrong bearer token");
             r.headers_mut()
@@ -187,6 +194,15 @@ mod tests {
         assert!(e(br#"{"weight": 5, "x": 1}"#).contains("unknown field `x`"));
         assert!(e(b"25").contains("JSON object"));
         assert!(e(b"weight=25").contains("not JSON"));
+    }
+
+    #[test]
+    fn bearer_scheme_is_case_insensitive() {
+        assert_eq!(bearer("Bearer abc"), Some("abc"));
+        assert_eq!(bearer("bearer abc"), Some("abc"));
+        assert_eq!(bearer("BEARER  abc "), Some("abc"));
+        assert_eq!(bearer("Basic abc"), None);
+        assert_eq!(bearer("Bearerabc"), None);
     }
 
     #[test]

@@ -4,6 +4,7 @@ use crate::admin::AdminAccess;
 use crate::error::ProxyError;
 use crate::routes::RouteTable;
 use canaryd_core::vocab::Weight;
+use canaryd_http::ConnectionLimits;
 use http::header::HeaderName;
 use http::Uri;
 use std::fmt;
@@ -115,7 +116,10 @@ pub struct RouterConfig {
     pub stable: Upstream,
     pub canary: Upstream,
     pub stickiness: Option<Stickiness>,
-    /// Deadline for an upstream's response headers; past it the client gets 504.
+    /// Deadline for an upstream's response headers; past it the client gets
+    /// 504, counted as an error of that cohort. Shorter than the usual
+    /// client timeout, so a hung upstream shows up as timeouts here rather
+    /// than only as clients giving up.
     pub upstream_timeout: Duration,
     /// Deadline for opening a connection to an upstream (502 past it).
     pub connect_timeout: Duration,
@@ -130,10 +134,15 @@ pub struct RouterConfig {
     /// Who may read and set the weight at `/admin/weight` on the admin
     /// listener (default: read-only).
     pub admin_access: AdminAccess,
+    /// Header / idle timeouts and the connection cap of the proxy listener
+    /// (default: two descriptors per connection, client and upstream).
+    pub limits: ConnectionLimits,
+    /// The same for the admin listener: a few scrapers and controllers.
+    pub admin_limits: ConnectionLimits,
 }
 
 impl RouterConfig {
-    /// Loopback listeners on free ports, weight 0, 30 s upstream timeout,
+    /// Loopback listeners on free ports, weight 0, 8 s upstream timeout,
     /// 10 MiB body limit, probes of `/healthz` every second.
     pub fn new(stable: Upstream, canary: Upstream) -> Self {
         RouterConfig {
@@ -142,7 +151,7 @@ impl RouterConfig {
             stable,
             canary,
             stickiness: None,
-            upstream_timeout: Duration::from_secs(30),
+            upstream_timeout: Duration::from_secs(8),
             connect_timeout: Duration::from_secs(2),
             max_body_bytes: 10 << 20,
             probe: ProbeConfig::default(),
@@ -150,6 +159,11 @@ impl RouterConfig {
             drain_timeout: Duration::from_secs(10),
             initial_weight: 0,
             admin_access: AdminAccess::default(),
+            limits: ConnectionLimits::for_fds(2),
+            admin_limits: ConnectionLimits {
+                max_connections: 256,
+                ..ConnectionLimits::default()
+            },
         }
     }
 
@@ -167,6 +181,13 @@ impl RouterConfig {
         }
         if self.upstream_timeout.is_zero() || self.probe.timeout.is_zero() {
             return Err(ProxyError::BadConfig("timeouts must be > 0".into()));
+        }
+        for l in [&self.limits, &self.admin_limits] {
+            if l.header_timeout.is_zero() || l.idle_timeout.is_zero() || l.max_connections == 0 {
+                return Err(ProxyError::BadConfig(
+                    "header and idle timeouts and the connection cap must be > 0".into(),
+                ));
+            }
         }
         if self.probe.interval.is_zero() {
             return Err(ProxyError::BadConfig("probe interval must be > 0".into()));

@@ -219,9 +219,12 @@ impl Proxy {
                     text(StatusCode::BAD_REQUEST, "request body failed\n")
                 }
                 _ => {
-                    if e.is_connect() {
-                        self.rec.failures.connect[idx(cohort)].fetch_add(1, Ordering::SeqCst);
-                    }
+                    let kind = if e.is_connect() {
+                        &self.rec.failures.connect
+                    } else {
+                        &self.rec.failures.reset
+                    };
+                    kind[idx(cohort)].fetch_add(1, Ordering::SeqCst);
                     let why = std::error::Error::source(&e)
                         .map(|s| s.to_string())
                         .unwrap_or_else(|| e.to_string());

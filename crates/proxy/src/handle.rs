@@ -9,7 +9,7 @@ use crate::probe::{ProbeResult, ProbeState};
 use crate::source::EmbeddedSource;
 use crate::split::Splitter;
 use canaryd_core::vocab::{Cohort, Weight};
-use canaryd_http::serve;
+use canaryd_http::serve_with;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -78,8 +78,12 @@ impl Router {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(config.connect_timeout));
+        // Idle upstream connections are dropped before a server with the
+        // common 60 s keep-alive (canaryd's own listeners included) closes
+        // them: reusing one it is closing at that moment would fail a
+        // user's request as a reset.
         let client: UpstreamClient = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_idle_timeout(Duration::from_secs(50))
             .build(connector);
         let shared = Arc::new(Shared {
             split: Arc::new(Splitter::new(config.initial_weight)),
@@ -103,7 +107,7 @@ impl Router {
         });
         let (stop, stop_rx) = watch::channel(false);
         let mut tasks = Vec::new();
-        tasks.push(tokio::spawn(serve(
+        tasks.push(tokio::spawn(serve_with(
             listener,
             move |peer| {
                 let proxy = proxy.clone();
@@ -114,12 +118,14 @@ impl Router {
             },
             stop_rx.clone(),
             config.drain_timeout,
+            config.limits,
+            "proxy listener",
         )));
         let admin_addr = admin.as_ref().map(|(_, a)| *a);
         if let Some((l, _)) = admin {
             let sh = shared.clone();
             let access = Arc::new(config.admin_access.clone());
-            tasks.push(tokio::spawn(serve(
+            tasks.push(tokio::spawn(serve_with(
                 l,
                 move |_peer| {
                     let (sh, access) = (sh.clone(), access.clone());
@@ -130,6 +136,8 @@ impl Router {
                 },
                 stop_rx.clone(),
                 Duration::from_secs(1),
+                config.admin_limits,
+                "admin listener",
             )));
         }
         tasks.push(tokio::spawn(crate::probe::run(
@@ -260,6 +268,22 @@ impl RouterHandle {
     /// The latest health probe of one upstream.
     pub fn probe(&self, cohort: Cohort) -> Option<ProbeResult> {
         self.inner.shared.probes.latest(cohort)
+    }
+
+    /// Whether the upstream's probes currently count as failing: a refusal
+    /// or bad answer, or timeouts two rounds in a row while the other
+    /// upstream answered in time (see the probe module).
+    pub fn probe_failing(&self, cohort: Cohort) -> bool {
+        self.inner.shared.probes.is_failing(cohort)
+    }
+
+    /// Probe rounds set aside because this process was behind.
+    pub fn starved_probe_rounds(&self) -> u64 {
+        self.inner
+            .shared
+            .probes
+            .starved_rounds
+            .load(Ordering::SeqCst)
     }
 
     /// Completed probe rounds (both upstreams) since start.

@@ -12,12 +12,19 @@
 //!   also the driver's `TrafficRouter`.
 //! - [`RouterHandle::metrics_source`] → [`EmbeddedSource`], the driver's
 //!   `MetricsSource` (windows as snapshot differences; baseline = stable
-//!   traffic since start; windows in which a probe failed or an upstream
-//!   was unreachable are `CollectorHealth::Unhealthy`).
+//!   traffic since start). The router *is* the data path, so a canary that
+//!   refuses, resets or leaves users' requests unanswered is judged on the
+//!   502/504s it caused; a window is `CollectorHealth::Unhealthy` only when
+//!   canaryd's view is impaired: the stable side failing, canary probes
+//!   failing while its users are served, or probes stopped.
 //! - `/metrics` (Prometheus text, `cohort` label) and `/healthz` are served
 //!   on a separate admin listener ([`RouterConfig::admin_listen`]) so no
 //!   proxied path is shadowed; so is `GET|PUT /admin/weight` for a
 //!   controller in another process, guarded by [`AdminAccess`].
+//!
+//! Every listener is bounded ([`ConnectionLimits`]): header and idle
+//! timeouts, and a connection cap below the file-descriptor limit, so idle
+//! or half-open clients cannot take the router or its `/healthz` down.
 //!
 //! Measurement: route names come from [`RouteTable`]; a request counts as an
 //! error when the upstream answers 5xx, cannot be reached (502) or does not
@@ -39,6 +46,7 @@ mod source;
 mod split;
 
 pub use admin::{AdminAccess, AdminToken};
+pub use canaryd_http::ConnectionLimits;
 pub use config::{ProbeConfig, RouterConfig, Stickiness, Upstream};
 pub use error::ProxyError;
 pub use handle::{Router, RouterHandle};

@@ -1,6 +1,17 @@
 //! Active health probes of both upstreams: `GET <probe path>` every interval
-//! with a deadline. A window in which the canary (or stable) probe failed is
-//! unreliable, not a breach: the collectors could not see the upstream.
+//! with a deadline.
+//!
+//! A probe is a second view of an upstream beside its users' requests; what
+//! a failed probe means is decided in [`crate::source`]. Here a failure is
+//! only *counted* when it says something about the upstream, not about this
+//! process: on a busy machine the router itself can be starved of CPU, and
+//! then every deadline it measures runs long. So:
+//! - a round that started late (the tick fired a probe timeout or more
+//!   after it was due) is not counted: the process was behind;
+//! - timeouts of *both* upstreams in one round are not counted: one
+//!   observer slow to see both is the observer, not a partition;
+//! - a timeout of one upstream alone counts from its second round in a row;
+//!   refused connections and non-2xx answers count at once.
 
 use crate::config::{ProbeConfig, Upstream};
 use crate::split::idx;
@@ -11,7 +22,7 @@ use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -20,6 +31,8 @@ use tokio::sync::watch;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProbeResult {
     pub ok: bool,
+    /// Failed by its deadline rather than by an answer or a refusal.
+    pub timed_out: bool,
     /// When the probe finished.
     pub at: Instant,
     pub took: Duration,
@@ -31,8 +44,18 @@ pub struct ProbeResult {
 #[derive(Default)]
 pub(crate) struct ProbeState {
     latest: [Mutex<Option<ProbeResult>>; 2],
+    /// Counted failures (see the module docs).
     pub failures: [AtomicU64; 2],
     pub successes: [AtomicU64; 2],
+    /// Of the counted failures, those by deadline (no answer in time).
+    pub timeouts: [AtomicU64; 2],
+    /// Whether the upstream's latest counted outcome is a failure.
+    pub failing: [AtomicBool; 2],
+    /// Whether that failure was a timeout (else a refusal or a bad answer).
+    pub failing_by_timeout: [AtomicBool; 2],
+    /// Rounds set aside because this process was behind (late, or both
+    /// upstreams timed out at once).
+    pub starved_rounds: AtomicU64,
     /// Bumped after each round (both upstreams probed); tests wait on it.
     pub rounds: AtomicU64,
 }
@@ -42,12 +65,28 @@ impl ProbeState {
         self.latest[idx(c)].lock().ok().and_then(|g| g.clone())
     }
 
-    fn store(&self, c: Cohort, r: ProbeResult) {
+    pub fn is_failing(&self, c: Cohort) -> bool {
+        self.failing[idx(c)].load(Ordering::SeqCst)
+    }
+
+    /// Failing by refusal or a bad answer, not by a deadline.
+    pub fn is_failing_hard(&self, c: Cohort) -> bool {
+        self.is_failing(c) && !self.failing_by_timeout[idx(c)].load(Ordering::SeqCst)
+    }
+
+    /// Records `r`; `counted` says whether a failure counts (module docs).
+    fn store(&self, c: Cohort, r: ProbeResult, counted: bool) {
         let i = idx(c);
         if r.ok {
             self.successes[i].fetch_add(1, Ordering::SeqCst);
-        } else {
+            self.failing[i].store(false, Ordering::SeqCst);
+        } else if counted {
             self.failures[i].fetch_add(1, Ordering::SeqCst);
+            if r.timed_out {
+                self.timeouts[i].fetch_add(1, Ordering::SeqCst);
+            }
+            self.failing[i].store(true, Ordering::SeqCst);
+            self.failing_by_timeout[i].store(r.timed_out, Ordering::SeqCst);
         }
         if let Ok(mut g) = self.latest[i].lock() {
             *g = Some(r);
@@ -63,6 +102,7 @@ async fn probe_once(
     let started = Instant::now();
     let done = |ok: bool, detail: String| ProbeResult {
         ok,
+        timed_out: false,
         at: Instant::now(),
         took: started.elapsed(),
         detail,
@@ -90,7 +130,10 @@ async fn probe_once(
                 .unwrap_or_else(|| e.to_string());
             done(false, format!("request failed: {why}"))
         }
-        Err(_) => done(false, format!("timed out after {:?}", cfg.timeout)),
+        Err(_) => ProbeResult {
+            timed_out: true,
+            ..done(false, format!("timed out after {:?}", cfg.timeout))
+        },
     }
 }
 
@@ -109,23 +152,41 @@ pub(crate) async fn run(
         Client::builder(TokioExecutor::new()).build(connector);
     let mut tick = tokio::time::interval(cfg.interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut timeouts_in_a_row = [0u32; 2];
     loop {
-        tokio::select! {
-            _ = tick.tick() => {}
+        let due = tokio::select! {
+            due = tick.tick() => due,
             _ = stop.changed() => return,
-        }
+        };
+        let late = due.elapsed();
         let (s, c) = tokio::join!(
             probe_once(&client, &stable, &cfg),
             probe_once(&client, &canary, &cfg)
         );
-        if !s.ok {
-            tracing::warn!(upstream = %stable, detail = %s.detail, "stable health probe failed");
+        let starved = late >= cfg.timeout || (s.timed_out && c.timed_out);
+        if starved {
+            state.starved_rounds.fetch_add(1, Ordering::SeqCst);
+            tracing::info!(
+                late = ?late,
+                stable = %s.detail,
+                canary = %c.detail,
+                "probe round set aside: this process is behind (busy machine), not an upstream"
+            );
         }
-        if !c.ok {
-            tracing::warn!(upstream = %canary, detail = %c.detail, "canary health probe failed");
+        for (cohort, r, upstream) in [(Cohort::Baseline, s, &stable), (Cohort::Canary, c, &canary)]
+        {
+            let i = idx(cohort);
+            timeouts_in_a_row[i] = match (r.timed_out, starved) {
+                (true, false) => timeouts_in_a_row[i] + 1,
+                (true, true) => timeouts_in_a_row[i],
+                (false, _) => 0,
+            };
+            let counted = !starved && (!r.timed_out || timeouts_in_a_row[i] >= 2);
+            if !r.ok && counted {
+                tracing::warn!(%upstream, %cohort, detail = %r.detail, "health probe failed");
+            }
+            state.store(cohort, r, counted);
         }
-        state.store(Cohort::Baseline, s);
-        state.store(Cohort::Canary, c);
         state.rounds.fetch_add(1, Ordering::SeqCst);
     }
 }

@@ -18,13 +18,16 @@ use canaryd_driver::traits::{ActionError, MetricsSource, SourceError, TrafficRou
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Counters that decide whether a window is reliable.
 #[derive(Clone, Copy, Default)]
 struct HealthMarks {
     probe_failures: [u64; 2],
+    probe_timeouts: [u64; 2],
     connect_failures: [u64; 2],
+    resets: [u64; 2],
+    timeouts: [u64; 2],
 }
 
 /// Reads windows and the baseline off a running router.
@@ -50,7 +53,14 @@ impl EmbeddedSource {
         let now = self.shared.rec.snapshot();
         let diff = now.since(&self.last);
         let marks_now = marks(&self.shared);
-        let collectors = self.health(&marks_now);
+        let answered = |i: usize| {
+            diff.routes
+                .values()
+                .map(|cs| cs[i].requests.saturating_sub(cs[i].errors))
+                .sum::<u64>()
+        };
+        let answered = [answered(0), answered(1)];
+        let collectors = self.health(&marks_now, answered);
         self.last = now;
         self.marks = marks_now;
         let mut routes = BTreeMap::new();
@@ -97,50 +107,124 @@ impl EmbeddedSource {
         })
     }
 
-    /// Why the collectors could not see an upstream in this window, if so.
-    fn health(&self, now: &HealthMarks) -> CollectorHealth {
-        for cohort in [Cohort::Canary, Cohort::Baseline] {
-            if let Some(why) = self.blind_on(cohort, now) {
-                return CollectorHealth::Unhealthy(why);
-            }
+    /// Whether this window can be judged. The router *is* the data path:
+    /// a user's request the canary refused, reset or left unanswered was
+    /// answered 502/504 and is already an error of the canary's cohort, so
+    /// a dead or hung canary is judged like any failing one (and rolled back
+    /// by the policy's rules). What cannot be judged:
+    /// - the stable upstream failing: the baseline says nothing about the
+    ///   canary then, and that is not the canary's doing;
+    /// - the canary's health probes refused or answered non-2xx while its
+    ///   users are served: the two views disagree, so a human should look;
+    /// - probes timing out while no user request to that upstream was
+    ///   answered either: canaryd cannot see it at all;
+    /// - probes that have stopped (this process starved for long).
+    ///
+    /// A probe that times out while users' requests to the same upstream
+    /// are answered in the window is not a blind spot: the traffic shows
+    /// the upstream answering, and a slow probe on a busy machine is the
+    /// observer's delay. `answered[i]` counts those requests per cohort.
+    fn health(&self, now: &HealthMarks, answered: [u64; 2]) -> CollectorHealth {
+        if let Some(why) = self.stable_trouble(now, answered[idx(Cohort::Baseline)]) {
+            return CollectorHealth::Unhealthy(why);
+        }
+        if let Some(why) = self.canary_view_impaired(now, answered[idx(Cohort::Canary)]) {
+            return CollectorHealth::Unhealthy(why);
         }
         CollectorHealth::Healthy
     }
 
-    fn blind_on(&self, cohort: Cohort, now: &HealthMarks) -> Option<String> {
-        let i = idx(cohort);
+    /// Probe failures in the window that matter given `answered` user
+    /// requests: refusals and bad answers always; timeouts only when no
+    /// user request to the upstream was answered.
+    fn probe_trouble(&self, now: &HealthMarks, c: Cohort, answered: u64) -> u64 {
+        let probes = &self.shared.probes;
+        let failed = self.delta(now, |m| m.probe_failures, c);
+        let timeouts = self.delta(now, |m| m.probe_timeouts, c);
+        let hard = failed.saturating_sub(timeouts) + u64::from(probes.is_failing_hard(c));
+        let slow = timeouts + u64::from(probes.is_failing(c) && !probes.is_failing_hard(c));
+        if answered == 0 {
+            hard + slow
+        } else {
+            hard
+        }
+    }
+
+    /// New counts of `field` per cohort since the previous window.
+    fn delta(&self, now: &HealthMarks, field: fn(&HealthMarks) -> [u64; 2], c: Cohort) -> u64 {
+        field(now)[idx(c)].saturating_sub(field(&self.marks)[idx(c)])
+    }
+
+    fn stable_trouble(&self, now: &HealthMarks, answered: u64) -> Option<String> {
         let sh = &self.shared;
-        let (name, upstream) = match cohort {
-            Cohort::Canary => ("canary", &sh.canary),
-            Cohort::Baseline => ("stable", &sh.stable),
-        };
-        let failed = now.probe_failures[i].saturating_sub(self.marks.probe_failures[i]);
-        let latest = sh.probes.latest(cohort);
-        if failed > 0 || latest.as_ref().is_some_and(|p| !p.ok) {
-            let detail = latest.map(|p| p.detail).unwrap_or_default();
+        let b = Cohort::Baseline;
+        let conn = self.delta(now, |m| m.connect_failures, b) + self.delta(now, |m| m.resets, b);
+        let timeouts = self.delta(now, |m| m.timeouts, b);
+        let probes = self.delta(now, |m| m.probe_failures, b);
+        if conn + timeouts > 0 || self.probe_trouble(now, b, answered) > 0 {
+            let last = sh
+                .probes
+                .latest(b)
+                .map(|p| p.detail)
+                .unwrap_or_else(|| "none yet".into());
             return Some(format!(
-                "{name} upstream {upstream}: {failed} failed health probe(s) in the window (last: {detail})"
+                "the STABLE upstream {} is failing, not the canary: {conn} refused/reset and \
+                 {timeouts} timed-out user request(s), {probes} failed health probe(s) in the \
+                 window (last probe: {last}); without a working baseline the canary cannot be \
+                 compared",
+                sh.stable
             ));
         }
-        let conn = now.connect_failures[i].saturating_sub(self.marks.connect_failures[i]);
-        if conn > 0 {
+        stale(sh, b, "stable", &sh.stable)
+    }
+
+    fn canary_view_impaired(&self, now: &HealthMarks, answered: u64) -> Option<String> {
+        let sh = &self.shared;
+        let c = Cohort::Canary;
+        let users_failed = self.delta(now, |m| m.connect_failures, c)
+            + self.delta(now, |m| m.resets, c)
+            + self.delta(now, |m| m.timeouts, c);
+        let probes = self.delta(now, |m| m.probe_failures, c);
+        if users_failed == 0 && self.probe_trouble(now, c, answered) > 0 {
+            let last = sh.probes.latest(c).map(|p| p.detail).unwrap_or_default();
+            let users = if answered == 0 {
+                "and no user request to it was answered in the window either: canaryd cannot \
+                 see it"
+                    .to_string()
+            } else {
+                format!(
+                    "while its users were served ({answered} requests answered): the probes \
+                     and the traffic disagree"
+                )
+            };
             return Some(format!(
-                "{name} upstream {upstream} unreachable: {conn} connection failure(s) in the window"
+                "canary upstream {}: {probes} failed health probe(s) in the window (last: \
+                 {last}) {users}",
+                sh.canary
             ));
         }
-        let stale_after = sh.probe_interval * 3 + sh.probe_timeout;
-        match sh.probes.latest(cohort) {
-            None => Some(format!(
-                "{name} upstream {upstream}: no health probe has completed yet"
-            )),
-            Some(p) if Instant::now().saturating_duration_since(p.at) > stale_after => {
-                Some(format!(
-                    "{name} upstream {upstream}: last health probe is stale ({:?} old)",
-                    Instant::now().saturating_duration_since(p.at)
-                ))
-            }
-            Some(_) => None,
+        if users_failed > 0 {
+            // What users got is in the window's errors; judge it.
+            return None;
         }
+        stale(sh, c, "canary", &sh.canary)
+    }
+}
+
+/// Why the probes of `cohort` say nothing current, if so.
+fn stale(sh: &Shared, cohort: Cohort, name: &str, upstream: &crate::Upstream) -> Option<String> {
+    // Generous: a busy machine delays probe rounds; only a probe loop that
+    // has really stopped should make windows unjudgeable.
+    let stale_after = (sh.probe_interval * 5 + sh.probe_timeout * 2).max(Duration::from_secs(10));
+    match sh.probes.latest(cohort) {
+        None => Some(format!(
+            "{name} upstream {upstream}: no health probe has completed yet"
+        )),
+        Some(p) if Instant::now().saturating_duration_since(p.at) > stale_after => Some(format!(
+            "{name} upstream {upstream}: last health probe is stale ({:?} old)",
+            Instant::now().saturating_duration_since(p.at)
+        )),
+        Some(_) => None,
     }
 }
 
@@ -150,7 +234,10 @@ fn marks(sh: &Shared) -> HealthMarks {
     };
     HealthMarks {
         probe_failures: load(&sh.probes.failures),
+        probe_timeouts: load(&sh.probes.timeouts),
         connect_failures: load(&sh.rec.failures.connect),
+        resets: load(&sh.rec.failures.reset),
+        timeouts: load(&sh.rec.failures.timeout),
     }
 }
 

@@ -11,8 +11,11 @@ use http::{HeaderMap, Method, StatusCode};
 use http_body_util::BodyExt;
 use std::time::Duration;
 
+/// The router is the data path: the 502s users got from a dead canary are
+/// errors of the canary's cohort in a window that can be judged (a breach),
+/// not a blind spot. (Before: the window was `Unhealthy`, the rollout paused.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unreachable_canary_is_502_an_error_and_an_unhealthy_window() {
+async fn unreachable_canary_is_502_an_error_in_a_judged_window() {
     let rig = Rig::start().await;
     let mut src = rig.router.metrics_source();
     rig.canary.shutdown().await; // nothing listens on the canary port any more
@@ -24,16 +27,41 @@ async fn unreachable_canary_is_502_an_error_and_an_unhealthy_window() {
     let w = src.take_window(Timestamp(0), Timestamp(1));
     let c = w.routes[&Route::from("GET /pay")].canary.clone().unwrap();
     assert_eq!((c.requests, c.errors), (5, 5));
-    match &w.collectors {
-        canaryd_core::observation::CollectorHealth::Unhealthy(why) => {
-            assert!(why.contains("canary"), "{why}")
-        }
-        h => panic!("expected unhealthy, got {h:?}"),
-    }
+    assert_eq!(
+        w.collectors,
+        canaryd_core::observation::CollectorHealth::Healthy,
+        "what users got is judged"
+    );
     assert!(rig
         .router
         .metrics_text()
         .contains(r#"canaryd_proxy_upstream_failures_total{cohort="canary",kind="connect"} 5"#));
+    rig.stop().await;
+}
+
+/// A dead STABLE upstream is not the canary's fault: the window cannot be
+/// judged, and the reason names stable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_stable_is_not_blamed_on_the_canary() {
+    let rig = Rig::start().await;
+    let mut src = rig.router.metrics_source();
+    rig.stable.shutdown().await;
+    for _ in 0..3 {
+        assert_eq!(rig.get("/pay").await.status, StatusCode::BAD_GATEWAY);
+    }
+    rig.settle(3).await;
+    let w = src.take_window(Timestamp(0), Timestamp(1));
+    let b = w.routes[&Route::from("GET /pay")].baseline.clone().unwrap();
+    assert_eq!((b.requests, b.errors), (3, 3));
+    match &w.collectors {
+        canaryd_core::observation::CollectorHealth::Unhealthy(why) => {
+            assert!(
+                why.contains("STABLE") && why.contains("not the canary"),
+                "{why}"
+            )
+        }
+        h => panic!("expected an unjudgeable window, got {h:?}"),
+    }
     rig.stop().await;
 }
 

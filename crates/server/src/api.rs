@@ -60,17 +60,35 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
 
 /// Why the caller may not proceed, if so.
 fn denial(state: &AppState, headers: &HeaderMap) -> Option<&'static str> {
-    let presented = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
+    let presented = bearer(headers);
     match (&state.token, presented) {
-        (Some(token), Some(p)) if token.matches(p.trim()) => None,
+        (Some(token), Some(p)) if token.matches(p) => None,
         (None, _) => {
             Some("this canaryd has no API token configured; start it with one to accept commands")
         }
         _ => Some("missing or wrong bearer token"),
     }
+}
+
+/// The credentials of `Authorization: Bearer <token>`, the scheme matched
+/// case-insensitively (RFC 7235 §2.1: `bearer x` is the same).
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, rest) = value.trim_start().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+}
+
+/// A command or question is a few hundred bytes; more is refused (413).
+pub(crate) const MAX_BODY: usize = 64 << 10;
+
+/// Reads a body the caller was already authorized to send, up to [`MAX_BODY`].
+pub(crate) async fn read_body(body: axum::body::Body) -> Result<axum::body::Bytes, Response> {
+    axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
+        error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the body is over {} KiB, or broke off", MAX_BODY >> 10),
+        )
+    })
 }
 
 fn deny(message: &str) -> Response {
@@ -98,12 +116,17 @@ async fn list(State(state): State<AppState>, headers: HeaderMap) -> Response {
 async fn command(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    body: axum::body::Body,
 ) -> Response {
-    // Authenticate before reading anything the caller sent.
+    // Authenticate before reading anything the caller sent: an
+    // unauthenticated upload is refused without being read.
     if let Some(why) = denial(&state, &headers) {
         return deny(why);
     }
+    let body = match read_body(body).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
     let body: CommandBody = match serde_json::from_slice(&body) {
         Ok(b) => b,
         Err(e) => return error(StatusCode::BAD_REQUEST, format!("invalid command: {e}")),

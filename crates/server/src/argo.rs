@@ -121,11 +121,15 @@ pub(crate) async fn get_analysis<F: SourceFactory, N: Notifier + 'static>(
 pub(crate) async fn post_analysis<F: SourceFactory, N: Notifier + 'static>(
     State(shared): State<Shared<F, N>>,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    body: axum::body::Body,
 ) -> Response {
     if let Some(r) = authorize(&shared.token, &headers, None) {
         return r;
     }
+    let body = match crate::api::read_body(body).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
     // Argo sets Content-Type only for `jsonBody`; a `body` string arrives
     // without one, so the body is read as JSON whatever the header says.
     match serde_json::from_slice::<Question>(&body) {

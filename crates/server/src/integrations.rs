@@ -86,11 +86,7 @@ pub(crate) fn authorize(
     headers: &HeaderMap,
     metadata_token: Option<&str>,
 ) -> Option<Response> {
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
+    let bearer = crate::api::bearer(headers);
     let presented = bearer.or(metadata_token.map(str::trim));
     let why = match (token, presented) {
         (Some(t), Some(p)) if t.matches(p) => return None,
@@ -128,7 +124,7 @@ where
     let sweeper = service.spawn_sweeper();
     let app = crate::api::router(service.registry().clone(), operator_token)
         .merge(integrations_router(service, integration_token));
-    let served = axum::serve(listener, app).await;
+    let served = crate::serve(listener, app).await;
     sweeper.abort();
     served
 }

@@ -36,7 +36,39 @@ pub use registry::Registry;
 /// The API as a service, for callers that should not depend on axum themselves.
 pub type AxumRouter = axum::Router;
 
-/// Serves `app` on `listener` until the task is dropped.
+pub use canaryd_http::ConnectionLimits;
+
+/// Serves `app` on `listener` until the task is dropped, with the API's
+/// [`ConnectionLimits`]: 10 s to send headers, 60 s idle, 256 connections
+/// (operators and controllers, not the public).
 pub async fn serve(listener: tokio::net::TcpListener, app: AxumRouter) -> std::io::Result<()> {
-    axum::serve(listener, app).await
+    serve_with(
+        listener,
+        app,
+        ConnectionLimits {
+            max_connections: 256,
+            ..ConnectionLimits::default()
+        },
+    )
+    .await
+}
+
+/// [`serve`] with other limits.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    app: AxumRouter,
+    limits: ConnectionLimits,
+) -> std::io::Result<()> {
+    // Never sent: the API runs until its task is dropped.
+    let (_keep, stop) = tokio::sync::watch::channel(false);
+    canaryd_http::serve_with(
+        listener,
+        move |_peer| hyper_util::service::TowerToHyperService::new(app.clone()),
+        stop,
+        std::time::Duration::from_secs(1),
+        limits,
+        "operator API",
+    )
+    .await;
+    Ok(())
 }

@@ -67,7 +67,7 @@ async fn start(token: Option<&str>) -> Harness {
     let app = router(registry, token.map(Secret::new));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    tokio::spawn(async move { canaryd_server::serve(listener, app).await.unwrap() });
     Harness {
         base: format!("http://{addr}"),
         http: canaryd_notify::http::client(std::time::Duration::from_secs(40)).unwrap(),
@@ -238,4 +238,76 @@ async fn an_api_without_a_configured_token_is_closed() {
         .await
         .unwrap();
     assert_eq!(ok.status().as_u16(), 200);
+}
+
+/// The token is checked before the body is read: a 10 MB upload without it
+/// is 401, not 413 (before: the body was buffered first, and refused as too
+/// large by the extractor).
+#[tokio::test]
+async fn a_big_unauthenticated_upload_is_401_not_413() {
+    let h = start(Some(TOKEN)).await;
+    let resp = h
+        .http
+        .post(format!("{}/api/v1/commands", h.base))
+        .header("content-type", "application/json")
+        .body(vec![b' '; 10 << 20])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 401);
+    // With the token, an oversized body is refused as such.
+    let resp = h
+        .http
+        .post(format!("{}/api/v1/commands", h.base))
+        .bearer_auth(TOKEN)
+        .body(vec![b' '; 1 << 20])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 413);
+}
+
+/// RFC 7235: the auth scheme is case-insensitive; `bearer` is `Bearer`.
+#[tokio::test]
+async fn a_lowercase_bearer_scheme_is_accepted() {
+    let h = start(Some(TOKEN)).await;
+    wait_started(&h).await;
+    let resp = h
+        .http
+        .post(format!("{}/api/v1/commands", h.base))
+        .header("authorization", format!("bearer {TOKEN}"))
+        .json(&approve("alice"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(h.approvals().len(), 1);
+}
+
+/// A client that connects and sends half a request is closed once the
+/// header timeout passes (before: the socket stayed open for good). The
+/// 60 s bound only stops a hung test; the timeout under test is 1 s.
+#[tokio::test]
+async fn a_half_open_connection_is_closed_after_the_header_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = router(Registry::default(), Some(Secret::new(TOKEN)));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let limits = canaryd_server::ConnectionLimits {
+        header_timeout: std::time::Duration::from_secs(1),
+        idle_timeout: std::time::Duration::from_secs(1),
+        max_connections: 8,
+    };
+    tokio::spawn(canaryd_server::serve_with(listener, app, limits));
+    for sent in [&b""[..], b"POST /api/v1/commands HTTP/1.1\r\nHost: x\r\n"] {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(sent).await.unwrap();
+        let mut buf = [0u8; 64];
+        let n = tokio::time::timeout(std::time::Duration::from_secs(60), s.read(&mut buf))
+            .await
+            .expect("the server never closed the half-open connection")
+            .unwrap_or(0);
+        let head = String::from_utf8_lossy(&buf[..n]).to_string();
+        assert!(n == 0 || head.starts_with("HTTP/1.1 408"), "{head}");
+    }
 }

@@ -68,10 +68,13 @@ pub struct ProxyArgs {
     #[arg(long, default_value = "/healthz")]
     probe_path: String,
     #[command(flatten)]
+    limits: Box<LimitArgs>,
+    #[command(flatten)]
     db: DbArg,
 }
 
 pub fn run(args: ProxyArgs) -> Result<u8, Fail> {
+    crate::log::install();
     let policy = match &args.policy {
         Some(path) => Some(super::policy::load(path)?),
         None => None,
@@ -105,6 +108,7 @@ pub fn run(args: ProxyArgs) -> Result<u8, Fail> {
         router_cfg.admin_access = canaryd_proxy::AdminAccess::Token(t);
     }
     router_cfg.probe.path = args.probe_path.clone();
+    args.limits.apply(&mut router_cfg);
     let Some(policy) = policy else {
         return super::proxy_router_only::run(router_cfg, &args.stable, &args.canary);
     };
@@ -225,6 +229,41 @@ pub fn run(args: ProxyArgs) -> Result<u8, Fail> {
         }
         Ok(code)
     })
+}
+
+/// Deadlines and the connection cap of the router's listeners.
+#[derive(Args)]
+struct LimitArgs {
+    /// How long an upstream may take to send response headers; past it the
+    /// client gets 504, counted as an error of that revision (a hung canary
+    /// shows up as errors, not as silence).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "8s")]
+    upstream_timeout: std::time::Duration,
+    /// A client must send a request's headers within this long of
+    /// connecting (or of its previous response), else it is closed.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
+    header_timeout: std::time::Duration,
+    /// Keep-alive connections with no request in flight close after this long.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "60s")]
+    idle_timeout: std::time::Duration,
+    /// Open client connections at most; past it new ones wait in the listen
+    /// backlog and a log line says so (default: what the process's
+    /// file-descriptor limit allows, two per connection).
+    #[arg(long)]
+    max_connections: Option<usize>,
+}
+
+impl LimitArgs {
+    fn apply(&self, cfg: &mut RouterConfig) {
+        cfg.upstream_timeout = self.upstream_timeout;
+        for l in [&mut cfg.limits, &mut cfg.admin_limits] {
+            l.header_timeout = self.header_timeout;
+            l.idle_timeout = self.idle_timeout;
+        }
+        if let Some(n) = self.max_connections {
+            cfg.limits.max_connections = n;
+        }
+    }
 }
 
 fn log_progress(p: &Progress) {

@@ -45,6 +45,7 @@ pub fn run(a: SampleAppArgs) -> Result<u8, Fail> {
             error_rate: a.error_rate,
             latency_ms,
             down: false,
+            unhealthy: false,
         },
         cpu_burn_ms: a.cpu_burn_ms,
     };

@@ -18,7 +18,7 @@ pub enum DemoScenario {
     LowTraffic,
     /// No baseline: awaiting approval (`--approve-after S` approves it).
     NoBaseline,
-    /// The canary stops answering probes: paused, not rolled back.
+    /// The canary's health checks fail while its users are served: paused, not rolled back.
     Partition,
 }
 
@@ -44,7 +44,7 @@ impl DemoScenario {
             DemoScenario::TransientBlip => "one window sees a burst of canary errors, then it recovers: a single bad window never rolls back",
             DemoScenario::LowTraffic => "traffic is too thin to judge: windows are extended, then the rollout pauses for a human",
             DemoScenario::NoBaseline => "no stable history was measured: the rollout waits for an operator's approval",
-            DemoScenario::Partition => "the collectors lose sight of the canary: the rollout pauses at its split and does not roll back",
+            DemoScenario::Partition => "the canary's health checks start failing while its users are served fine: canaryd's two views disagree, so the rollout pauses at its split for a human and does not roll back",
         }
     }
 
@@ -74,6 +74,7 @@ pub fn normal() -> Faults {
             p99: 60.0,
         },
         down: false,
+        unhealthy: false,
     }
 }
 
@@ -110,10 +111,10 @@ impl DemoScenario {
             (DemoScenario::TransientBlip, 3, _) => Inject::Burst {
                 error_rate: 0.30,
                 from_ms: 200,
-                to_ms: 1_200,
+                to_ms: 800,
             },
             (DemoScenario::Partition, 2, _) => Inject::Set(Faults {
-                down: true,
+                unhealthy: true,
                 ..normal()
             }),
             _ => Inject::Nothing,

@@ -5,7 +5,7 @@
 //! - `canaryd_proxy_requests_total{route,cohort}` (counter)
 //! - `canaryd_proxy_errors_total{route,cohort}` (counter: 5xx, upstream failures, timeouts)
 //! - `canaryd_proxy_request_duration_seconds_bucket|sum|count{route,cohort[,le]}` (histogram)
-//! - `canaryd_proxy_upstream_failures_total{cohort,kind="connect"|"timeout"}` (counter)
+//! - `canaryd_proxy_upstream_failures_total{cohort,kind="connect"|"reset"|"timeout"}` (counter)
 //! - `canaryd_proxy_rejected_total{reason="body_too_large"|"client_body_failed"}` (counter)
 //! - `canaryd_proxy_dispatched_total{cohort}` (counter: split decisions)
 //! - `canaryd_proxy_canary_weight` (gauge, percent)
@@ -95,6 +95,11 @@ pub(crate) fn render(rec: &Recorder, split: &Splitter, probes: &ProbeState) -> S
             o,
             "canaryd_proxy_upstream_failures_total{{cohort=\"{c}\",kind=\"connect\"}} {}",
             rec.failures.connect[i].load(Ordering::SeqCst)
+        );
+        let _ = writeln!(
+            o,
+            "canaryd_proxy_upstream_failures_total{{cohort=\"{c}\",kind=\"reset\"}} {}",
+            rec.failures.reset[i].load(Ordering::SeqCst)
         );
         let _ = writeln!(
             o,

@@ -65,6 +65,8 @@ pub(crate) enum Rejection {
 #[derive(Default)]
 pub(crate) struct Failures {
     pub connect: [AtomicU64; 2],
+    /// The connection broke before a response (reset, closed mid-request).
+    pub reset: [AtomicU64; 2],
     pub timeout: [AtomicU64; 2],
 }
 

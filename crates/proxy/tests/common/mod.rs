@@ -38,7 +38,7 @@ impl Rig {
         let canary = SampleApp::start(SampleAppConfig::new("v2")).await.unwrap();
         let mut cfg = RouterConfig::from_urls(&stable.url(), &canary.url()).unwrap();
         cfg.probe.interval = Duration::from_millis(100);
-        cfg.probe.timeout = Duration::from_millis(200);
+        cfg.probe.timeout = Duration::from_secs(1);
         tweak(&mut cfg);
         let router = Router::start(cfg).await.unwrap();
         Rig {

@@ -112,6 +112,9 @@ async fn answer(
         return full(StatusCode::SERVICE_UNAVAILABLE, "text/plain", "down\n");
     }
     match route {
+        "/healthz" if state.faults.borrow().unhealthy => {
+            full(StatusCode::SERVICE_UNAVAILABLE, "text/plain", "unhealthy\n")
+        }
         "/healthz" => full(StatusCode::OK, "text/plain", "ok\n"),
         "/metrics" => full(
             StatusCode::OK,

@@ -5,7 +5,7 @@
 //! - `GET /pay`, `POST /pay`, `GET /items/{id}` — the business routes; faults apply;
 //! - `POST /echo` — streams the request body back (for streaming tests); faults apply;
 //! - `GET /debug/headers` — the request headers it received, as JSON;
-//! - `GET /healthz` — `ok`, unless the app is `down`;
+//! - `GET /healthz` — `ok`, unless the app is `down` (hangs) or `unhealthy` (503);
 //! - `GET /metrics` — Prometheus text: `http_requests_total`,
 //!   `http_request_duration_seconds_bucket|sum|count` with a `version` label;
 //! - `GET /admin/faults` — the current faults as JSON;
@@ -46,6 +46,10 @@ pub struct Faults {
     /// Stop answering (partition): see the module docs.
     #[serde(default)]
     pub down: bool,
+    /// `GET /healthz` answers 503 while every other route is served as
+    /// usual: a health check that disagrees with the traffic.
+    #[serde(default)]
+    pub unhealthy: bool,
 }
 
 impl Faults {
@@ -67,6 +71,8 @@ pub struct FaultsPatch {
     pub latency_ms: Option<LatencyDist>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub down: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unhealthy: Option<bool>,
 }
 
 impl FaultsPatch {
@@ -75,6 +81,7 @@ impl FaultsPatch {
             error_rate: self.error_rate.unwrap_or(base.error_rate),
             latency_ms: self.latency_ms.unwrap_or(base.latency_ms),
             down: self.down.unwrap_or(base.down),
+            unhealthy: self.unhealthy.unwrap_or(base.unhealthy),
         }
     }
 }

@@ -33,9 +33,11 @@ pub struct ProxyArgs {
     /// The workload's name in the audit log, notifications and commands.
     #[arg(long, default_value = "default/proxy")]
     workload: String,
-    /// The canary revision's name (default: the canary URL).
+    /// The canary revision's name (an image tag, a build id). Required: it
+    /// keys the audit log and every notification, so it is never derived
+    /// from the canary URL, which may carry credentials.
     #[arg(long)]
-    revision: Option<String>,
+    revision: String,
     /// Notification targets (Slack, PagerDuty, webhooks): see crates/notify.
     #[arg(long)]
     notify: Option<PathBuf>,
@@ -78,6 +80,17 @@ pub fn run(args: ProxyArgs) -> Result<u8, Fail> {
         "--api-token-file",
     )?;
 
+    // The upstream URLs are shown (stdout, errors): parsed as SafeUrl, they
+    // print masked, and credentials in them are refused (the router forwards
+    // the clients' own credentials and sends none of its own).
+    let upstream = |which: &str, raw: &str| {
+        canaryd_notify::SafeUrl::parse_without_credentials(raw)
+            .map_err(|e| Fail::invalid(format!("--{which}: {e}")))
+    };
+    let (stable_url, canary_url) = (
+        upstream("stable", &args.stable)?,
+        upstream("canary", &args.canary)?,
+    );
     let mut router_cfg = RouterConfig::from_urls(&args.stable, &args.canary)
         .map_err(|e| Fail::invalid(e.to_string()))?;
     router_cfg.listen = args.listen;
@@ -91,10 +104,12 @@ pub fn run(args: ProxyArgs) -> Result<u8, Fail> {
         router_cfg.admin_access = canaryd_proxy::AdminAccess::Token(t);
     }
     router_cfg.probe.path = args.probe_path.clone();
-    let key = RolloutKey::new(
-        args.workload.clone(),
-        args.revision.clone().unwrap_or_else(|| args.canary.clone()),
-    );
+    if args.revision.trim().is_empty() {
+        return Err(Fail::invalid(
+            "--revision must name the canary revision (e.g. an image tag)",
+        ));
+    }
+    let key = RolloutKey::new(args.workload.clone(), args.revision.clone());
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -128,8 +143,8 @@ pub fn run(args: ProxyArgs) -> Result<u8, Fail> {
         println!(
             "canaryd proxy: {} → stable {} / canary {}; rollout {key}; API on {}",
             router.url(),
-            args.stable,
-            args.canary,
+            stable_url,
+            canary_url,
             args.api_listen
         );
 

@@ -14,23 +14,66 @@ pub const MASK: &str = "[REDACTED]";
 /// Parts of a secret URL shorter than this (`services`, `v2`) are not secret.
 const MIN_PART: usize = 8;
 
-/// Query parameters whose values are credentials by convention.
+/// Query parameters whose values are credentials by convention, matched whole
+/// (case-insensitively).
 const TOKEN_PARAMS: &[&str] = &[
-    "token",
-    "access_token",
-    "api_key",
-    "apikey",
     "key",
-    "secret",
-    "password",
-    "passwd",
     "sig",
-    "signature",
     "auth",
-    "routing_key",
-    "dd-api-key",
-    "dd-application-key",
+    "pass",
+    "pwd",
+    "code",
+    "x-amz-signature",
+    "x-goog-signature",
 ];
+
+/// A parameter whose name contains one of these is a credential too
+/// (`access_token`, `client_secret`, `dd-api-key`, `routing_key`, `password`...).
+const TOKEN_PARTS: &[&str] = &[
+    "token",
+    "secret",
+    "passw",
+    "apikey",
+    "api_key",
+    "api-key",
+    "signature",
+    "credential",
+    "routing_key",
+    "application-key",
+    "application_key",
+    "auth",
+    "_key",
+    "-key",
+];
+
+/// Whether a field, header or environment variable of this name holds a
+/// credential by convention (`Authorization`, `X-Api-Key`, `DB_PASSWORD`,
+/// `bearer`, `routing_key`...): its value is treated as a secret even when
+/// written inline, and YAML snippets mask its line.
+pub fn is_secret_name(name: &str) -> bool {
+    const PARTS: &[&str] = &[
+        "authorization",
+        "cookie",
+        "token",
+        "secret",
+        "passw",
+        "key",
+        "auth",
+        "credential",
+        "signature",
+        "session",
+        "bearer",
+        "private",
+    ];
+    let n = name.to_ascii_lowercase();
+    PARTS.iter().any(|p| n.contains(p))
+}
+
+/// Whether a query parameter of this name carries a credential.
+pub fn is_credential_param(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    TOKEN_PARAMS.contains(&n.as_str()) || TOKEN_PARTS.iter().any(|p| n.contains(p))
+}
 
 #[derive(Debug, Default, Clone)]
 pub struct Redactor {
@@ -84,8 +127,7 @@ impl Redactor {
                 out = out.replace(n.as_str(), MASK);
             }
         }
-        let out = mask_userinfo(&out);
-        mask_token_params(&out)
+        mask_url_credentials(&out)
     }
 
     /// Redacts every string (keys included) inside a JSON document.
@@ -104,6 +146,13 @@ impl Redactor {
             _ => {}
         }
     }
+}
+
+/// Masks URL credentials nobody configured as a secret: the userinfo of
+/// every `scheme://user:pass@host` and the values of credential-looking query
+/// parameters. Used on any text that may quote a URL, even an invalid one.
+pub fn mask_url_credentials(text: &str) -> String {
+    mask_token_params(&mask_userinfo(text))
 }
 
 fn percent_encode(s: &str) -> String {
@@ -151,7 +200,7 @@ fn mask_token_params(text: &str) -> String {
                 .unwrap_or(bytes.len());
             if bytes.get(key_end) == Some(&b'=') {
                 let key = text[key_start..key_end].to_ascii_lowercase();
-                if TOKEN_PARAMS.contains(&key.as_str()) {
+                if is_credential_param(&key) {
                     let val_start = key_end + 1;
                     let val_end = text[val_start..]
                         .find(|c: char| {

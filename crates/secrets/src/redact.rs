@@ -119,6 +119,42 @@ impl Redactor {
         self.needles.sort_by_key(|n| std::cmp::Reverse(n.len()));
     }
 
+    /// Registers HTTP basic credentials: the password, and the base64 of
+    /// `user:password` that travels in `Authorization: Basic ...`, which an
+    /// endpoint echoing its request would otherwise send back decodable.
+    pub fn add_basic(&mut self, user: &str, password: &str) {
+        let encoded = base64(format!("{user}:{password}").as_bytes());
+        for s in [password.to_string(), encoded] {
+            self.add(&Secret::new(s));
+        }
+    }
+
+    /// Registers the credentials a URL carries (userinfo, credential-looking
+    /// query values), with the basic-auth form of its userinfo.
+    pub fn add_url(&mut self, url: &url::Url) {
+        if let Some(p) = url.password() {
+            let user = percent_decode(url.username());
+            let pass = percent_decode(p);
+            self.add_basic(&user, &pass);
+            self.add_basic(url.username(), p);
+        }
+        for (k, v) in url.query_pairs() {
+            if is_credential_param(&k) && !v.is_empty() {
+                self.add(&Secret::new(v.into_owned()));
+            }
+        }
+    }
+
+    /// Adds everything `other` masks, so one redactor covers every part's secrets.
+    pub fn merge(&mut self, other: &Redactor) {
+        for n in &other.needles {
+            if !self.needles.contains(n) {
+                self.needles.push(n.clone());
+            }
+        }
+        self.needles.sort_by_key(|n| std::cmp::Reverse(n.len()));
+    }
+
     /// The text with every secret and URL credential masked.
     pub fn redact(&self, text: &str) -> String {
         let mut out = text.to_string();
@@ -153,6 +189,32 @@ impl Redactor {
 /// parameters. Used on any text that may quote a URL, even an invalid one.
 pub fn mask_url_credentials(text: &str) -> String {
     mask_token_params(&mask_userinfo(text))
+}
+
+fn percent_decode(s: &str) -> String {
+    url::form_urlencoded::parse(format!("x={s}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_else(|| s.to_string())
+}
+
+/// Standard base64 with padding (RFC 4648), as `Authorization: Basic` uses.
+pub fn base64(bytes: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for c in bytes.chunks(3) {
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            if i <= c.len() {
+                out.push(char::from(A[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 fn percent_encode(s: &str) -> String {
@@ -255,6 +317,20 @@ mod tests {
             "see http://host/path?a=1"
         );
         assert_eq!(r.redact("x?API_KEY=zzz y"), "x?API_KEY=[REDACTED] y");
+    }
+
+    #[test]
+    fn basic_credentials_are_masked_in_their_encoded_form() {
+        assert_eq!(base64(b"op:pw"), "b3A6cHc=");
+        assert_eq!(
+            base64(b"Aladdin:open sesame"),
+            "QWxhZGRpbjpvcGVuIHNlc2FtZQ=="
+        );
+        let mut r = Redactor::new();
+        r.add_url(&url::Url::parse("http://op:pw-123456@h/?token=tok-98765").unwrap());
+        let t = r.redact("Authorization: Basic b3A6cHctMTIzNDU2 x tok-98765");
+        assert!(!t.contains("b3A6cHctMTIzNDU2"), "{t}");
+        assert!(!t.contains("tok-98765"), "{t}");
     }
 
     #[test]

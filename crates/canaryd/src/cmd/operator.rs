@@ -90,9 +90,7 @@ pub fn run(action: &str, args: OperatorArgs) -> Result<u8, Fail> {
     // in between may echo the token or the URL it was sent.
     let mut redactor = canaryd_notify::Redactor::new();
     redactor.add(&canaryd_notify::Secret::new(token.clone()));
-    if let Some(p) = server.expose().password() {
-        redactor.add(&canaryd_notify::Secret::new(p));
-    }
+    redactor.add_url(server.expose());
     let message = redactor.redact(answer["message"].as_str().unwrap_or(""));
     match status {
         200 => {

@@ -121,7 +121,15 @@ impl PromClient {
         };
         let secrets: Vec<Secret> = match &auth {
             None => vec![],
-            Some(LoadedAuth::Bearer(s)) | Some(LoadedAuth::Basic(_, s)) => vec![s.clone()],
+            Some(LoadedAuth::Bearer(s)) => vec![s.clone()],
+            // The header carries base64("user:password"): an endpoint that
+            // echoes its request sends that back, decodable.
+            Some(LoadedAuth::Basic(user, s)) => vec![
+                s.clone(),
+                Secret::new(canaryd_notify::redact::base64(
+                    format!("{user}:{}", s.expose()).as_bytes(),
+                )),
+            ],
         };
         let transport = Transport::new(cfg.timeout, cfg.retries, backoff, &secrets)?;
         Ok(PromClient {
@@ -182,7 +190,15 @@ impl PromClient {
     pub fn secrets(&self) -> Vec<Secret> {
         match &self.inner.auth {
             None => vec![],
-            Some(LoadedAuth::Bearer(s)) | Some(LoadedAuth::Basic(_, s)) => vec![s.clone()],
+            Some(LoadedAuth::Bearer(s)) => vec![s.clone()],
+            // The header carries base64("user:password"): an endpoint that
+            // echoes its request sends that back, decodable.
+            Some(LoadedAuth::Basic(user, s)) => vec![
+                s.clone(),
+                Secret::new(canaryd_notify::redact::base64(
+                    format!("{user}:{}", s.expose()).as_bytes(),
+                )),
+            ],
         }
     }
 

@@ -77,3 +77,65 @@ async fn exec_env_secrets_are_masked_in_what_a_failing_command_prints() {
     assert!(!err.contains("file-secret-3c4d5e6f7a"), "{err}");
     assert_eq!(r.secrets().len(), 2);
 }
+
+mod property {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn secret() -> impl Strategy<Value = String> {
+        "[a-z0-9]{12,20}".prop_map(|s| format!("Zq{s}"))
+    }
+
+    proptest! {
+        // Each case starts a local server and sends a request or two.
+        #![proptest_config(ProptestConfig { cases: 24, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// Random secrets in every secret-bearing router field; the receiver
+        /// echoes all it got with a 401 or 500, or the port refuses: no
+        /// secret is in the error (which the driver audits) nor a warning.
+        #[test]
+        fn router_errors_never_carry_a_configured_secret(
+            hdr_env in secret(), hdr_inline in secret(), token in secret(), hmac in secret(),
+            env_file in secret(), env_inline in secret(), status in prop_oneof![Just(401u16), Just(500u16), Just(0u16)],
+        ) {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async {
+                let dir = tempfile::tempdir().unwrap();
+                std::env::set_var("CANARYD_TEST_ROUTER_PROP_16", &hdr_env);
+                let base = if status == 0 {
+                    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+                    let port = l.local_addr().unwrap().port();
+                    drop(l);
+                    format!("http://127.0.0.1:{port}")
+                } else {
+                    echoing(status).await
+                };
+                let secrets = [&hdr_env, &hdr_inline, &token, &hmac, &env_file, &env_inline];
+                let mut texts = Vec::new();
+                let mut w = build(&format!(
+                    "webhook:\n  set_weight:\n    url: {base}/w\n    headers: {{X-Auth: {{env: CANARYD_TEST_ROUTER_PROP_16}}, Authorization: {hdr_inline}}}\n    body: '{{\"w\": {{weight}}}}'\n  secret: {hmac}\n  retries: 0\n"
+                ));
+                texts.extend(w.warnings().iter().cloned());
+                let key = RolloutKey::new("shop/checkout", "v2");
+                texts.push(w.apply(&key, Action::SetWeight(10)).await.unwrap_err().0);
+                let mut t = build(&format!(
+                    "webhook:\n  set_weight: {{url: {base}/t}}\n  token: {token}\n  retries: 0\n"
+                ));
+                texts.push(t.apply(&key, Action::RollBack).await.unwrap_err().0);
+                let file = dir.path().join("f");
+                std::fs::write(&file, &env_file).unwrap();
+                let mut x = build(&format!(
+                    "exec:\n  set_weight: [sh, -c, 'echo \"$A_TOKEN $FROM_FILE\"; printenv A_TOKEN FROM_FILE >&2; exit 1']\n  env: {{A_TOKEN: {env_inline}, FROM_FILE: {{file: {}}}}}\n",
+                    file.display()
+                ));
+                texts.extend(x.warnings().iter().cloned());
+                texts.push(x.apply(&key, Action::Promote).await.unwrap_err().0);
+                for text in &texts {
+                    for s in secrets {
+                        assert!(!text.contains(s.as_str()), "secret in: {text}");
+                    }
+                }
+            });
+        }
+    }
+}

@@ -64,6 +64,8 @@ pub fn is_secret_name(name: &str) -> bool {
         "session",
         "bearer",
         "private",
+        "webhook_url",
+        "routing",
     ];
     let n = name.to_ascii_lowercase();
     PARTS.iter().any(|p| n.contains(p))

@@ -51,10 +51,14 @@ pub fn mask_line(line: &str, redactor: &Redactor) -> String {
         out.push_str(&rest[..value_start]);
         rest = &rest[value_start..];
         if is_secret_name(key) {
-            let end = value_end(rest);
-            let value = rest[..end].trim();
-            // A nested mapping (`auth: {bearer: ...}`) is walked, not swallowed.
-            if !value.starts_with('{') && !value.is_empty() {
+            let value = rest.trim_start();
+            if value.starts_with(['{', '[']) {
+                // Whatever is nested under a credential's key is credential.
+                out.push(' ');
+                out.push_str(MASK);
+                rest = "";
+            } else if !value.is_empty() {
+                let end = value_end(rest);
                 out.push(' ');
                 out.push_str(MASK);
                 rest = &rest[end..];
@@ -76,10 +80,21 @@ pub fn secret_values(text: &str) -> Redactor {
             let key = key_name(&rest[..key_end]);
             rest = &rest[value_start..];
             if is_secret_name(key) {
-                let end = value_end(rest);
-                let v = rest[..end].trim().trim_matches(['"', '\'']);
-                if v.len() >= 4 && !v.starts_with('{') {
-                    r.add(&Secret::new(v));
+                let value = rest.trim_start();
+                let pieces: Vec<&str> = if value.starts_with(['{', '[']) {
+                    // Every scalar nested in a flow collection under the key.
+                    value
+                        .split(['{', '}', '[', ']', ','])
+                        .map(|p| p.rsplit_once(": ").map_or(p, |(_, v)| v))
+                        .collect()
+                } else {
+                    vec![&rest[..value_end(rest)]]
+                };
+                for v in pieces {
+                    let v = v.trim().trim_matches(['"', '\'']);
+                    if v.len() >= 4 {
+                        r.add(&Secret::new(v));
+                    }
                 }
             }
         }
@@ -142,7 +157,13 @@ mod tests {
         let r = Redactor::new();
         let l = mask_line(r#"    auth: {bearer: "tok-abc123", other: 1}"#, &r);
         assert!(!l.contains("tok-abc123"), "{l}");
-        assert!(l.contains("other: 1"), "{l}");
+        assert!(l.starts_with("    auth:"), "{l}");
+        let l = mask_line(
+            r#"  slack: {webhook_url: "https://hooks/T0/B0/XyZ123", x: 1}"#,
+            &r,
+        );
+        assert!(!l.contains("XyZ123"), "{l}");
+        assert!(l.contains("x: 1"), "{l}");
         let l = mask_line("  routing_key: R0UT1NGKEY", &r);
         assert!(!l.contains("R0UT1NGKEY"), "{l}");
         let l = mask_line("  - name: ops", &r);

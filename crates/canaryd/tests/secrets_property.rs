@@ -13,7 +13,7 @@
 //! notification body received, database row (`audit export`, `history`) or
 //! the raw database file.
 //!
-//! Places checked per case: 13 secrets (and the base64 forms of the two
+//! Places checked per case: 14 secrets (and the base64 forms of the two
 //! userinfo pairs) against 12 command outputs (policy check ×2, doctor,
 //! approve ×2, --help, proxy, serve's two answers and its own output, audit
 //! export, history), the raw database file (and its WAL), and every request
@@ -169,8 +169,8 @@ fn one_case(dir: &Path, s: &[String]) -> Run {
     // The notify targets: Slack URL (the credential), PagerDuty routing key,
     // webhook URL with a ?token= and a signing secret; all answer 401/500.
     let notify = format!(
-        "targets:\n  - name: chat\n    slack: {{webhook_url: \"{e}/services/{s0}\"}}\n  - name: pager\n    pagerduty: {{routing_key: \"{s1}\", url: \"{e}/v2/enqueue\"}}\n  - name: bot\n    webhook: {{url: \"{e}/hook?token={s2}\", secret: \"{s3}\"}}\n",
-        s0 = s[0], s1 = s[1], s2 = s[2], s3 = s[3]
+        "targets:\n  - name: chat\n    slack: {{webhook_url: \"{e}/services/{s0}\"}}\n  - name: pager\n    pagerduty: {{routing_key: \"{s1}\", url: \"{e}/v2/enqueue\"}}\n  - name: bot\n    webhook: {{url: \"http://hook:{s13}@127.0.0.1:{port}/hook?token={s2}\", secret: \"{s3}\"}}\n",
+        s0 = s[0], s1 = s[1], s2 = s[2], s3 = s[3], s13 = s[13], port = echo.port
     );
     std::fs::write(dir.join("notify.yaml"), &notify).unwrap();
     let policy = format!(
@@ -410,7 +410,7 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 6, failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
-    fn no_configured_secret_appears_in_any_output(s in proptest::collection::vec(secret(), 13)) {
+    fn no_configured_secret_appears_in_any_output(s in proptest::collection::vec(secret(), 14)) {
         let dir = tempfile::tempdir().unwrap();
         let run = one_case(dir.path(), &s);
         prop_assert!(run.outputs.len() >= 14, "every place was checked");
@@ -423,6 +423,7 @@ proptest! {
         let mut forms: Vec<String> = s.clone();
         forms.push(canaryd_notify::redact::base64(format!("op:{}", s[7]).as_bytes()));
         forms.push(canaryd_notify::redact::base64(format!("deploy:{}", s[10]).as_bytes()));
+        forms.push(canaryd_notify::redact::base64(format!("hook:{}", s[13]).as_bytes()));
         for (place, out) in &run.outputs {
             for (i, secret) in forms.iter().enumerate() {
                 prop_assert!(

@@ -42,7 +42,7 @@ struct Sections {
 enum NotifySection {
     /// A notify file, relative to the policy file.
     Path(String),
-    Inline(serde_json::Value),
+    Inline(serde::de::IgnoredAny),
 }
 
 /// Reads `path` and checks every section (no secret is read, nothing is
@@ -53,8 +53,12 @@ pub fn load(path: &Path) -> Result<PolicyFile, Fail> {
     let name = path.display().to_string();
     let mut problems = Vec::new();
     let policy = parse_policy(&name, &text).map_err(|e| e.to_string());
-    let sections = serde_saphyr::from_str::<Sections>(&text)
-        .map_err(|e| format!("{name}: in source/router/notify: {e}"));
+    let sections = serde_saphyr::from_str::<Sections>(&text).map_err(|e| {
+        format!(
+            "in source/router/notify: {}",
+            canaryd_notify::yaml::describe_error(&name, &text, &e)
+        )
+    });
     let (policy, sections) = match (policy, sections) {
         (Ok(p), Ok(s)) => (p, s),
         (p, s) => {
@@ -88,11 +92,14 @@ pub fn load(path: &Path) -> Result<PolicyFile, Fail> {
                 }
             }
         }
-        Some(NotifySection::Inline(v)) => {
-            // YAML is a superset of JSON: the notify parser reads the section
-            // as it would read its own file, with all of its checks.
-            match NotifyConfig::parse(&format!("{name} (notify:)"), &v.to_string()) {
+        Some(NotifySection::Inline(_)) => {
+            // Parsed again from the file itself, so errors point at its lines.
+            match NotifyConfig::from_policy(&name, &text) {
                 Ok(c) => Some(c),
+                Err(e @ canaryd_notify::config::ConfigError::Yaml(_)) => {
+                    problems.push(format!("notify: {e}"));
+                    None
+                }
                 Err(e) => {
                     problems.push(format!("{name}: notify: {e}"));
                     None

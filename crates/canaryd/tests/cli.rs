@@ -443,7 +443,8 @@ fn policy_check_rejects_broken_shell_sections_with_their_location() {
         // (section text, words the message must contain)
         (
             "source:\n  prometheus:\n    url: http://127.0.0.1:9090\n    quries: {}\n",
-            vec!["line 5", "unknown field `quries`", "queries"],
+            // file:line:column, as the core's own located errors read
+            vec!["p0.yaml:5:", "unknown field `quries`", "queries"],
         ),
         (
             "source: {graphite: {}}\n",

@@ -119,14 +119,36 @@ pub enum ConfigError {
     },
     #[error("{path}: {message}")]
     Invalid { path: String, message: String },
+    /// Not YAML of the right shape; the text names the file, line and column.
+    #[error("{0}")]
+    Yaml(String),
 }
 
 impl NotifyConfig {
     pub fn parse(source: &str, text: &str) -> Result<NotifyConfig, ConfigError> {
-        let cfg: NotifyConfig = serde_saphyr::from_str(text).map_err(|e| ConfigError::Invalid {
-            path: source.to_string(),
-            message: e.to_string(),
+        let cfg: NotifyConfig = serde_saphyr::from_str(text).map_err(|e| {
+            ConfigError::Yaml(canaryd_secrets::yaml::describe_error(source, text, &e))
         })?;
+        cfg.check(source)
+    }
+
+    /// The `notify:` mapping of a whole policy file, parsed in place so
+    /// errors point at the policy file's own lines (not at a re-serialised
+    /// copy's `<input>:1:48`).
+    pub fn from_policy(source: &str, text: &str) -> Result<NotifyConfig, ConfigError> {
+        #[derive(Deserialize)]
+        struct Doc {
+            notify: NotifyConfig,
+        }
+        let doc: Doc = serde_saphyr::from_str(text).map_err(|e| {
+            ConfigError::Yaml(canaryd_secrets::yaml::describe_error(source, text, &e))
+        })?;
+        doc.notify.check(source)
+    }
+
+    /// The checks serde cannot express.
+    fn check(self, source: &str) -> Result<NotifyConfig, ConfigError> {
+        let cfg = self;
         let invalid = |message: String| ConfigError::Invalid {
             path: source.to_string(),
             message,
@@ -173,7 +195,23 @@ impl NotifyConfig {
             path: path.to_path_buf(),
             source,
         })?;
-        NotifyConfig::parse(&path.display().to_string(), &text)
+        let name = path.display().to_string();
+        // `notify: PATH` may point at anything readable (a token file, by
+        // mistake): unless it looks like a notify config, say so without
+        // quoting a byte of it.
+        #[derive(Deserialize)]
+        struct Shape {
+            #[allow(dead_code)]
+            targets: serde::de::IgnoredAny,
+        }
+        if serde_saphyr::from_str::<Shape>(&text).is_err() {
+            return Err(ConfigError::Invalid {
+                path: name,
+                message: "this file is not a notification config (expected a YAML mapping with                           `targets:`); its content is not shown in case it holds a secret"
+                    .into(),
+            });
+        }
+        NotifyConfig::parse(&name, &text)
     }
 }
 

@@ -41,7 +41,8 @@ impl AnyRouter {
         match self {
             AnyRouter::Embedded(r) => r.secrets(),
             AnyRouter::Webhook(r) => r.secrets(),
-            AnyRouter::Exec(_) | AnyRouter::External => Vec::new(),
+            AnyRouter::Exec(r) => r.secrets(),
+            AnyRouter::External => Vec::new(),
         }
     }
 
@@ -50,7 +51,8 @@ impl AnyRouter {
         match self {
             AnyRouter::Embedded(r) => &r.warnings,
             AnyRouter::Webhook(r) => &r.warnings,
-            AnyRouter::Exec(_) | AnyRouter::External => &[],
+            AnyRouter::Exec(r) => &r.warnings,
+            AnyRouter::External => &[],
         }
     }
 

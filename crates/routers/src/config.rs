@@ -55,9 +55,12 @@ pub struct ExecConfig {
     pub promote: Option<Vec<String>>,
     #[serde(default = "default_exec_timeout", with = "duration")]
     pub timeout: Duration,
-    /// Added to the environment canaryd itself runs with.
+    /// Added to the environment canaryd itself runs with. Values are
+    /// secrets like every other credential (`{env: VAR}`, `{file: PATH}`, or
+    /// inline, warned about when the name looks like a credential); every
+    /// value is masked in whatever the command prints.
     #[serde(default)]
-    pub env: BTreeMap<String, String>,
+    pub env: BTreeMap<String, SecretSource>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -94,8 +97,12 @@ pub struct RequestConfig {
     pub url: String,
     #[serde(default = "default_method")]
     pub method: String,
+    /// Plain values are templates (`{revision}`...); `{env: VAR}` and
+    /// `{file: PATH}` values are secrets, sent but never shown. An inline
+    /// value under a credential-looking name (`Authorization`, `X-Api-Key`)
+    /// is warned about and masked like a secret.
     #[serde(default)]
-    pub headers: BTreeMap<String, String>,
+    pub headers: BTreeMap<String, SecretSource>,
     /// Default: no body. With a body and no `Content-Type` header,
     /// `application/json` is sent.
     #[serde(default)]
@@ -208,7 +215,7 @@ impl RouterConfig {
         }
         let cfg: RouterConfig = serde_saphyr::from_str(text).map_err(|e| ConfigError::Parse {
             source_name: source_name.to_string(),
-            message: e.to_string(),
+            message: canaryd_notify::yaml::describe_error(source_name, text, &e),
         })?;
         cfg.validate()?;
         Ok(cfg)
@@ -225,7 +232,7 @@ impl RouterConfig {
         }
         let doc: PolicyDocument = serde_saphyr::from_str(text).map_err(|e| ConfigError::Parse {
             source_name: source_name.to_string(),
-            message: e.to_string(),
+            message: canaryd_notify::yaml::describe_error(source_name, text, &e),
         })?;
         if let Some(cfg) = &doc.router {
             cfg.validate()?;

@@ -23,6 +23,8 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::task::JoinHandle;
 use tokio::time::{timeout_at, Instant};
 
+use canaryd_notify::{Redactor, Secret, SecretSource};
+
 use crate::action::Action;
 use crate::config::{check_timeout, invalid, ConfigError, ExecConfig, EXEC_ENV};
 use crate::template::{Escape, Template, Values};
@@ -150,16 +152,55 @@ impl Commands {
 pub struct ExecRouter {
     commands: Commands,
     timeout: Duration,
-    env: BTreeMap<String, String>,
+    /// Values are [`Secret`]s: a command that echoes its environment (or a
+    /// failing one that dumps it) must not carry them into errors.
+    env: BTreeMap<String, Secret>,
+    /// Values that are secrets: `{env:}` / `{file:}` ones, and inline ones
+    /// under a credential-looking name.
+    secrets: Vec<Secret>,
+    /// Everything a command prints passes this before it is quoted.
+    redactor: Redactor,
+    /// Things the operator should know about the config (inline secrets).
+    pub warnings: Vec<String>,
 }
 
 impl ExecRouter {
     pub fn new(cfg: &ExecConfig) -> Result<ExecRouter, ConfigError> {
+        let commands = Commands::compile(cfg)?;
+        let (mut env, mut secrets, mut warnings) = (BTreeMap::new(), Vec::new(), Vec::new());
+        let mut redactor = Redactor::new();
+        for (name, src) in &cfg.env {
+            let (value, inline) = match src {
+                // An empty inline value is a legitimate setting, not a secret.
+                SecretSource::Inline(v) => (Secret::new(v.clone()), true),
+                other => (other.load(&format!("router exec.env.{name}"))?.0, false),
+            };
+            let secret_name = canaryd_notify::redact::is_secret_name(name);
+            if inline && secret_name {
+                warnings.push(format!(
+                    "router exec.env.{name} looks like a credential and is written inline in the \
+                     policy; load it from {{env: VAR}} or {{file: PATH}} so it stays out of your repository"
+                ));
+            }
+            if !inline || secret_name {
+                redactor.add(&value);
+                secrets.push(value.clone());
+            }
+            env.insert(name.clone(), value);
+        }
         Ok(ExecRouter {
-            commands: Commands::compile(cfg)?,
+            commands,
             timeout: cfg.timeout,
-            env: cfg.env.clone(),
+            env,
+            secrets,
+            redactor,
+            warnings,
         })
+    }
+
+    /// The configured secrets, for the process-wide redactor.
+    pub fn secrets(&self) -> Vec<Secret> {
+        self.secrets.clone()
     }
 
     /// The exact argv `action` runs for `key`.
@@ -182,7 +223,7 @@ impl ExecRouter {
     /// Runs `action`'s command to completion; `Ok` only on exit status 0.
     pub async fn run(&self, key: &RolloutKey, action: Action) -> Result<(), ExecError> {
         let argv = self.argv(key, action);
-        let command = shell_words(&argv);
+        let command = self.redactor.redact(&shell_words(&argv));
         // `Commands::compile` refuses empty commands; this only keeps the
         // indexing honest.
         let Some((program, args)) = argv.split_first() else {
@@ -193,7 +234,7 @@ impl ExecRouter {
         };
         let mut cmd = tokio::process::Command::new(program);
         cmd.args(args)
-            .envs(&self.env)
+            .envs(self.env.iter().map(|(k, v)| (k, v.expose())))
             .envs(self.action_env(key, action))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -212,7 +253,7 @@ impl ExecRouter {
             child.stdout.take().map(|s| collect(s, stdout.clone())),
             child.stderr.take().map(|s| collect(s, stderr.clone())),
         ];
-        let excerpt = || excerpt(&stderr, &stdout);
+        let excerpt = || self.redactor.redact(&excerpt(&stderr, &stdout));
         tracing::info!(%command, %action, "running router command");
         let status: ExitStatus = match timeout_at(deadline, child.wait()).await {
             Ok(Ok(status)) => status,

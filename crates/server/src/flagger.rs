@@ -166,6 +166,7 @@ async fn gate<F: SourceFactory, N: Notifier + 'static>(
         "verdict": verdict.verdict,
         "metadata": payload.public_metadata(),
     });
+    let record = shared.scrubbed(record);
     if let Err(e) = shared.service.audit(&key, AuditKind::Decision, record) {
         return service_error(e);
     }
@@ -245,6 +246,7 @@ pub(crate) async fn event<F: SourceFactory, N: Notifier + 'static>(
         "message": meta.get("eventMessage"),
         "metadata": meta,
     });
+    let record = shared.scrubbed(record);
     match shared.service.audit(&key, AuditKind::Notification, record) {
         Ok(()) => Json(json!({"recorded": true})).into_response(),
         Err(e) => service_error(e),

@@ -28,6 +28,40 @@ pub(crate) struct Shared<F, N> {
     pub token: Option<Arc<Secret>>,
 }
 
+impl<F, N> Shared<F, N> {
+    /// A payload from Argo or Flagger, fit for the audit log: the integration
+    /// token is masked wherever it appears (a Flagger `eventMessage` may quote
+    /// the webhook's metadata, token included), as are URL credentials and
+    /// the values of credential-named keys. The audit chain is append-only:
+    /// what is written there can never be removed.
+    pub(crate) fn scrubbed(&self, mut v: serde_json::Value) -> serde_json::Value {
+        let mut r = canaryd_notify::Redactor::new();
+        if let Some(t) = &self.token {
+            r.add(t);
+        }
+        mask_secret_keys(&mut v);
+        r.redact_json(&mut v);
+        v
+    }
+}
+
+/// Masks the values of object keys that name a credential (`token`, `password`...).
+fn mask_secret_keys(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, val) in m.iter_mut() {
+                if canaryd_notify::redact::is_secret_name(k) && val.is_string() {
+                    *val = serde_json::Value::String(canaryd_notify::redact::MASK.into());
+                } else {
+                    mask_secret_keys(val);
+                }
+            }
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(mask_secret_keys),
+        _ => {}
+    }
+}
+
 impl<F, N> Clone for Shared<F, N> {
     fn clone(&self) -> Self {
         Shared {

@@ -245,3 +245,32 @@ async fn events_are_audited_without_the_token() {
     assert!(!e.payload.to_string().contains(TOKEN));
     assert!(h.service.watched().is_empty(), "an event starts no watch");
 }
+
+/// Flagger's `eventMessage` is free text a user's templates fill in; when it
+/// quotes the webhook's metadata, the integration token rode inside it and
+/// `serve` stored it verbatim in the append-only audit chain (issue 16).
+/// Before the fix, the raw database file held the token.
+#[tokio::test(start_paused = true)]
+async fn a_token_quoted_inside_an_event_message_never_reaches_the_database() {
+    let h = start(Some(TOKEN)).await;
+    let body = format!(
+        r#"{{"name":"healthy","namespace":"shop","phase":"Progressing","checksum":"{SUM}","metadata":{{"eventMessage":"webhook called with token={TOKEN} and Bearer {TOKEN}","eventType":"Normal","api_password":"pw-0f9e8d7c6b5a","token":"{TOKEN}"}}}}"#
+    );
+    let (status, b) = h.flagger("event", &body).await;
+    assert_eq!(status, 200, "{b}");
+    let events = h.audit(AuditKind::Notification);
+    assert_eq!(events.len(), 1);
+    let message = events[0].payload["message"].as_str().unwrap().to_string();
+    assert!(
+        message.starts_with("webhook called with token="),
+        "{message}"
+    );
+    assert!(message.contains("[REDACTED]"), "{message}");
+    let raw = std::fs::read(&h.db).unwrap();
+    let raw = String::from_utf8_lossy(&raw);
+    assert!(!raw.contains(TOKEN), "the token is in the database file");
+    assert!(
+        !raw.contains("pw-0f9e8d7c6b5a"),
+        "a credential-named key's value is in the database file"
+    );
+}

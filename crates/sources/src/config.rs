@@ -54,11 +54,21 @@ impl SourceConfig {
     /// Every check that needs no secret and no network.
     pub fn validate(&self) -> Result<(), SourceConfigError> {
         match self {
-            SourceConfig::Prometheus(c) => c
-                .plan()
-                .map(|_| ())
-                .map_err(|e| SourceConfigError::Prometheus(e.to_string())),
-            SourceConfig::Datadog(c) => c.validate().map_err(SourceConfigError::Datadog),
+            SourceConfig::Prometheus(c) => {
+                crate::prometheus::client::validate_base_url(&c.url)
+                    .map_err(|e| SourceConfigError::Prometheus(e.to_string()))?;
+                c.plan()
+                    .map(|_| ())
+                    .map_err(|e| SourceConfigError::Prometheus(e.to_string()))
+            }
+            SourceConfig::Datadog(c) => {
+                let site = c.site.trim();
+                if site.contains("://") {
+                    crate::prometheus::client::validate_base_url(site)
+                        .map_err(|e| SourceConfigError::Datadog(e.to_string()))?;
+                }
+                c.validate().map_err(SourceConfigError::Datadog)
+            }
         }
     }
 

@@ -210,8 +210,10 @@ async fn bearer_and_basic_credentials_are_sent_exactly() {
         server.first().headers["authorization"],
         "Basic Y2FuYXJ5ZDpwYTU1"
     );
-    assert_eq!(c.secrets().len(), 1);
+    // The password, and the base64 of `user:password` the header carries.
+    assert_eq!(c.secrets().len(), 2);
     assert_eq!(c.secrets()[0].expose(), "pa55");
+    assert_eq!(c.secrets()[1].expose(), "Y2FuYXJ5ZDpwYTU1");
 }
 
 #[tokio::test]

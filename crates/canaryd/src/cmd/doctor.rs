@@ -392,9 +392,16 @@ async fn target_check(client: &reqwest::Client, t: &TargetConfig) -> Check {
         }
     };
     // The URL may be the credential (Slack): report only its origin.
-    let origin = reqwest::Url::parse(&url)
+    // `authority()` would include `user:pass@`: build the origin from the host.
+    let origin = canaryd_notify::SafeUrl::parse(&url)
         .ok()
-        .map(|u| format!("{}://{}", u.scheme(), u.authority()))
+        .map(|u| {
+            let e = u.expose();
+            match e.port() {
+                Some(p) => format!("{}://{}:{p}", e.scheme(), e.host_str().unwrap_or("")),
+                None => format!("{}://{}", e.scheme(), e.host_str().unwrap_or("")),
+            }
+        })
         .unwrap_or_else(|| "(unparsable URL)".into());
     match client.head(&url).send().await {
         Ok(r) => Check::pass(

@@ -20,8 +20,10 @@ pub struct OperatorArgs {
     /// Why: recorded in the audit log.
     #[arg(long)]
     pub reason: Option<String>,
-    /// The running canaryd's API.
-    #[arg(long, env = "CANARYD_SERVER", default_value = DEFAULT_SERVER)]
+    /// The running canaryd's API. Parsed by the command (not by clap), so a
+    /// bad value is quoted masked; `hide_env_values` keeps `--help` from
+    /// showing a `CANARYD_SERVER` that carries credentials.
+    #[arg(long, env = "CANARYD_SERVER", default_value = DEFAULT_SERVER, hide_env_values = true)]
     pub server: String,
     /// File holding the API bearer token (else $CANARYD_API_TOKEN).
     #[arg(long)]
@@ -50,6 +52,8 @@ pub fn run(action: &str, args: OperatorArgs) -> Result<u8, Fail> {
             "--by must name who is asking; it goes into the audit log",
         ));
     }
+    let server = canaryd_notify::SafeUrl::parse(&args.server)
+        .map_err(|e| Fail::invalid(format!("--server / CANARYD_SERVER: {e}")))?;
     let token = load_token(args.token_file.as_ref())?;
     let body = serde_json::json!({
         "workload": args.workload,
@@ -58,7 +62,7 @@ pub fn run(action: &str, args: OperatorArgs) -> Result<u8, Fail> {
         "by": args.by,
         "reason": args.reason,
     });
-    let url = format!("{}/api/v1/commands", args.server.trim_end_matches('/'));
+    let url = server.join_path("api/v1/commands");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -67,23 +71,27 @@ pub fn run(action: &str, args: OperatorArgs) -> Result<u8, Fail> {
         let client = canaryd_notify::http::client(Duration::from_secs(40))
             .map_err(|e| Fail::Operational(e.into()))?;
         let resp = client
-            .post(&url)
+            .post(url.expose().clone())
             .bearer_auth(&token)
             .json(&body)
             .send()
             .await
             .map_err(|e| {
                 Fail::Operational(anyhow::anyhow!(
-                    "cannot reach canaryd at {}: {}",
-                    args.server,
-                    e.without_url()
+                    "cannot reach canaryd at {server}: {}",
+                    canaryd_notify::redact::mask_url_credentials(&e.without_url().to_string())
                 ))
             })?;
         let status = resp.status().as_u16();
         let answer: serde_json::Value = resp.json().await.unwrap_or_default();
         Ok::<_, Fail>((status, answer))
     })?;
-    let message = answer["message"].as_str().unwrap_or("").to_string();
+    // Whatever the server says is quoted, so it passes the redactor: a proxy
+    // in between may echo the token or the URL it was sent.
+    let mut redactor = canaryd_notify::Redactor::new();
+    redactor.add(&canaryd_notify::Secret::new(token.clone()));
+    redactor.add_url(server.expose());
+    let message = redactor.redact(answer["message"].as_str().unwrap_or(""));
     match status {
         200 => {
             println!(

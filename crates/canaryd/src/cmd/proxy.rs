@@ -44,7 +44,9 @@ pub struct ProxyArgs {
     /// The workload's name in the audit log, notifications and commands.
     #[arg(long, default_value = "default/proxy")]
     workload: String,
-    /// The canary revision's name (default: the canary URL).
+    /// The canary revision's name (an image tag, a build id). Required with
+    /// `--policy`: it keys the audit log and every notification, so it is
+    /// never derived from the canary URL, which may carry credentials.
     #[arg(long)]
     revision: Option<String>,
     /// Notification targets (Slack, PagerDuty, webhooks): see crates/notify.
@@ -79,6 +81,17 @@ pub fn run(args: ProxyArgs) -> Result<u8, Fail> {
         Some(path) => Some(super::policy::load(path)?),
         None => None,
     };
+    // Checked first: a rollout needs a name, and it is never a URL.
+    let revision = match args.revision.as_deref().map(str::trim) {
+        Some(r) if !r.is_empty() => r.to_string(),
+        _ if policy.is_none() => String::new(),
+        _ => {
+            return Err(Fail::invalid(
+                "--revision must name the canary revision (e.g. an image tag); \
+                 with --policy it keys the audit log and every notification",
+            ))
+        }
+    };
     let notifiers = match &args.notify {
         Some(path) => {
             let cfg = NotifyConfig::load(path).map_err(|e| Fail::invalid(e.to_string()))?;
@@ -95,6 +108,17 @@ pub fn run(args: ProxyArgs) -> Result<u8, Fail> {
         "--api-token-file",
     )?;
 
+    // The upstream URLs are shown (stdout, errors): parsed as SafeUrl, they
+    // print masked, and credentials in them are refused (the router forwards
+    // the clients' own credentials and sends none of its own).
+    let upstream = |which: &str, raw: &str| {
+        canaryd_notify::SafeUrl::parse_without_credentials(raw)
+            .map_err(|e| Fail::invalid(format!("--{which}: {e}")))
+    };
+    let (stable_url, canary_url) = (
+        upstream("stable", &args.stable)?,
+        upstream("canary", &args.canary)?,
+    );
     let mut router_cfg = RouterConfig::from_urls(&args.stable, &args.canary)
         .map_err(|e| Fail::invalid(e.to_string()))?;
     router_cfg.listen = args.listen;
@@ -110,12 +134,13 @@ pub fn run(args: ProxyArgs) -> Result<u8, Fail> {
     router_cfg.probe.path = args.probe_path.clone();
     args.limits.apply(&mut router_cfg);
     let Some(policy) = policy else {
-        return super::proxy_router_only::run(router_cfg, &args.stable, &args.canary);
+        return super::proxy_router_only::run(
+            router_cfg,
+            &stable_url.to_string(),
+            &canary_url.to_string(),
+        );
     };
-    let key = RolloutKey::new(
-        args.workload.clone(),
-        args.revision.clone().unwrap_or_else(|| args.canary.clone()),
-    );
+    let key = RolloutKey::new(args.workload.clone(), revision);
 
     // Before any listener exists: this process alone writes the database, and
     // the router starts at the split the stored state says is in force.
@@ -172,8 +197,8 @@ pub fn run(args: ProxyArgs) -> Result<u8, Fail> {
         println!(
             "canaryd proxy: {} → stable {} / canary {}; rollout {key}; API on {}",
             router.url(),
-            args.stable,
-            args.canary,
+            stable_url,
+            canary_url,
             args.api_listen
         );
 

@@ -92,7 +92,7 @@ fn fallback() -> Notifiers {
 }
 
 pub fn run(args: ServeArgs) -> Result<u8, Fail> {
-    let file = crate::policy_file::load(&args.policy)?;
+    let mut file = crate::policy_file::load(&args.policy)?;
     let source = file.source.clone().ok_or_else(|| {
         Fail::invalid(format!(
             "{}: `canaryd serve` reads metrics from the policy's `source:` section, and it has none",
@@ -101,9 +101,20 @@ pub fn run(args: ServeArgs) -> Result<u8, Fail> {
     })?;
     // Load the secrets once now, so a missing one is an error at start and
     // not at the first question.
-    source
+    let connected = source
         .connect(&RolloutKey::new("check", "check"))
         .map_err(|e| Fail::invalid(format!("{}: {e}", args.policy.display())))?;
+    // Every configured secret, for what is audited: a Flagger message or a
+    // source's error may quote any of them.
+    let mut redactor = canaryd_notify::Redactor::new();
+    connected.secrets().iter().for_each(|s| redactor.add(s));
+    if let Some(n) = file.notify.take().map(Notifiers::from_config) {
+        let n = n.map_err(|e| Fail::invalid(format!("{}: notify: {e}", args.policy.display())))?;
+        for w in &n.warnings {
+            eprintln!("warning: {w}");
+        }
+        redactor.merge(n.redactor());
+    }
     let operator = fmt::read_token(
         args.api_token_file.as_deref(),
         "CANARYD_API_TOKEN",
@@ -114,6 +125,10 @@ pub fn run(args: ServeArgs) -> Result<u8, Fail> {
         "CANARYD_INTEGRATION_TOKEN",
         "--integration-token-file",
     )?;
+    operator
+        .iter()
+        .chain(integration.iter())
+        .for_each(|s| redactor.add(s));
     if integration.is_none() {
         eprintln!("warning: no integration token (--integration-token-file or CANARYD_INTEGRATION_TOKEN): Argo and Flagger questions will be refused (401)");
     }
@@ -139,6 +154,7 @@ pub fn run(args: ServeArgs) -> Result<u8, Fail> {
     let mut config = AnalysisConfig::new(args.db.db.clone(), file.policy);
     config.max_watches = args.max_watches;
     config.watch_runtime = Some(watch_rt.handle().clone());
+    config.redactor = redactor;
     let policy_path = args.policy.clone();
     let code = rt.block_on(async move {
         let service = AnalysisService::new(

@@ -137,16 +137,19 @@ fn read_sample(path: &Path) -> Result<Vec<f64>, Fail> {
         }
         let v: f64 = content.parse().map_err(|_| {
             Fail::invalid(format!(
-                "{}:{}: not a number: {content:?}",
+                "{}:{}: not a number: {:?}",
                 path.display(),
-                i + 1
+                i + 1,
+                // A bad line may be megabytes long: quote its start only.
+                canaryd_notify::shorten(content)
             ))
         })?;
         if !v.is_finite() {
             return Err(Fail::invalid(format!(
-                "{}:{}: not a finite number: {content:?}",
+                "{}:{}: not a finite number: {:?}",
                 path.display(),
-                i + 1
+                i + 1,
+                canaryd_notify::shorten(content)
             )));
         }
         out.push(v);
@@ -168,7 +171,8 @@ fn read_pair(a: &SampleArgs) -> Result<(Vec<f64>, Vec<f64>), Fail> {
 fn parse_counts(which: &str, s: &str) -> Result<Counts, Fail> {
     let bad = |why: &str| {
         Fail::invalid(format!(
-            "--{which} {s:?}: {why} (expected ERRORS/TOTAL, e.g. 12/5000)"
+            "--{which} {:?}: {why} (expected ERRORS/TOTAL, e.g. 12/5000)",
+            canaryd_notify::shorten(s)
         ))
     };
     let (e, t) = s.split_once('/').ok_or_else(|| bad("no '/'"))?;

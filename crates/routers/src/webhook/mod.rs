@@ -83,6 +83,8 @@ pub struct WebhookRouter {
     backoff: Duration,
     secret: Option<Secret>,
     token: Option<Secret>,
+    /// Header values that are secrets (loaded, or inline under a credential name).
+    header_secrets: Vec<Secret>,
     redactor: Redactor,
     /// Things the operator should know about the config (inline secrets).
     pub warnings: Vec<String>,
@@ -91,7 +93,7 @@ pub struct WebhookRouter {
 impl WebhookRouter {
     /// Checks the config and loads its secrets.
     pub fn new(cfg: &WebhookConfig) -> Result<WebhookRouter, ConfigError> {
-        let requests = Requests::compile(cfg)?;
+        let mut requests = Requests::compile(cfg)?;
         let client = canaryd_notify::http::client(cfg.timeout)
             .map_err(|e| ConfigError::Client(e.to_string()))?;
         let mut warnings = Vec::new();
@@ -111,6 +113,22 @@ impl WebhookRouter {
         };
         let secret = load(&cfg.secret, "webhook.secret")?;
         let token = load(&cfg.token, "webhook.token")?;
+        let mut header_secrets = Vec::new();
+        requests.load_secrets(|src, field| {
+            let s = load(&Some(src.clone()), field)?
+                .ok_or_else(|| crate::config::invalid(field, "no value"))?;
+            header_secrets.push(s.clone());
+            Ok(s)
+        })?;
+        for (field, value) in requests.inline_secret_headers() {
+            warnings.push(format!(
+                "router {field} looks like a credential and is written inline in the policy; \
+                 load it from {{env: VAR}} or {{file: PATH}} so it stays out of your repository"
+            ));
+            let s = Secret::new(value);
+            redactor.add(&s);
+            header_secrets.push(s);
+        }
         Ok(WebhookRouter {
             requests,
             client,
@@ -118,6 +136,7 @@ impl WebhookRouter {
             backoff: cfg.backoff,
             secret,
             token,
+            header_secrets,
             redactor,
             warnings,
         })
@@ -128,6 +147,7 @@ impl WebhookRouter {
         self.secret
             .iter()
             .chain(self.token.iter())
+            .chain(self.header_secrets.iter())
             .cloned()
             .collect()
     }
@@ -192,6 +212,15 @@ impl WebhookRouter {
                 ))
             })?;
             headers.insert(name, value);
+        }
+        for (name, secret) in &self.requests.for_action(action).loaded {
+            let mut v = HeaderValue::from_str(secret.expose()).map_err(|_| {
+                bad(format!(
+                    "the secret for header {name} contains characters a header cannot carry"
+                ))
+            })?;
+            v.set_sensitive(true);
+            headers.insert(name.clone(), v);
         }
         if let Some(t) = &self.token {
             let mut v = HeaderValue::from_str(&format!("Bearer {}", t.expose()))

@@ -2,6 +2,7 @@
 //! and body templates per action.
 
 use canaryd_core::vocab::RolloutKey;
+use canaryd_notify::{Secret, SecretSource};
 use reqwest::header::{HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::Method;
 
@@ -18,6 +19,10 @@ pub(super) struct RequestTemplate {
     pub(super) method: Method,
     pub(super) url: Template,
     pub(super) headers: Vec<(HeaderName, Template)>,
+    /// `{env:}` / `{file:}` header values: sent, never shown.
+    pub(super) secret_headers: Vec<(HeaderName, SecretSource)>,
+    /// Their loaded values (filled by [`Requests::load_secrets`]).
+    pub(super) loaded: Vec<(HeaderName, Secret)>,
     pub(super) body: Option<Template>,
     pub(super) json_body: bool,
 }
@@ -56,6 +61,7 @@ fn compile_request(
         }
     };
     let mut headers = Vec::new();
+    let mut secret_headers = Vec::new();
     for (name, value) in &r.headers {
         let at = format!("{field}.headers.{name}");
         let h = HeaderName::from_bytes(name.as_bytes())
@@ -72,6 +78,13 @@ fn compile_request(
                 "this header is set by canaryd when `secret` is given",
             ));
         }
+        let value = match value {
+            SecretSource::Inline(v) => v,
+            source => {
+                secret_headers.push((h, source.clone()));
+                continue;
+            }
+        };
         let t = Template::parse(value).map_err(|e| invalid(&at, e.to_string()))?;
         HeaderValue::from_str(&t.render(&probe_values(), Escape::Raw)).map_err(|_| {
             invalid(
@@ -107,6 +120,8 @@ fn compile_request(
         method,
         url,
         headers,
+        secret_headers,
+        loaded: Vec::new(),
         body,
         json_body,
     })
@@ -132,6 +147,52 @@ impl Requests {
             rollback: opt("webhook.rollback", &c.rollback)?,
             promote: opt("webhook.promote", &c.promote)?,
         })
+    }
+
+    /// Loads every `{env:}` / `{file:}` header value; `load` names the
+    /// field in errors and registers the value with the redactor.
+    pub(crate) fn load_secrets(
+        &mut self,
+        mut load: impl FnMut(&SecretSource, &str) -> Result<Secret, ConfigError>,
+    ) -> Result<(), ConfigError> {
+        let all = [
+            ("set_weight", Some(&mut self.set_weight)),
+            ("rollback", self.rollback.as_mut()),
+            ("promote", self.promote.as_mut()),
+        ];
+        for (field, t) in all {
+            let Some(t) = t else { continue };
+            t.loaded = t
+                .secret_headers
+                .iter()
+                .map(|(h, src)| {
+                    Ok((
+                        h.clone(),
+                        load(src, &format!("webhook.{field}.headers.{h}"))?,
+                    ))
+                })
+                .collect::<Result<_, ConfigError>>()?;
+        }
+        Ok(())
+    }
+
+    /// Inline header values under credential-looking names, with where they are.
+    pub(crate) fn inline_secret_headers(&self) -> Vec<(String, String)> {
+        let all = [
+            ("set_weight", Some(&self.set_weight)),
+            ("rollback", self.rollback.as_ref()),
+            ("promote", self.promote.as_ref()),
+        ];
+        let mut out = Vec::new();
+        for (field, t) in all {
+            let Some(t) = t else { continue };
+            for (h, v) in &t.headers {
+                if canaryd_notify::redact::is_secret_name(h.as_str()) {
+                    out.push((format!("webhook.{field}.headers.{h}"), v.to_string()));
+                }
+            }
+        }
+        out
     }
 
     /// `METHOD URL BODY` of `action`, without credentials, for shadow runs.

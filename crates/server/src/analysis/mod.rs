@@ -69,6 +69,9 @@ pub struct AnalysisConfig {
     /// the workers answering HTTP. `None`: the caller's runtime (tests in
     /// virtual time need that).
     pub watch_runtime: Option<tokio::runtime::Handle>,
+    /// Every configured secret (source, notify, tokens): each audit payload
+    /// and each watch loop's entries pass it before they are stored.
+    pub redactor: canaryd_notify::Redactor,
 }
 
 impl AnalysisConfig {
@@ -83,6 +86,7 @@ impl AnalysisConfig {
             idle_expiry,
             max_watches: 1000,
             watch_runtime: None,
+            redactor: canaryd_notify::Redactor::new(),
         }
     }
 }
@@ -251,13 +255,17 @@ impl<F: SourceFactory, N: Notifier + 'static> AnalysisService<F, N> {
             .map_err(|e| format!("no metrics source for it: {e}"))?;
         let store = Store::open(&cfg.store_path).map_err(|e| e.to_string())?;
         let notifier = (self.inner.notifier)(key);
-        let mut driver = Driver::new(
+        let driver = Driver::new(
             store,
             VirtualRouter::default(),
             notifier,
             cfg.policy.clone(),
         )
         .map_err(|e| e.to_string())?;
+        let redactor = cfg.redactor.clone();
+        let mut driver = driver.with_scrubber(Box::new(move |v: &mut serde_json::Value| {
+            redactor.redact_json(v)
+        }));
         let (tx, rx) = mpsc::channel(8);
         self.inner.registry.register(key.clone(), tx);
         // No limits: a rollout that needs a human waits for one, as Argo and Flagger do.
@@ -331,6 +339,8 @@ impl<F: SourceFactory, N: Notifier + 'static> AnalysisService<F, N> {
         let Some(store) = slot.as_mut() else {
             return Ok(());
         };
+        let mut payload = payload;
+        self.inner.config.redactor.redact_json(&mut payload);
         store
             .append_audit(NewAuditEntry {
                 workload: key.workload.0.clone(),

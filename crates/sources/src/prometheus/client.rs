@@ -16,7 +16,7 @@ use crate::error::QueryError;
 use crate::prometheus::response::parse_redacted;
 use crate::series::Answer;
 use canaryd_core::vocab::Timestamp;
-use canaryd_notify::{Redactor, Secret, SecretSource};
+use canaryd_notify::{Redactor, SafeUrl, Secret, SecretSource};
 use serde::Deserialize;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -121,7 +121,15 @@ impl PromClient {
         };
         let secrets: Vec<Secret> = match &auth {
             None => vec![],
-            Some(LoadedAuth::Bearer(s)) | Some(LoadedAuth::Basic(_, s)) => vec![s.clone()],
+            Some(LoadedAuth::Bearer(s)) => vec![s.clone()],
+            // The header carries base64("user:password"): an endpoint that
+            // echoes its request sends that back, decodable.
+            Some(LoadedAuth::Basic(user, s)) => vec![
+                s.clone(),
+                Secret::new(canaryd_notify::redact::base64(
+                    format!("{user}:{}", s.expose()).as_bytes(),
+                )),
+            ],
         };
         let transport = Transport::new(cfg.timeout, cfg.retries, backoff, &secrets)?;
         Ok(PromClient {
@@ -182,7 +190,15 @@ impl PromClient {
     pub fn secrets(&self) -> Vec<Secret> {
         match &self.inner.auth {
             None => vec![],
-            Some(LoadedAuth::Bearer(s)) | Some(LoadedAuth::Basic(_, s)) => vec![s.clone()],
+            Some(LoadedAuth::Bearer(s)) => vec![s.clone()],
+            // The header carries base64("user:password"): an endpoint that
+            // echoes its request sends that back, decodable.
+            Some(LoadedAuth::Basic(user, s)) => vec![
+                s.clone(),
+                Secret::new(canaryd_notify::redact::base64(
+                    format!("{user}:{}", s.expose()).as_bytes(),
+                )),
+            ],
         }
     }
 
@@ -230,31 +246,26 @@ pub(crate) fn seconds(t: Timestamp) -> String {
     format!("{sign}{}.{:03}", ms / 1000, ms % 1000)
 }
 
-/// The base URL without a trailing slash; refuses what cannot work.
-pub(crate) fn validate_base_url(raw: &str) -> Result<String, QueryError> {
+/// The base URL without a trailing slash; refuses what cannot work. Parsed
+/// as a [`SafeUrl`], so no error quotes the URL's credentials (even when the
+/// URL is otherwise broken, e.g. a bad port).
+pub fn validate_base_url(raw: &str) -> Result<String, QueryError> {
     let trimmed = raw.trim().trim_end_matches('/');
-    let parsed = url::Url::parse(trimmed).map_err(|e| {
+    let parsed = SafeUrl::parse(trimmed).map_err(|e| {
         QueryError::BadConfig(format!(
-            "`{trimmed}` is not a URL ({e}): give the base URL, e.g. `http://prometheus:9090`"
+            "{e}: give the base URL, e.g. `http://prometheus:9090`"
         ))
     })?;
-    if !matches!(parsed.scheme(), "http" | "https") {
+    if parsed.credentials() == Some("user:password@") {
         return Err(QueryError::BadConfig(format!(
-            "`{trimmed}`: only http:// and https:// URLs are supported"
+            "`{parsed}` carries credentials (`user:pass@`): move them to `auth` so they are \
+             loaded as secrets and never printed"
         )));
     }
-    if !parsed.username().is_empty() || parsed.password().is_some() {
-        return Err(QueryError::BadConfig(
-            "the URL carries credentials (`user:pass@`): move them to `auth` so they are \
-             loaded as secrets and never printed"
-                .into(),
-        ));
-    }
-    if parsed.query().is_some() || parsed.fragment().is_some() {
+    if parsed.expose().query().is_some() || parsed.expose().fragment().is_some() {
         return Err(QueryError::BadConfig(format!(
-            "`{}`: the base URL must not have a `?query` or `#fragment`; canaryd appends \
-             `/api/v1/...` to it",
-            Redactor::new().redact(trimmed)
+            "`{parsed}`: the base URL must not have a `?query` or `#fragment`; canaryd appends \
+             `/api/v1/...` to it"
         )));
     }
     Ok(trimmed.to_string())

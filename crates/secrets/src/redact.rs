@@ -14,23 +14,68 @@ pub const MASK: &str = "[REDACTED]";
 /// Parts of a secret URL shorter than this (`services`, `v2`) are not secret.
 const MIN_PART: usize = 8;
 
-/// Query parameters whose values are credentials by convention.
+/// Query parameters whose values are credentials by convention, matched whole
+/// (case-insensitively).
 const TOKEN_PARAMS: &[&str] = &[
-    "token",
-    "access_token",
-    "api_key",
-    "apikey",
     "key",
-    "secret",
-    "password",
-    "passwd",
     "sig",
-    "signature",
     "auth",
-    "routing_key",
-    "dd-api-key",
-    "dd-application-key",
+    "pass",
+    "pwd",
+    "code",
+    "x-amz-signature",
+    "x-goog-signature",
 ];
+
+/// A parameter whose name contains one of these is a credential too
+/// (`access_token`, `client_secret`, `dd-api-key`, `routing_key`, `password`...).
+const TOKEN_PARTS: &[&str] = &[
+    "token",
+    "secret",
+    "passw",
+    "apikey",
+    "api_key",
+    "api-key",
+    "signature",
+    "credential",
+    "routing_key",
+    "application-key",
+    "application_key",
+    "auth",
+    "_key",
+    "-key",
+];
+
+/// Whether a field, header or environment variable of this name holds a
+/// credential by convention (`Authorization`, `X-Api-Key`, `DB_PASSWORD`,
+/// `bearer`, `routing_key`...): its value is treated as a secret even when
+/// written inline, and YAML snippets mask its line.
+pub fn is_secret_name(name: &str) -> bool {
+    const PARTS: &[&str] = &[
+        "authorization",
+        "cookie",
+        "token",
+        "secret",
+        "passw",
+        "key",
+        "auth",
+        "credential",
+        "signature",
+        "session",
+        "bearer",
+        "private",
+        "webhook_url",
+        "routing",
+    ];
+    let n = name.to_ascii_lowercase();
+    PARTS.iter().any(|p| n.contains(p))
+}
+
+/// Whether a query parameter of this name carries a credential.
+pub fn is_credential_param(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    TOKEN_PARAMS.contains(&n.as_str()) || TOKEN_PARTS.iter().any(|p| n.contains(p))
+}
 
 #[derive(Debug, Default, Clone)]
 pub struct Redactor {
@@ -76,6 +121,42 @@ impl Redactor {
         self.needles.sort_by_key(|n| std::cmp::Reverse(n.len()));
     }
 
+    /// Registers HTTP basic credentials: the password, and the base64 of
+    /// `user:password` that travels in `Authorization: Basic ...`, which an
+    /// endpoint echoing its request would otherwise send back decodable.
+    pub fn add_basic(&mut self, user: &str, password: &str) {
+        let encoded = base64(format!("{user}:{password}").as_bytes());
+        for s in [password.to_string(), encoded] {
+            self.add(&Secret::new(s));
+        }
+    }
+
+    /// Registers the credentials a URL carries (userinfo, credential-looking
+    /// query values), with the basic-auth form of its userinfo.
+    pub fn add_url(&mut self, url: &url::Url) {
+        if let Some(p) = url.password() {
+            let user = percent_decode(url.username());
+            let pass = percent_decode(p);
+            self.add_basic(&user, &pass);
+            self.add_basic(url.username(), p);
+        }
+        for (k, v) in url.query_pairs() {
+            if is_credential_param(&k) && !v.is_empty() {
+                self.add(&Secret::new(v.into_owned()));
+            }
+        }
+    }
+
+    /// Adds everything `other` masks, so one redactor covers every part's secrets.
+    pub fn merge(&mut self, other: &Redactor) {
+        for n in &other.needles {
+            if !self.needles.contains(n) {
+                self.needles.push(n.clone());
+            }
+        }
+        self.needles.sort_by_key(|n| std::cmp::Reverse(n.len()));
+    }
+
     /// The text with every secret and URL credential masked.
     pub fn redact(&self, text: &str) -> String {
         let mut out = text.to_string();
@@ -84,8 +165,7 @@ impl Redactor {
                 out = out.replace(n.as_str(), MASK);
             }
         }
-        let out = mask_userinfo(&out);
-        mask_token_params(&out)
+        mask_url_credentials(&out)
     }
 
     /// Redacts every string (keys included) inside a JSON document.
@@ -104,6 +184,39 @@ impl Redactor {
             _ => {}
         }
     }
+}
+
+/// Masks URL credentials nobody configured as a secret: the userinfo of
+/// every `scheme://user:pass@host` and the values of credential-looking query
+/// parameters. Used on any text that may quote a URL, even an invalid one.
+pub fn mask_url_credentials(text: &str) -> String {
+    mask_token_params(&mask_userinfo(text))
+}
+
+fn percent_decode(s: &str) -> String {
+    url::form_urlencoded::parse(format!("x={s}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_else(|| s.to_string())
+}
+
+/// Standard base64 with padding (RFC 4648), as `Authorization: Basic` uses.
+pub fn base64(bytes: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for c in bytes.chunks(3) {
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            if i <= c.len() {
+                out.push(char::from(A[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 fn percent_encode(s: &str) -> String {
@@ -151,7 +264,7 @@ fn mask_token_params(text: &str) -> String {
                 .unwrap_or(bytes.len());
             if bytes.get(key_end) == Some(&b'=') {
                 let key = text[key_start..key_end].to_ascii_lowercase();
-                if TOKEN_PARAMS.contains(&key.as_str()) {
+                if is_credential_param(&key) {
                     let val_start = key_end + 1;
                     let val_end = text[val_start..]
                         .find(|c: char| {
@@ -206,6 +319,20 @@ mod tests {
             "see http://host/path?a=1"
         );
         assert_eq!(r.redact("x?API_KEY=zzz y"), "x?API_KEY=[REDACTED] y");
+    }
+
+    #[test]
+    fn basic_credentials_are_masked_in_their_encoded_form() {
+        assert_eq!(base64(b"op:pw"), "b3A6cHc=");
+        assert_eq!(
+            base64(b"Aladdin:open sesame"),
+            "QWxhZGRpbjpvcGVuIHNlc2FtZQ=="
+        );
+        let mut r = Redactor::new();
+        r.add_url(&url::Url::parse("http://op:pw-123456@h/?token=tok-98765").unwrap());
+        let t = r.redact("Authorization: Basic b3A6cHctMTIzNDU2 x tok-98765");
+        assert!(!t.contains("b3A6cHctMTIzNDU2"), "{t}");
+        assert!(!t.contains("tok-98765"), "{t}");
     }
 
     #[test]

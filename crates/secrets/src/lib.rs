@@ -1,0 +1,16 @@
+//! Secrets that never leave their box.
+//!
+//! - [`secret`]: [`Secret`], a value with no `Display`, and [`SecretSource`],
+//!   where it comes from (`{env:}`, `{file:}`, inline with a warning);
+//! - [`redact`]: [`Redactor`], the last step every outgoing text passes;
+//! - [`url`]: [`SafeUrl`], the one type for every configured URL, which masks
+//!   its own credentials wherever it is shown.
+
+pub mod redact;
+pub mod secret;
+pub mod url;
+pub mod yaml;
+
+pub use redact::{is_secret_name, mask_url_credentials, Redactor, MASK};
+pub use secret::{Secret, SecretError, SecretSource};
+pub use url::{shorten, SafeUrl, UrlError};

@@ -87,7 +87,7 @@ fn idle_connections_cannot_take_down_healthz_beyond_the_cap() {
     let (listen, api, admin) = (free_port(), free_port(), free_port());
     let cmd = format!(
         "ulimit -n 256 && exec '{bin}' proxy --listen 127.0.0.1:{listen} \
-         --stable http://127.0.0.1:{sp} --canary http://127.0.0.1:{cp} --policy '{}' \
+         --stable http://127.0.0.1:{sp} --canary http://127.0.0.1:{cp} --revision v2 --policy '{}' \
          --api-listen 127.0.0.1:{api} --admin-listen 127.0.0.1:{admin} \
          --header-timeout 3s --db '{}'",
         policy.display(),

@@ -394,6 +394,88 @@ fn unrelated_rule(route: &DynamicObject) -> String {
     serde_json::to_string(&route.data["spec"]["rules"][1]).expect("JSON")
 }
 
+/// Everything the test saw change, in order: each distinct split of the
+/// route and each status of the Canary, as the API server's watch sent
+/// them. A phase can pass between two polls unseen; a watch misses none.
+#[derive(Default)]
+struct Seen {
+    /// (stable, canary) weights, consecutive repeats dropped.
+    splits: Vec<(i64, i64)>,
+    /// (revision, phase, window verdicts) of each Canary status.
+    statuses: Vec<(String, String, Vec<String>)>,
+}
+
+type Recorded = Arc<std::sync::Mutex<Seen>>;
+
+/// Watches the route and the Canary until `stop`, recording into `seen`.
+async fn record(
+    routes: Api<DynamicObject>,
+    canaries: Api<Canary>,
+    seen: Recorded,
+    mut stop: watch::Receiver<bool>,
+) {
+    use futures::StreamExt;
+    use kube::runtime::{watcher, WatchStreamExt};
+    let mut route_changes = watcher(routes, watcher::Config::default())
+        .applied_objects()
+        .boxed();
+    let mut canary_changes = watcher(canaries, watcher::Config::default())
+        .applied_objects()
+        .boxed();
+    loop {
+        tokio::select! {
+            Some(Ok(route)) = route_changes.next() => {
+                let split = weights(&route);
+                let mut s = seen.lock().expect("the record");
+                if s.splits.last() != Some(&split) {
+                    s.splits.push(split);
+                }
+            }
+            Some(Ok(canary)) = canary_changes.next() => {
+                let st = canary.status.unwrap_or_default();
+                let verdicts = st.windows.iter().map(|w| w.verdict.clone()).collect();
+                seen.lock().expect("the record").statuses.push((
+                    st.revision.unwrap_or_default(),
+                    st.phase.unwrap_or_default(),
+                    verdicts,
+                ));
+            }
+            _ = stop.wait_for(|s| *s) => return,
+        }
+    }
+}
+
+/// Waits until the last split the watch reported is `split` (the status
+/// can say a weight was applied a moment before the watch delivers it).
+async fn wait_for_split(seen: &Recorded, split: (i64, i64)) -> Vec<(i64, i64)> {
+    let started = Instant::now();
+    loop {
+        let splits = seen.lock().expect("the record").splits.clone();
+        if splits.last() == Some(&split) {
+            return splits;
+        }
+        assert!(
+            started.elapsed() < PHASE_TIMEOUT,
+            "the route never showed {split:?}; it went {splits:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The notes of the Events with `reason` on the Canary.
+async fn canary_notes(events: &Api<Event>, reason: &str) -> Vec<String> {
+    events
+        .list(&Default::default())
+        .await
+        .expect("list Events")
+        .items
+        .into_iter()
+        .filter(|e| e.reason.as_deref() == Some(reason))
+        .filter(|e| e.regarding.as_ref().and_then(|r| r.kind.as_deref()) == Some("Canary"))
+        .filter_map(|e| e.note)
+        .collect()
+}
+
 /// Event reasons per object kind (`Canary`, `Deployment`).
 async fn event_reasons(events: &Api<Event>) -> BTreeMap<String, Vec<String>> {
     let mut by_kind: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -550,12 +632,22 @@ async fn scenario(client: &Client, namespace: &str, cleanup: &mut Cleanup) {
     let (stop_tx, stop_rx) = watch::channel(false);
     let gateway = tokio::spawn(accept_routes(routes.clone(), stop_rx.clone()));
     let canaries: Api<Canary> = Api::namespaced(client.clone(), &namespace);
+    let seen = Recorded::default();
+    let recorder = tokio::spawn(record(
+        routes.clone(),
+        canaries.clone(),
+        seen.clone(),
+        stop_rx.clone(),
+    ));
     canaries
         .create(&pp, &canary_object())
         .await
         .expect("create the Canary");
 
-    let script = Script::new(&[Reading::Healthy, Reading::Healthy, Reading::Healthy]);
+    // Exactly the windows the first revision needs: one healthy window at
+    // each of the two steps. A reading left over would be read by the next
+    // revision (a healthy one once let a breaching revision reach 100%).
+    let script = Script::new(&[Reading::Healthy, Reading::Healthy]);
     let dir = tempfile::tempdir().expect("a temp dir");
     let ctx = Arc::new(
         Context::new(
@@ -601,7 +693,12 @@ async fn scenario(client: &Client, namespace: &str, cleanup: &mut Cleanup) {
         unrelated,
         "the unrelated rule changed"
     );
-    assert!(script.windows_read() >= 2, "windows were judged");
+    assert_eq!(script.windows_read(), 2, "one window per step was judged");
+    assert_eq!(
+        wait_for_split(&seen, (0, 100)).await,
+        vec![(100, 0), (50, 50), (0, 100)],
+        "the first revision went up the ladder one step at a time"
+    );
     let reasons = event_reasons(&events).await;
     for reason in ["RolloutStarted", "Promoted"] {
         for kind in ["Canary", "Deployment"] {
@@ -615,11 +712,12 @@ async fn scenario(client: &Client, namespace: &str, cleanup: &mut Cleanup) {
     }
 
     // 2. A new canary revision that breaches is rolled back: none of the split stays on it.
-    script.0.lock().expect("the script").readings.extend([
-        Reading::Breach,
-        Reading::Breach,
-        Reading::Breach,
-    ]);
+    {
+        let mut script = script.0.lock().expect("the script");
+        assert!(script.readings.is_empty(), "no reading is left over");
+        // `consecutive: 2`: two breaching windows at the first step roll it back.
+        script.readings.extend([Reading::Breach, Reading::Breach]);
+    }
     let bump = json!({"spec": {"template": {"spec": {"containers": [container("3")]}}}});
     deployments
         .patch("web-canary", &PatchParams::default(), &Patch::Merge(&bump))
@@ -631,6 +729,43 @@ async fn scenario(client: &Client, namespace: &str, cleanup: &mut Cleanup) {
         wait_for_phase(&canaries, &events, "rolled_back", "RolledBack", &second).await;
     let ready = rolled_back.conditions.iter().find(|c| c.type_ == "Ready");
     assert_eq!(ready.map(|c| c.reason.as_str()), Some("RolledBack"));
+    // Words, not Rust's debug format (`Breach { evidence: [...] }`).
+    let message = ready.map(|c| c.message.clone()).unwrap_or_default();
+    assert!(
+        message.starts_with("rolled back: error_rate on GET /") && !message.contains('{'),
+        "the Ready message reads: {message}"
+    );
+    // The breaching revision never went past its first step: every split
+    // the route ever had, in order.
+    assert_eq!(
+        wait_for_split(&seen, (100, 0)).await,
+        vec![(100, 0), (50, 50), (0, 100), (50, 50), (100, 0)],
+        "the breaching revision went past its first step"
+    );
+    // Its status never showed the first revision's windows (all healthy),
+    // not even between its start and its first window.
+    let statuses = seen.lock().expect("the record").statuses.clone();
+    let second_statuses: Vec<_> = statuses.iter().filter(|(r, _, _)| *r == second).collect();
+    assert!(
+        !second_statuses.is_empty(),
+        "the watch saw the second revision"
+    );
+    for (_, phase, verdicts) in &second_statuses {
+        assert!(
+            verdicts.iter().all(|v| v == "breach"),
+            "revision {second} ({phase}) showed windows {verdicts:?}: another revision's"
+        );
+    }
+    assert_eq!(rolled_back.windows.len(), 2, "{:?}", rolled_back.windows);
+    // Each revision's start is its own Event with its own words (not the
+    // first one's Event with a count of 2).
+    let started = canary_notes(&events, "RolloutStarted").await;
+    for revision in [&first, &second] {
+        assert!(
+            started.iter().any(|n| n.contains(revision.as_str())),
+            "no RolloutStarted Event names revision {revision}: {started:?}"
+        );
+    }
     let route = routes.get(NAME).await.expect("read the HTTPRoute");
     assert_eq!(
         weights(&route),
@@ -660,6 +795,7 @@ async fn scenario(client: &Client, namespace: &str, cleanup: &mut Cleanup) {
         .expect("the loop did not panic")
         .expect("the loop ended cleanly");
     let _ = gateway.await;
+    let _ = recorder.await;
     let lease = Api::<Lease>::namespaced(client.clone(), &namespace)
         .get("canaryd-leader")
         .await

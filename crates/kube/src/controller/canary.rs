@@ -37,6 +37,9 @@ use crate::target::{observe, policy_text};
 /// (a ConfigMap or Secret fixed, a missing target created elsewhere).
 const RECHECK: Duration = Duration::from_secs(60);
 
+/// How soon to try again to read a baseline that could not be read.
+const BASELINE_RETRY: Duration = Duration::from_secs(15);
+
 /// What a reconcile decided, for the loop and for tests.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {
@@ -191,11 +194,6 @@ async fn reconcile_inner<F: SourceFactory>(
                 return here.stop(conds, Some(RECHECK)).await;
             }
         }
-        conds.push(Cond::ok(
-            "MetricsReady",
-            "Ready",
-            "the metrics source is configured",
-        ));
     }
 
     let router = AnyRouter::for_spec(ctx.client.clone(), ns, &canary.spec).map_err(|problem| {
@@ -292,6 +290,20 @@ async fn reconcile_inner<F: SourceFactory>(
         Err(e) => return Err(here.driver_error(e)),
     };
 
+    // The condition says how the last read went, not that a URL was given.
+    match &executed.metrics_read {
+        Some(Ok(())) => conds.push(Cond::ok(
+            "MetricsReady",
+            "Ready",
+            "the last read of the metrics source succeeded",
+        )),
+        Some(Err(problem)) => conds.push(Cond::bad("MetricsReady", "MetricsUnreachable", problem)),
+        None => {}
+    }
+    if let Some(problem) = &executed.baseline_unreadable {
+        conds.push(Cond::bad("Ready", "BaselineUnreadable", problem.clone()).quiet());
+        return here.stop(conds, Some(BASELINE_RETRY)).await;
+    }
     if let (AnyRouter::Argo(argo), Some(state)) = (driver.router(), &executed.state) {
         hold_argo(argo, here.previous.phase.as_deref(), state).await?;
     }

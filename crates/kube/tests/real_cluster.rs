@@ -341,3 +341,142 @@ async fn an_unreadable_baseline_holds_the_rollout_and_says_why() {
     assert_eq!(canary_replicas, Some(3), "canaryd moved no traffic");
     assert_eq!(script.0.lock().expect("the script").baselines_read, 1);
 }
+
+/// Defect 7: a Canary's policy named `{file: ...}` for its source's token,
+/// and the controller read it (its own service-account token, say) and
+/// sent it to the URL the same policy names. In controller mode a policy
+/// that names a credential is refused before any source is built: the
+/// factory is never asked (so no file is read), nothing starts, and the
+/// condition says why. Fails on the old reconcile (the rollout starts).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_canary_cannot_make_the_controller_read_its_own_files() {
+    let Some(client) = cluster().await else {
+        return;
+    };
+    let ns = TestNamespace::new(&client, "secrets").await;
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, "controller-sa-token-0123456789").expect("write the token file");
+    let pp = PostParams::default();
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns.name);
+    deployments
+        .create(&pp, &deployment("web", "stable", "1"))
+        .await
+        .expect("create the stable Deployment");
+    deployments
+        .create(&pp, &deployment("web-canary", "canary", "2"))
+        .await
+        .expect("create the canary Deployment");
+    let policy = format!(
+        "{POLICY}source:\n  prometheus:\n    url: http://127.0.0.1:9/collect\n    \
+         auth: {{bearer: {{token: {{file: {}}}}}}}\n",
+        token_file.display()
+    );
+    let canaries: Api<Canary> = Api::namespaced(client.clone(), &ns.name);
+    let canary = canaries
+        .create(
+            &pp,
+            &canary_object(json!({"target": {"stable": "web", "canary": "web-canary"},
+                                  "policy": {"inline": policy}})),
+        )
+        .await
+        .expect("create the Canary");
+
+    let script = Script::new(&[]);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    let ctx = context(client.clone(), &dir.path().join("c.db"), &script, now, true);
+    reconcile_canary(&canary, &ctx)
+        .await
+        .expect("the reconcile ends without an error");
+
+    assert_eq!(
+        script.built(),
+        0,
+        "no metrics source was built from the policy"
+    );
+    let read = canaries.get("web").await.expect("read the Canary");
+    let status = read.status.clone().unwrap_or_default();
+    assert_eq!(status.phase, None, "nothing started: {status:?}");
+    let valid = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "PolicyValid")
+        .expect("a PolicyValid condition");
+    assert_eq!(
+        (valid.status.as_str(), valid.reason.as_str()),
+        ("False", "CredentialsInPolicy"),
+        "{valid:?}"
+    );
+    assert!(
+        valid.message.contains("source.prometheus.auth") && valid.message.contains("Secret"),
+        "{valid:?}"
+    );
+    let events: Api<Event> = Api::namespaced(client.clone(), &ns.name);
+    let said = serde_json::to_string(&(
+        &read.status,
+        events
+            .list(&Default::default())
+            .await
+            .expect("list Events")
+            .items,
+    ))
+    .expect("JSON");
+    assert!(
+        said.contains("CredentialsInPolicy"),
+        "a Warning Event says it"
+    );
+    assert!(
+        !said.contains("controller-sa-token"),
+        "the file's content reached the cluster"
+    );
+    let replicas = deployments
+        .get("web-canary")
+        .await
+        .expect("read the canary Deployment")
+        .spec
+        .and_then(|s| s.replicas);
+    assert_eq!(replicas, Some(3), "canaryd moved no traffic");
+}
+
+/// Defect 2, the API server's half: every shipped example (the Canaries and
+/// the ConfigMap one of them names) is accepted by a real API server with
+/// the generated CRD. The controller's own checks of the same files run in
+/// `crates/canaryd` (`examples_check`), where the metrics sources are built.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_shipped_example_is_accepted_by_the_api_server() {
+    let Some(client) = cluster().await else {
+        return;
+    };
+    let ns = TestNamespace::new(&client, "examples").await;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/kubernetes");
+    let mut applied = Vec::new();
+    for entry in std::fs::read_dir(&dir).expect("the examples") {
+        let path = entry.expect("an example").path();
+        let text = std::fs::read_to_string(&path).expect("read an example");
+        let mut doc: serde_json::Value = serde_saphyr::from_str(&text).expect("YAML");
+        doc["metadata"]["namespace"] = json!(ns.name);
+        let name = path.display().to_string();
+        match doc["kind"].as_str() {
+            Some("Canary") => {
+                let canary: Canary = serde_json::from_value(doc).expect("a Canary");
+                Api::<Canary>::namespaced(client.clone(), &ns.name)
+                    .create(&PostParams::default(), &canary)
+                    .await
+                    .unwrap_or_else(|e| panic!("{name}: {e}"));
+            }
+            Some("ConfigMap") => {
+                let cm: ConfigMap = serde_json::from_value(doc).expect("a ConfigMap");
+                Api::<ConfigMap>::namespaced(client.clone(), &ns.name)
+                    .create(&PostParams::default(), &cm)
+                    .await
+                    .unwrap_or_else(|e| panic!("{name}: {e}"));
+            }
+            other => panic!("{name}: an example of kind {other:?}; teach this test about it"),
+        }
+        applied.push(name);
+    }
+    assert!(applied.len() >= 3, "{applied:?}");
+}

@@ -23,6 +23,7 @@ use super::argo_hold::hold_argo;
 use super::credentials::{read_credentials, read_notify_targets, Credentials};
 use super::notifier::{Channels, EventNotifier};
 use super::parts::{settle_undo, target_ref, Cond, MaybeSource};
+use super::policy_secrets::refuse_policy_credentials;
 use super::status_write::write_status_retrying;
 use super::{Context, ControllerError, ReconcileResult, SourceFactory, SourceRequest};
 use crate::crd::{Canary, CanaryStatus};
@@ -132,6 +133,11 @@ async fn reconcile_inner<F: SourceFactory>(
             return here.stop(vec![cond], recheck).await;
         }
     };
+    if let Err(problem) = refuse_policy_credentials(&origin, &text) {
+        let recheck = canary.spec.policy.config_map.as_ref().map(|_| RECHECK);
+        let cond = Cond::bad("PolicyValid", "CredentialsInPolicy", problem);
+        return here.stop(vec![cond], recheck).await;
+    }
     let mut conds = vec![Cond::ok("PolicyValid", "Valid", format!("{origin} parsed"))];
 
     let observed = observe(&ctx.client, ns, &kind).await?;

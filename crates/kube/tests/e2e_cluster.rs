@@ -1,7 +1,12 @@
 //! End-to-end against a real cluster (issue 8): the controller's loop, run
 //! in this process through the same entry point as `canaryd controller`,
 //! drives a Deployment pair behind a Gateway API HTTPRoute to promotion,
-//! then a new revision to rollback.
+//! then a new revision to rollback. Promotion makes the canary's build the
+//! stable one: the test plays the kubelet (marks Pods Ready) only after it
+//! has checked that the canary keeps the traffic while the stable
+//! Deployment has not rolled out (issue 15, defect 1; the old promotion
+//! only moved the weights, so its "waiting" phase never came and the test
+//! fails on it).
 //!
 //! It only runs when asked twice: `KUBECONFIG` names the cluster and
 //! `CANARYD_E2E=1` says touching it is intended. Otherwise every test here
@@ -445,21 +450,104 @@ async fn record(
     }
 }
 
-/// Waits until the last split the watch reported is `split` (the status
-/// can say a weight was applied a moment before the watch delivers it).
-async fn wait_for_split(seen: &Recorded, split: (i64, i64)) -> Vec<(i64, i64)> {
+/// Waits until the watch has reported as many splits as `expected` (the
+/// status can say a weight was applied a moment before the watch delivers
+/// it), then returns them all for the caller to compare.
+async fn splits_seen(seen: &Recorded, expected: &[(i64, i64)]) -> Vec<(i64, i64)> {
     let started = Instant::now();
     loop {
         let splits = seen.lock().expect("the record").splits.clone();
-        if splits.last() == Some(&split) {
+        if splits.len() >= expected.len() || started.elapsed() > PHASE_TIMEOUT {
             return splits;
         }
-        assert!(
-            started.elapsed() < PHASE_TIMEOUT,
-            "the route never showed {split:?}; it went {splits:?}"
-        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Plays the kubelet while `on`: marks every Pod of the namespace Ready,
+/// and the real Deployment and ReplicaSet controllers do the rest (roll a
+/// Deployment out, report it available). The in-memory API server has no
+/// controllers: there the Deployment's status is written as it would be.
+async fn play_kubelet(
+    client: Client,
+    namespace: String,
+    memory: bool,
+    on: Arc<std::sync::atomic::AtomicBool>,
+    mut stop: watch::Receiver<bool>,
+) {
+    use k8s_openapi::api::core::v1::Pod;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &namespace);
+    let deployments: Api<Deployment> = Api::namespaced(client, &namespace);
+    loop {
+        if on.load(std::sync::atomic::Ordering::SeqCst) {
+            if memory {
+                for d in deployments
+                    .list(&Default::default())
+                    .await
+                    .map(|l| l.items)
+                    .unwrap_or_default()
+                {
+                    let replicas = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+                    let generation = d.metadata.generation.unwrap_or(1);
+                    let status = json!({"status": {"observedGeneration": generation, "replicas": replicas,
+                        "updatedReplicas": replicas, "readyReplicas": replicas, "availableReplicas": replicas}});
+                    let seen = d.status.as_ref().and_then(|s| s.observed_generation);
+                    if seen != Some(generation) {
+                        let name = d.metadata.name.clone().unwrap_or_default();
+                        let _ = deployments
+                            .patch_status(&name, &PatchParams::default(), &Patch::Merge(&status))
+                            .await;
+                    }
+                }
+            } else {
+                for pod in pods
+                    .list(&Default::default())
+                    .await
+                    .map(|l| l.items)
+                    .unwrap_or_default()
+                {
+                    let ready = pod
+                        .status
+                        .as_ref()
+                        .and_then(|s| s.conditions.as_ref())
+                        .is_some_and(|cs| {
+                            cs.iter().any(|c| c.type_ == "Ready" && c.status == "True")
+                        });
+                    if ready || pod.metadata.deletion_timestamp.is_some() {
+                        continue;
+                    }
+                    let status = json!({"status": {"phase": "Running", "conditions": [
+                        {"type": "Ready", "status": "True", "lastTransitionTime": "2026-01-01T00:00:00Z"}]}});
+                    let name = pod.metadata.name.clone().unwrap_or_default();
+                    if let Err(e) = pods
+                        .patch_status(&name, &PatchParams::default(), &Patch::Merge(&status))
+                        .await
+                    {
+                        eprintln!("the stand-in kubelet could not mark {name} Ready: {e}");
+                    }
+                }
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+    }
+}
+
+/// The `BUILD` a Deployment's pods run, and its replicas.
+async fn build_of(deployments: &Api<Deployment>, name: &str) -> (String, i32) {
+    let d = deployments.get(name).await.expect("read a Deployment");
+    let spec = d.spec.unwrap_or_default();
+    let build = spec
+        .template
+        .spec
+        .and_then(|p| p.containers.into_iter().next())
+        .and_then(|c| c.env)
+        .and_then(|env| env.into_iter().find(|e| e.name == "BUILD"))
+        .and_then(|e| e.value)
+        .unwrap_or_default();
+    (build, spec.replicas.unwrap_or(1))
 }
 
 /// The notes of the Events with `reason` on the Canary.
@@ -549,7 +637,7 @@ async fn a_healthy_revision_is_promoted_and_a_breaching_one_rolled_back() {
         namespace: namespace.clone(),
         crds: Vec::new(),
     };
-    scenario(&client, &namespace, &mut cleanup).await;
+    scenario(&client, &namespace, &mut cleanup, false).await;
     drop(cleanup);
 }
 
@@ -568,7 +656,7 @@ async fn the_scenario_passes_against_an_in_memory_api_server() {
         namespace: namespace.clone(),
         crds: Vec::new(),
     };
-    scenario(&client, &namespace, &mut cleanup).await;
+    scenario(&client, &namespace, &mut cleanup, true).await;
     assert_eq!(cleanup.crds.len(), 2, "both CRDs were made here");
     drop(cleanup);
     let deployments = format!("/apis/apps/v1/namespaces/{namespace}/deployments");
@@ -584,7 +672,9 @@ async fn the_scenario_passes_against_an_in_memory_api_server() {
     );
 }
 
-async fn scenario(client: &Client, namespace: &str, cleanup: &mut Cleanup) {
+/// `memory`: the API server has no Deployment controller (the stand-in
+/// kubelet then writes Deployment status itself).
+async fn scenario(client: &Client, namespace: &str, cleanup: &mut Cleanup, memory: bool) {
     let client = client.clone();
     let namespace = namespace.to_string();
     let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": namespace,
@@ -639,6 +729,15 @@ async fn scenario(client: &Client, namespace: &str, cleanup: &mut Cleanup) {
         seen.clone(),
         stop_rx.clone(),
     ));
+    // No pod is ready until the test says so: promotion must wait for it.
+    let kubelet_on = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let kubelet = tokio::spawn(play_kubelet(
+        client.clone(),
+        namespace.clone(),
+        memory,
+        kubelet_on.clone(),
+        stop_rx.clone(),
+    ));
     canaries
         .create(&pp, &canary_object())
         .await
@@ -675,18 +774,45 @@ async fn scenario(client: &Client, namespace: &str, cleanup: &mut Cleanup) {
         .expect("the controller is ready within 30 s")
         .expect("the controller runs");
 
-    // 1. A healthy canary is promoted: the whole split goes to it.
+    // 1. A healthy canary is promoted: its build becomes the stable one.
+    // The stable Deployment gets the canary's pod spec, but until it has
+    // rolled out (no pod is ready yet) the canary keeps all the traffic.
     let events: Api<Event> = Api::namespaced(client.clone(), &namespace);
     let first = canary_revision(&deployments).await;
-    let promoted = wait_for_phase(&canaries, &events, "promoted", "Promoted", &first).await;
-    assert_eq!(promoted.weight, Some(100));
-    let ready = promoted.conditions.iter().find(|c| c.type_ == "Ready");
-    assert_eq!(ready.map(|c| c.reason.as_str()), Some("Promoted"));
+    let waiting = wait_for_phase(&canaries, &events, "promoted", "ActionFailed", &first).await;
+    let ready = waiting.conditions.iter().find(|c| c.type_ == "Ready");
+    let message = ready.map(|c| c.message.clone()).unwrap_or_default();
+    assert!(message.contains("waiting for it to roll out"), "{message}");
     let route = routes.get(NAME).await.expect("read the HTTPRoute");
     assert_eq!(
         weights(&route),
         (0, 100),
-        "promoted: all traffic to the canary"
+        "the canary serves while stable rolls out"
+    );
+    assert_eq!(
+        build_of(&deployments, "web").await.0,
+        "2",
+        "the stable Deployment got the build"
+    );
+    assert_eq!(
+        build_of(&deployments, "web-canary").await,
+        ("2".into(), 1),
+        "the canary still runs"
+    );
+    kubelet_on.store(true, std::sync::atomic::Ordering::SeqCst);
+    let promoted = wait_for_phase(&canaries, &events, "promoted", "Promoted", &first).await;
+    assert_eq!(promoted.weight, Some(100));
+    let route = routes.get(NAME).await.expect("read the HTTPRoute");
+    assert_eq!(
+        weights(&route),
+        (100, 0),
+        "promoted: all traffic to the stable Service, which runs the promoted build"
+    );
+    assert_eq!(build_of(&deployments, "web").await.0, "2");
+    assert_eq!(
+        build_of(&deployments, "web-canary").await.1,
+        0,
+        "the canary was scaled down"
     );
     assert_eq!(
         unrelated_rule(&route),
@@ -694,11 +820,38 @@ async fn scenario(client: &Client, namespace: &str, cleanup: &mut Cleanup) {
         "the unrelated rule changed"
     );
     assert_eq!(script.windows_read(), 2, "one window per step was judged");
+    let expected = [(100, 0), (50, 50), (0, 100), (100, 0)];
     assert_eq!(
-        wait_for_split(&seen, (0, 100)).await,
-        vec![(100, 0), (50, 50), (0, 100)],
-        "the first revision went up the ladder one step at a time"
+        splits_seen(&seen, &expected).await,
+        expected,
+        "up the ladder one step at a time, back to stable once it runs the build"
     );
+    // Each step of the promotion is in the audit log, in order.
+    let store = canaryd_store::Store::open(&dir.path().join("canaryd.db")).expect("the store");
+    let steps: Vec<String> = store
+        .audit_entries(None, Some(first.as_str()))
+        .expect("the audit log")
+        .into_iter()
+        .filter_map(|e| e.payload["step"].as_str().map(str::to_string))
+        .collect();
+    // A step retried (a route the Gateway was slow to accept) is audited
+    // again; what matters is that each happened, and in this order.
+    let first_at = |step: &str| {
+        steps
+            .iter()
+            .position(|s| s == step)
+            .unwrap_or_else(|| panic!("no {step} in the audit log: {steps:?}"))
+    };
+    let order = [
+        "stable_template_copied",
+        "stable_rolled_out",
+        "traffic_to_stable",
+        "canary_scaled_down",
+    ];
+    for pair in order.windows(2) {
+        assert!(first_at(pair[0]) < first_at(pair[1]), "{steps:?}");
+    }
+    assert_eq!(steps.last().map(String::as_str), Some("canary_scaled_down"));
     let reasons = event_reasons(&events).await;
     for reason in ["RolloutStarted", "Promoted"] {
         for kind in ["Canary", "Deployment"] {
@@ -718,7 +871,9 @@ async fn scenario(client: &Client, namespace: &str, cleanup: &mut Cleanup) {
         // `consecutive: 2`: two breaching windows at the first step roll it back.
         script.readings.extend([Reading::Breach, Reading::Breach]);
     }
-    let bump = json!({"spec": {"template": {"spec": {"containers": [container("3")]}}}});
+    // A release sets the canary's replicas again (its manifest does).
+    let bump =
+        json!({"spec": {"replicas": 1, "template": {"spec": {"containers": [container("3")]}}}});
     deployments
         .patch("web-canary", &PatchParams::default(), &Patch::Merge(&bump))
         .await
@@ -737,10 +892,16 @@ async fn scenario(client: &Client, namespace: &str, cleanup: &mut Cleanup) {
     );
     // The breaching revision never went past its first step: every split
     // the route ever had, in order.
+    let expected = [(100, 0), (50, 50), (0, 100), (100, 0), (50, 50), (100, 0)];
     assert_eq!(
-        wait_for_split(&seen, (100, 0)).await,
-        vec![(100, 0), (50, 50), (0, 100), (50, 50), (100, 0)],
+        splits_seen(&seen, &expected).await,
+        expected,
         "the breaching revision went past its first step"
+    );
+    assert_eq!(
+        build_of(&deployments, "web").await.0,
+        "2",
+        "the rollback sends users to the promoted build, not the one before it"
     );
     // Its status never showed the first revision's windows (all healthy),
     // not even between its start and its first window.
@@ -796,6 +957,7 @@ async fn scenario(client: &Client, namespace: &str, cleanup: &mut Cleanup) {
         .expect("the loop ended cleanly");
     let _ = gateway.await;
     let _ = recorder.await;
+    let _ = kubelet.await;
     let lease = Api::<Lease>::namespaced(client.clone(), &namespace)
         .get("canaryd-leader")
         .await

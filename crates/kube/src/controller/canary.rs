@@ -202,7 +202,13 @@ async fn reconcile_inner<F: SourceFactory>(
         }
     }
 
-    let router = AnyRouter::for_spec(ctx.client.clone(), ns, &canary.spec).map_err(|problem| {
+    let router = AnyRouter::for_spec(
+        ctx.client.clone(),
+        ns,
+        &canary.spec,
+        Some(promotion_steps(&ctx.db, ctx.clock.clone())),
+    )
+    .map_err(|problem| {
         ControllerError::from(KubeError::Invalid {
             kind: "Canary",
             namespace: here.namespace.clone(),
@@ -357,6 +363,25 @@ async fn reconcile_inner<F: SourceFactory>(
     Ok(Outcome {
         requeue_after: if finished { None } else { plan.requeue_after },
         status,
+    })
+}
+
+/// Each step of a promotion as an `action` entry of the audit log (the
+/// driver audits the promotion as a whole; this says what happened inside
+/// it, and when). A step that cannot be recorded is logged, never fatal.
+fn promotion_steps(db: &Path, clock: super::Clock) -> crate::router::StepLog {
+    let db = db.to_path_buf();
+    std::sync::Arc::new(move |key, step, detail| {
+        let entry = canaryd_store::NewAuditEntry {
+            workload: key.workload.0.clone(),
+            revision: key.revision.0.clone(),
+            at_ms: clock().0,
+            kind: canaryd_store::AuditKind::Action,
+            payload: serde_json::json!({"effect": "promote", "step": step, "detail": detail}),
+        };
+        if let Err(e) = Store::open(&db).and_then(|mut s| s.append_audit(entry).map(|_| ())) {
+            tracing::warn!(%key, step, error = %e, "could not audit a promotion step");
+        }
     })
 }
 

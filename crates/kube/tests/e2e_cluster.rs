@@ -19,8 +19,9 @@
 //!
 //! What it makes: a namespace `canaryd-e2e-<pid>-<ms>` (Deployments, Services,
 //! an HTTPRoute, the Canary, the Lease, Events), and the `Canary` and
-//! `HTTPRoute` CRDs when the cluster lacks them. A drop guard deletes all of
-//! it, also when an assertion fails. The metrics come from a source scripted
+//! `HTTPRoute` CRDs when the cluster lacks them. A drop guard deletes the
+//! namespace, also when an assertion fails; CRDs it created stay on a real
+//! cluster (the suite's other tests may be using them at the same time). The metrics come from a source scripted
 //! in-process (the pods run `pause`); no Gateway implementation is needed:
 //! the test plays the Gateway controller and reports the route Accepted,
 //! which canaryd waits for before it counts a weight as applied.
@@ -139,6 +140,15 @@ impl Drop for Cleanup {
                         eprintln!("could not delete namespace {namespace}: {e} (delete it by hand)")
                     }
                 }
+                // The RBAC run's cluster-wide grants are named after its namespace.
+                use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+                let dp = DeleteParams::background();
+                let _ = Api::<ClusterRoleBinding>::all(client.clone())
+                    .delete(&namespace, &dp)
+                    .await;
+                let _ = Api::<ClusterRole>::all(client.clone())
+                    .delete(&namespace, &dp)
+                    .await;
                 let api: Api<CustomResourceDefinition> = Api::all(client);
                 for crd in crds {
                     match api.delete(&crd, &DeleteParams::background()).await {
@@ -169,12 +179,12 @@ async fn ensure_crd(client: &Client, crd: CustomResourceDefinition) -> bool {
             println!("CRD {name} exists: using it as it is");
             false
         }
-        None => {
-            api.create(&PostParams::default(), &crd)
-                .await
-                .unwrap_or_else(|e| panic!("create CRD {name}: {e}"));
-            true
-        }
+        None => match api.create(&PostParams::default(), &crd).await {
+            Ok(_) => true,
+            // Another test of the suite created it in between.
+            Err(kube::Error::Api(e)) if e.code == 409 => false,
+            Err(e) => panic!("create CRD {name}: {e}"),
+        },
     };
     let started = Instant::now();
     loop {
@@ -637,8 +647,114 @@ async fn a_healthy_revision_is_promoted_and_a_breaching_one_rolled_back() {
         namespace: namespace.clone(),
         crds: Vec::new(),
     };
-    scenario(&client, &namespace, &mut cleanup, false).await;
+    scenario(&client, &namespace, &mut cleanup, false, false).await;
     drop(cleanup);
+}
+
+/// The same scenario, the controller running as a ServiceAccount bound to
+/// exactly the Helm chart's ClusterRole and Lease Role (read from
+/// `deploy/helm/canaryd/templates/rbac.yaml`), its token from the
+/// TokenRequest API. A single Forbidden (a verb the code uses and the chart
+/// does not grant) stops a reconcile or an action, and the scenario fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_controller_needs_no_more_than_the_charts_rbac() {
+    let Some(client) = cluster().await else {
+        return;
+    };
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    let namespace = format!("canaryd-rbac-{}-{millis}", std::process::id());
+    let mut cleanup = Cleanup {
+        client: client.clone(),
+        namespace: namespace.clone(),
+        crds: Vec::new(),
+    };
+    scenario(&client, &namespace, &mut cleanup, false, true).await;
+    drop(cleanup);
+}
+
+/// The rule lists of the chart's rbac.yaml (its `rules:` blocks are plain
+/// YAML): the ClusterRole's, then the Lease Role's.
+fn chart_rules() -> Vec<Value> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../deploy/helm/canaryd/templates/rbac.yaml");
+    let text = std::fs::read_to_string(&path).expect("the chart's rbac.yaml");
+    text.split("\nrules:\n")
+        .skip(1)
+        .map(|block| {
+            let rules: String = block
+                .lines()
+                .take_while(|l| l.starts_with(' ') || l.is_empty())
+                .map(|l| format!("{l}\n"))
+                .collect();
+            serde_saphyr::from_str(&rules).expect("the chart's rules parse")
+        })
+        .collect()
+}
+
+/// A client for a ServiceAccount in `namespace` bound to the chart's rules.
+async fn chart_client(admin: &Client, namespace: &str) -> Client {
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+    let pp = PostParams::default();
+    let rules = chart_rules();
+    assert_eq!(rules.len(), 2, "a ClusterRole and a Lease Role");
+    let sa: ServiceAccount =
+        serde_json::from_value(json!({"metadata": {"name": "canaryd"}})).expect("a ServiceAccount");
+    Api::<ServiceAccount>::namespaced(admin.clone(), namespace)
+        .create(&pp, &sa)
+        .await
+        .expect("create the ServiceAccount");
+    let subject = json!([{"kind": "ServiceAccount", "name": "canaryd", "namespace": namespace}]);
+    let role: ClusterRole = serde_json::from_value(json!({"metadata": {"name": namespace},
+        "rules": rules[0]}))
+    .expect("a ClusterRole");
+    Api::<ClusterRole>::all(admin.clone())
+        .create(&pp, &role)
+        .await
+        .expect("create the ClusterRole");
+    let binding: ClusterRoleBinding = serde_json::from_value(json!({"metadata": {"name": namespace},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": namespace},
+        "subjects": subject}))
+    .expect("a ClusterRoleBinding");
+    Api::<ClusterRoleBinding>::all(admin.clone())
+        .create(&pp, &binding)
+        .await
+        .expect("create the ClusterRoleBinding");
+    let lease: Role = serde_json::from_value(json!({"metadata": {"name": "canaryd-leader"},
+        "rules": rules[1]}))
+    .expect("a Role");
+    Api::<Role>::namespaced(admin.clone(), namespace)
+        .create(&pp, &lease)
+        .await
+        .expect("create the Lease Role");
+    let lease_binding: RoleBinding = serde_json::from_value(json!({"metadata": {"name": "canaryd-leader"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "canaryd-leader"},
+        "subjects": subject}))
+    .expect("a RoleBinding");
+    Api::<RoleBinding>::namespaced(admin.clone(), namespace)
+        .create(&pp, &lease_binding)
+        .await
+        .expect("create the Lease RoleBinding");
+
+    let request = json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+                         "spec": {"expirationSeconds": 3600}});
+    let answer: Value = Api::<ServiceAccount>::namespaced(admin.clone(), namespace)
+        .create_subresource("token", "canaryd", &pp, &request)
+        .await
+        .expect("a token from the TokenRequest API");
+    let token = answer["status"]["token"]
+        .as_str()
+        .expect("the TokenRequest answer has a token")
+        .to_string();
+    let mut config = kube::Config::infer().await.expect("the cluster's config");
+    config.auth_info = kube::config::AuthInfo {
+        token: Some(token.into()),
+        ..Default::default()
+    };
+    Client::try_from(config).expect("a client for the ServiceAccount")
 }
 
 /// The same scenario against the in-memory API server, in the default
@@ -656,7 +772,7 @@ async fn the_scenario_passes_against_an_in_memory_api_server() {
         namespace: namespace.clone(),
         crds: Vec::new(),
     };
-    scenario(&client, &namespace, &mut cleanup, true).await;
+    scenario(&client, &namespace, &mut cleanup, true, false).await;
     assert_eq!(cleanup.crds.len(), 2, "both CRDs were made here");
     drop(cleanup);
     let deployments = format!("/apis/apps/v1/namespaces/{namespace}/deployments");
@@ -674,7 +790,15 @@ async fn the_scenario_passes_against_an_in_memory_api_server() {
 
 /// `memory`: the API server has no Deployment controller (the stand-in
 /// kubelet then writes Deployment status itself).
-async fn scenario(client: &Client, namespace: &str, cleanup: &mut Cleanup, memory: bool) {
+/// `rbac`: run the controller under a ServiceAccount bound to exactly the
+/// chart's rules (instead of the test's admin client).
+async fn scenario(
+    client: &Client,
+    namespace: &str,
+    cleanup: &mut Cleanup,
+    memory: bool,
+    rbac: bool,
+) {
     let client = client.clone();
     let namespace = namespace.to_string();
     let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": namespace,
@@ -687,7 +811,9 @@ async fn scenario(client: &Client, namespace: &str, cleanup: &mut Cleanup, memor
 
     for crd in [Canary::crd(), httproute_crd()] {
         let name = crd.metadata.name.clone().unwrap_or_default();
-        if ensure_crd(&client, crd).await {
+        // On a real cluster the CRDs stay: the other tests of the suite,
+        // running beside this one, may be using them.
+        if ensure_crd(&client, crd).await && memory {
             cleanup.crds.push(name);
         }
     }
@@ -748,9 +874,14 @@ async fn scenario(client: &Client, namespace: &str, cleanup: &mut Cleanup, memor
     // revision (a healthy one once let a breaching revision reach 100%).
     let script = Script::new(&[Reading::Healthy, Reading::Healthy]);
     let dir = tempfile::tempdir().expect("a temp dir");
+    let controller = if rbac {
+        chart_client(&client, &namespace).await
+    } else {
+        client.clone()
+    };
     let ctx = Arc::new(
         Context::new(
-            client.clone(),
+            controller.clone(),
             dir.path().join("canaryd.db"),
             ScriptedFactory(script.clone()),
             LeaderFlag::new(false),

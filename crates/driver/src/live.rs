@@ -174,10 +174,49 @@ where
     };
     let mut state = driver.load(key)?;
     if matches!(state.phase, Phase::Pending) {
-        let baseline = match source.baseline(key).await {
-            Ok(b) => b,
-            // An unreadable history is a missing one: a human decides.
-            Err(e) => canaryd_core::BaselineStatus::Missing(format!("baseline lookup failed: {e}")),
+        // A history that cannot be *read* is not one that does not *exist*:
+        // starting with `Missing` would ask a human to approve a rollout
+        // canaryd cannot see. The rollout does not start; the read is tried
+        // again every window, each failure reported, until it succeeds or
+        // the limits say a human must look.
+        let mut failures = 0u32;
+        let baseline = loop {
+            let error = match source.baseline(key).await {
+                Ok(b) => break b,
+                Err(e) => e,
+            };
+            failures += 1;
+            progress(&Progress::SourceFailed {
+                index: 0,
+                error: format!(
+                    "the baseline could not be read ({error}); the rollout does not start \
+                     until it can, retrying every window"
+                ),
+            });
+            let limit = limits.idle_windows.or(limits.max_windows);
+            if limit.is_some_and(|n| failures >= n) {
+                return Ok((state, Stopped::NeedsHuman));
+            }
+            let wait = tokio::time::sleep(window_len);
+            tokio::pin!(wait);
+            loop {
+                tokio::select! {
+                    _ = &mut wait => break,
+                    cmd = commands.recv() => match cmd {
+                        None => return Ok((state, Stopped::Shutdown)),
+                        Some(Request { reply, .. }) => {
+                            if let Some(reply) = reply {
+                                let _ = reply.send(Reply {
+                                    accepted: false,
+                                    message: "the rollout has not started: its baseline cannot be read yet".into(),
+                                    phase: state.phase.name().to_string(),
+                                    weight: state.weight,
+                                });
+                            }
+                        }
+                    },
+                }
+            }
         };
         let applied = driver.apply(key, Event::Start { baseline }, now()).await?;
         state = applied.state.clone();

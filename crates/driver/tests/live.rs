@@ -262,3 +262,85 @@ async fn a_stopped_loop_resumes_from_the_store_without_repeating_anything() {
         .count();
     assert_eq!(starts, 1);
 }
+
+/// A source whose baseline read fails `fails` times before it answers.
+struct UnreadableBaseline {
+    fails: u32,
+    reads: u32,
+    inner: Script,
+}
+
+impl MetricsSource for UnreadableBaseline {
+    async fn baseline(&mut self, k: &RolloutKey) -> Result<BaselineStatus, SourceError> {
+        self.reads += 1;
+        if self.reads <= self.fails {
+            return Err(SourceError(
+                "prometheus at 127.0.0.1:9: connection refused".into(),
+            ));
+        }
+        self.inner.baseline(k).await
+    }
+
+    async fn window(
+        &mut self,
+        k: &RolloutKey,
+        weight: Weight,
+        start: Timestamp,
+        end: Timestamp,
+    ) -> Result<Window, SourceError> {
+        self.inner.window(k, weight, start, end).await
+    }
+}
+
+/// Issue 15, defect 5 (`gate`, `serve`): a baseline that could not be read
+/// was taken for one that does not exist, and the rollout went to
+/// awaiting_approval. Now it does not start until the read succeeds, and
+/// each failure is reported. Fails on the old loop (the first state is
+/// AwaitingApproval and no SourceFailed is reported).
+#[tokio::test(start_paused = true)]
+async fn an_unreadable_baseline_is_retried_and_never_asks_for_approval() {
+    let mut d = driver(Store::open_in_memory().unwrap());
+    let mut src = UnreadableBaseline {
+        fails: 2,
+        reads: 0,
+        inner: Script {
+            baseline: available(),
+            windows: std::iter::repeat_n(Some(10), 8).collect(),
+            asked: vec![],
+        },
+    };
+    let (_tx, rx) = mpsc::channel::<canaryd_driver::Request>(1);
+    let mut failures = Vec::new();
+    let mut first_phase = None;
+    let (state, stopped) = run_live(&mut d, &mut src, &key(), rx, NO_LIMITS, |p| match p {
+        Progress::SourceFailed { error, .. } => failures.push(error.clone()),
+        Progress::Started { state, .. } => first_phase = Some(state.phase.name().to_string()),
+        _ => {}
+    })
+    .await
+    .unwrap();
+    assert_eq!(failures.len(), 2, "{failures:?}");
+    assert!(failures[0].contains("connection refused"), "{failures:?}");
+    assert_eq!(first_phase.as_deref(), Some("ramping"));
+    assert_eq!(stopped, Stopped::Finished);
+    assert!(matches!(state.phase, Phase::Promoted { by: None }));
+
+    // Never readable: the loop stops for a human with nothing started.
+    let mut d = driver(Store::open_in_memory().unwrap());
+    let mut src = UnreadableBaseline {
+        fails: u32::MAX,
+        reads: 0,
+        inner: Script {
+            baseline: available(),
+            windows: VecDeque::new(),
+            asked: vec![],
+        },
+    };
+    let (_tx, rx) = mpsc::channel::<canaryd_driver::Request>(1);
+    let (state, stopped) = run_live(&mut d, &mut src, &key(), rx, NO_LIMITS, |_| {})
+        .await
+        .unwrap();
+    assert_eq!(stopped, Stopped::NeedsHuman);
+    assert!(matches!(state.phase, Phase::Pending), "{:?}", state.phase);
+    assert_eq!(src.reads, 3, "read once per window up to idle_windows");
+}

@@ -4,7 +4,7 @@
 //! the controller safe to kill at any moment.
 
 use canaryd_core::effect::{Effect, Notice};
-use canaryd_core::observation::{BaselineStatus, CollectorHealth, Window};
+use canaryd_core::observation::{CollectorHealth, Window};
 use canaryd_core::rollout::{Event, Rollout};
 use canaryd_core::vocab::Timestamp;
 use canaryd_driver::{Driver, DriverError, MetricsSource, Notifier, TrafficRouter};
@@ -30,6 +30,12 @@ pub struct Executed {
     pub state_missing: Option<String>,
     /// Set when a newer revision replaced a running rollout.
     pub superseded: Option<String>,
+    /// How the last read of the metrics source went (`None`: nothing was
+    /// read), for the `MetricsReady` condition.
+    pub metrics_read: Option<Result<(), String>>,
+    /// Set when a rollout was due to start but its baseline could not be
+    /// read: nothing was done (not even a supersede), the reconcile retries.
+    pub baseline_unreadable: Option<String>,
 }
 
 /// Runs `plan`. `audit` is a second handle on the driver's database, for
@@ -47,6 +53,33 @@ where
     N: Notifier,
 {
     let mut out = Executed::default();
+    // A baseline that cannot be *read* is not a baseline that does not
+    // *exist*: starting with `Missing` would ask a human to approve a
+    // rollout canaryd cannot see. So it is read before anything else is
+    // done, and a failure leaves everything as it was, to retry.
+    let mut baseline = None;
+    let starting = plan.actions.iter().find_map(|a| match a {
+        Action::Start { key } => Some(key),
+        _ => None,
+    });
+    if let Some(key) = starting {
+        match source.baseline(key).await {
+            Ok(b) => {
+                out.metrics_read = Some(Ok(()));
+                baseline = Some(b);
+            }
+            Err(e) => {
+                let problem = format!(
+                    "the baseline of revision {} could not be read: {e}; canaryd does not \
+                     start the rollout until it can, and retries",
+                    key.revision
+                );
+                out.metrics_read = Some(Err(problem.clone()));
+                out.baseline_unreadable = Some(problem);
+                return Ok(out);
+            }
+        }
+    }
     for action in &plan.actions {
         match action {
             Action::ReportTargetMissing { message } => out.target_missing = Some(message.clone()),
@@ -70,9 +103,17 @@ where
                 ));
             }
             Action::Start { key } => {
-                let baseline = match source.baseline(key).await {
-                    Ok(b) => b,
-                    Err(e) => BaselineStatus::Missing(format!("baseline lookup failed: {e}")),
+                let baseline = match baseline.take() {
+                    Some(b) => b,
+                    None => match source.baseline(key).await {
+                        Ok(b) => b,
+                        Err(e) => {
+                            let problem = format!("the baseline could not be read: {e}");
+                            out.metrics_read = Some(Err(problem.clone()));
+                            out.baseline_unreadable = Some(problem);
+                            return Ok(out);
+                        }
+                    },
                 };
                 let applied = driver.apply(key, Event::Start { baseline }, now).await?;
                 collect_notices(&applied.effects, &mut out.notices);
@@ -85,15 +126,25 @@ where
                     break;
                 }
                 let window = match source.window(key, state.weight, *start, *end).await {
-                    Ok(w) => w,
-                    Err(e) => Window {
-                        start: *start,
-                        end: *end,
-                        collectors: CollectorHealth::Unhealthy(format!(
-                            "metrics source failed: {e}"
-                        )),
-                        ..Default::default()
-                    },
+                    Ok(w) => {
+                        out.metrics_read = Some(Ok(()));
+                        w
+                    }
+                    Err(e) => {
+                        out.metrics_read = Some(Err(format!(
+                            "reading the window ending {} failed: {e}; the window counts as \
+                             unreliable (the rollout holds, it is never rolled back on that)",
+                            rfc3339(*end)
+                        )));
+                        Window {
+                            start: *start,
+                            end: *end,
+                            collectors: CollectorHealth::Unhealthy(format!(
+                                "metrics source failed: {e}"
+                            )),
+                            ..Default::default()
+                        }
+                    }
                 };
                 let applied = driver
                     .apply(key, Event::WindowClosed { window }, *end)

@@ -3,7 +3,7 @@
 //! `kubectl`, rewritten from it on every reconcile (so a lost status write
 //! heals itself on the next one).
 
-use canaryd_core::effect::{Notice, NoticeKind, Severity};
+use canaryd_core::effect::{Notice, NoticeKind, RollbackCause, Severity};
 use canaryd_core::rollout::Rollout;
 use canaryd_core::verdict::VerdictKind;
 
@@ -90,9 +90,9 @@ pub fn mirror(
             (true, "Promoted", "the canary was promoted".to_string())
         }
         canaryd_core::Phase::RolledBack { cause, .. } => {
-            (false, "RolledBack", format!("rolled back: {cause:?}"))
+            (false, "RolledBack", rollback_words(cause))
         }
-        canaryd_core::Phase::Paused { reason } => (false, "Paused", format!("paused: {reason:?}")),
+        canaryd_core::Phase::Paused { reason } => (false, "Paused", format!("paused: {reason}")),
         canaryd_core::Phase::AwaitingApproval { reason } => {
             (false, "AwaitingApproval", reason.clone())
         }
@@ -112,6 +112,34 @@ pub fn mirror(
         generation,
     );
     s
+}
+
+/// Why a rollout was rolled back, as an operator reads it in `kubectl get`
+/// (never the Rust names of the fields).
+pub fn rollback_words(cause: &RollbackCause) -> String {
+    match cause {
+        RollbackCause::Breach { evidence, windows } => {
+            let what = evidence
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ");
+            let windows = windows
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ");
+            match (what.is_empty(), windows.is_empty()) {
+                (true, _) => "rolled back: a rule breached".to_string(),
+                (false, true) => format!("rolled back: {what}"),
+                (false, false) => format!("rolled back: {what} (windows {windows})"),
+            }
+        }
+        RollbackCause::Operator { by, reason } => match reason {
+            Some(r) => format!("rolled back: aborted by {by}: {r}"),
+            None => format!("rolled back: aborted by {by}"),
+        },
+    }
 }
 
 /// A Kubernetes Event's type, reason and note for a notice: the same title
@@ -170,8 +198,28 @@ fn cap_note(mut note: String) -> String {
     note
 }
 
-/// Writes `status` to the Canary's status subresource. canaryd owns the
-/// whole status, so a merge patch replacing it (lists included) is right.
+/// The merge patch that makes the server's status exactly `status`. canaryd
+/// owns the whole status, so replacing it (lists included) is right; but a
+/// merge patch leaves alone every key it does not mention, and the status
+/// type omits empty lists and absent values when serialized. Each such key
+/// is therefore written out: `[]` for a list (a new revision's empty
+/// `windows` must clear the previous revision's), `null` (delete) otherwise.
+pub fn status_patch(status: &CanaryStatus) -> serde_json::Value {
+    let mut body = serde_json::to_value(status).unwrap_or_else(|_| serde_json::json!({}));
+    if let Some(fields) = body.as_object_mut() {
+        for list in ["windows", "conditions"] {
+            fields
+                .entry(list)
+                .or_insert_with(|| serde_json::Value::Array(Vec::new()));
+        }
+        for value in ["phase", "revision", "weight", "step", "observedGeneration"] {
+            fields.entry(value).or_insert(serde_json::Value::Null);
+        }
+    }
+    serde_json::json!({ "status": body })
+}
+
+/// Writes `status` to the Canary's status subresource (see [`status_patch`]).
 pub async fn write_status(
     api: &kube::Api<crate::crd::Canary>,
     name: &str,
@@ -179,7 +227,7 @@ pub async fn write_status(
 ) -> Result<(), crate::error::KubeError> {
     let object =
         crate::kubeapi::ObjectName::new("Canary", api.namespace().unwrap_or_default(), name);
-    let patch = kube::api::Patch::Merge(serde_json::json!({ "status": status }));
+    let patch = kube::api::Patch::Merge(status_patch(status));
     api.patch_status(name, &kube::api::PatchParams::default(), &patch)
         .await
         .map(|_| ())

@@ -180,7 +180,7 @@ async fn a_missing_secret_holds_the_start_with_a_condition() {
                 .contains("Secret shop/prom not found"),
             "{c}"
         );
-        assert_eq!(patch.body["status"].get("phase"), None, "nothing started");
+        assert!(patch.body["status"]["phase"].is_null(), "nothing started");
         let body = patch.body.clone();
         patch.ok(canary_json(s, &body));
         let event = server.expect("POST", EVENTS).await;

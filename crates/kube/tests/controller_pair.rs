@@ -15,7 +15,7 @@ use support::mock_client;
 /// The status patch the first reconcile writes: ramping at 10%.
 fn started_status(rev: &str) -> Value {
     json!({"status": {
-        "phase": "ramping", "revision": rev, "weight": 10, "step": 0,
+        "phase": "ramping", "revision": rev, "weight": 10, "step": 0, "windows": [],
         "conditions": [
             {"type": "TargetFound", "status": "True", "reason": "Found", "message": "the target exists",
              "lastTransitionTime": "2026-01-01T00:00:00Z", "observedGeneration": 2},
@@ -23,7 +23,7 @@ fn started_status(rev: &str) -> Value {
              "lastTransitionTime": "2026-01-01T00:00:00Z", "observedGeneration": 2},
             {"type": "PolicyValid", "status": "True", "reason": "Valid", "message": "spec.policy.inline parsed",
              "lastTransitionTime": "2026-01-01T00:00:00Z", "observedGeneration": 2},
-            {"type": "MetricsReady", "status": "True", "reason": "Ready", "message": "the metrics source is configured",
+            {"type": "MetricsReady", "status": "True", "reason": "Ready", "message": "the last read of the metrics source succeeded",
              "lastTransitionTime": "2026-01-01T00:00:00Z", "observedGeneration": 2}
         ],
         "observedGeneration": 2

@@ -1,7 +1,12 @@
 //! End-to-end against a real cluster (issue 8): the controller's loop, run
 //! in this process through the same entry point as `canaryd controller`,
 //! drives a Deployment pair behind a Gateway API HTTPRoute to promotion,
-//! then a new revision to rollback.
+//! then a new revision to rollback. Promotion makes the canary's build the
+//! stable one: the test plays the kubelet (marks Pods Ready) only after it
+//! has checked that the canary keeps the traffic while the stable
+//! Deployment has not rolled out (issue 15, defect 1; the old promotion
+//! only moved the weights, so its "waiting" phase never came and the test
+//! fails on it).
 //!
 //! It only runs when asked twice: `KUBECONFIG` names the cluster and
 //! `CANARYD_E2E=1` says touching it is intended. Otherwise every test here
@@ -14,8 +19,9 @@
 //!
 //! What it makes: a namespace `canaryd-e2e-<pid>-<ms>` (Deployments, Services,
 //! an HTTPRoute, the Canary, the Lease, Events), and the `Canary` and
-//! `HTTPRoute` CRDs when the cluster lacks them. A drop guard deletes all of
-//! it, also when an assertion fails. The metrics come from a source scripted
+//! `HTTPRoute` CRDs when the cluster lacks them. A drop guard deletes the
+//! namespace, also when an assertion fails; CRDs it created stay on a real
+//! cluster (the suite's other tests may be using them at the same time). The metrics come from a source scripted
 //! in-process (the pods run `pause`); no Gateway implementation is needed:
 //! the test plays the Gateway controller and reports the route Accepted,
 //! which canaryd waits for before it counts a weight as applied.
@@ -134,6 +140,15 @@ impl Drop for Cleanup {
                         eprintln!("could not delete namespace {namespace}: {e} (delete it by hand)")
                     }
                 }
+                // The RBAC run's cluster-wide grants are named after its namespace.
+                use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+                let dp = DeleteParams::background();
+                let _ = Api::<ClusterRoleBinding>::all(client.clone())
+                    .delete(&namespace, &dp)
+                    .await;
+                let _ = Api::<ClusterRole>::all(client.clone())
+                    .delete(&namespace, &dp)
+                    .await;
                 let api: Api<CustomResourceDefinition> = Api::all(client);
                 for crd in crds {
                     match api.delete(&crd, &DeleteParams::background()).await {
@@ -164,12 +179,12 @@ async fn ensure_crd(client: &Client, crd: CustomResourceDefinition) -> bool {
             println!("CRD {name} exists: using it as it is");
             false
         }
-        None => {
-            api.create(&PostParams::default(), &crd)
-                .await
-                .unwrap_or_else(|e| panic!("create CRD {name}: {e}"));
-            true
-        }
+        None => match api.create(&PostParams::default(), &crd).await {
+            Ok(_) => true,
+            // Another test of the suite created it in between.
+            Err(kube::Error::Api(e)) if e.code == 409 => false,
+            Err(e) => panic!("create CRD {name}: {e}"),
+        },
     };
     let started = Instant::now();
     loop {
@@ -394,6 +409,171 @@ fn unrelated_rule(route: &DynamicObject) -> String {
     serde_json::to_string(&route.data["spec"]["rules"][1]).expect("JSON")
 }
 
+/// Everything the test saw change, in order: each distinct split of the
+/// route and each status of the Canary, as the API server's watch sent
+/// them. A phase can pass between two polls unseen; a watch misses none.
+#[derive(Default)]
+struct Seen {
+    /// (stable, canary) weights, consecutive repeats dropped.
+    splits: Vec<(i64, i64)>,
+    /// (revision, phase, window verdicts) of each Canary status.
+    statuses: Vec<(String, String, Vec<String>)>,
+}
+
+type Recorded = Arc<std::sync::Mutex<Seen>>;
+
+/// Watches the route and the Canary until `stop`, recording into `seen`.
+async fn record(
+    routes: Api<DynamicObject>,
+    canaries: Api<Canary>,
+    seen: Recorded,
+    mut stop: watch::Receiver<bool>,
+) {
+    use futures::StreamExt;
+    use kube::runtime::{watcher, WatchStreamExt};
+    let mut route_changes = watcher(routes, watcher::Config::default())
+        .applied_objects()
+        .boxed();
+    let mut canary_changes = watcher(canaries, watcher::Config::default())
+        .applied_objects()
+        .boxed();
+    loop {
+        tokio::select! {
+            Some(Ok(route)) = route_changes.next() => {
+                let split = weights(&route);
+                let mut s = seen.lock().expect("the record");
+                if s.splits.last() != Some(&split) {
+                    s.splits.push(split);
+                }
+            }
+            Some(Ok(canary)) = canary_changes.next() => {
+                let st = canary.status.unwrap_or_default();
+                let verdicts = st.windows.iter().map(|w| w.verdict.clone()).collect();
+                seen.lock().expect("the record").statuses.push((
+                    st.revision.unwrap_or_default(),
+                    st.phase.unwrap_or_default(),
+                    verdicts,
+                ));
+            }
+            _ = stop.wait_for(|s| *s) => return,
+        }
+    }
+}
+
+/// Waits until the watch has reported as many splits as `expected` (the
+/// status can say a weight was applied a moment before the watch delivers
+/// it), then returns them all for the caller to compare.
+async fn splits_seen(seen: &Recorded, expected: &[(i64, i64)]) -> Vec<(i64, i64)> {
+    let started = Instant::now();
+    loop {
+        let splits = seen.lock().expect("the record").splits.clone();
+        if splits.len() >= expected.len() || started.elapsed() > PHASE_TIMEOUT {
+            return splits;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Plays the kubelet while `on`: marks every Pod of the namespace Ready,
+/// and the real Deployment and ReplicaSet controllers do the rest (roll a
+/// Deployment out, report it available). The in-memory API server has no
+/// controllers: there the Deployment's status is written as it would be.
+async fn play_kubelet(
+    client: Client,
+    namespace: String,
+    memory: bool,
+    on: Arc<std::sync::atomic::AtomicBool>,
+    mut stop: watch::Receiver<bool>,
+) {
+    use k8s_openapi::api::core::v1::Pod;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &namespace);
+    let deployments: Api<Deployment> = Api::namespaced(client, &namespace);
+    loop {
+        if on.load(std::sync::atomic::Ordering::SeqCst) {
+            if memory {
+                for d in deployments
+                    .list(&Default::default())
+                    .await
+                    .map(|l| l.items)
+                    .unwrap_or_default()
+                {
+                    let replicas = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+                    let generation = d.metadata.generation.unwrap_or(1);
+                    let status = json!({"status": {"observedGeneration": generation, "replicas": replicas,
+                        "updatedReplicas": replicas, "readyReplicas": replicas, "availableReplicas": replicas}});
+                    let seen = d.status.as_ref().and_then(|s| s.observed_generation);
+                    if seen != Some(generation) {
+                        let name = d.metadata.name.clone().unwrap_or_default();
+                        let _ = deployments
+                            .patch_status(&name, &PatchParams::default(), &Patch::Merge(&status))
+                            .await;
+                    }
+                }
+            } else {
+                for pod in pods
+                    .list(&Default::default())
+                    .await
+                    .map(|l| l.items)
+                    .unwrap_or_default()
+                {
+                    let ready = pod
+                        .status
+                        .as_ref()
+                        .and_then(|s| s.conditions.as_ref())
+                        .is_some_and(|cs| {
+                            cs.iter().any(|c| c.type_ == "Ready" && c.status == "True")
+                        });
+                    if ready || pod.metadata.deletion_timestamp.is_some() {
+                        continue;
+                    }
+                    let status = json!({"status": {"phase": "Running", "conditions": [
+                        {"type": "Ready", "status": "True", "lastTransitionTime": "2026-01-01T00:00:00Z"}]}});
+                    let name = pod.metadata.name.clone().unwrap_or_default();
+                    if let Err(e) = pods
+                        .patch_status(&name, &PatchParams::default(), &Patch::Merge(&status))
+                        .await
+                    {
+                        eprintln!("the stand-in kubelet could not mark {name} Ready: {e}");
+                    }
+                }
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+    }
+}
+
+/// The `BUILD` a Deployment's pods run, and its replicas.
+async fn build_of(deployments: &Api<Deployment>, name: &str) -> (String, i32) {
+    let d = deployments.get(name).await.expect("read a Deployment");
+    let spec = d.spec.unwrap_or_default();
+    let build = spec
+        .template
+        .spec
+        .and_then(|p| p.containers.into_iter().next())
+        .and_then(|c| c.env)
+        .and_then(|env| env.into_iter().find(|e| e.name == "BUILD"))
+        .and_then(|e| e.value)
+        .unwrap_or_default();
+    (build, spec.replicas.unwrap_or(1))
+}
+
+/// The notes of the Events with `reason` on the Canary.
+async fn canary_notes(events: &Api<Event>, reason: &str) -> Vec<String> {
+    events
+        .list(&Default::default())
+        .await
+        .expect("list Events")
+        .items
+        .into_iter()
+        .filter(|e| e.reason.as_deref() == Some(reason))
+        .filter(|e| e.regarding.as_ref().and_then(|r| r.kind.as_deref()) == Some("Canary"))
+        .filter_map(|e| e.note)
+        .collect()
+}
+
 /// Event reasons per object kind (`Canary`, `Deployment`).
 async fn event_reasons(events: &Api<Event>) -> BTreeMap<String, Vec<String>> {
     let mut by_kind: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -467,8 +647,114 @@ async fn a_healthy_revision_is_promoted_and_a_breaching_one_rolled_back() {
         namespace: namespace.clone(),
         crds: Vec::new(),
     };
-    scenario(&client, &namespace, &mut cleanup).await;
+    scenario(&client, &namespace, &mut cleanup, false, false).await;
     drop(cleanup);
+}
+
+/// The same scenario, the controller running as a ServiceAccount bound to
+/// exactly the Helm chart's ClusterRole and Lease Role (read from
+/// `deploy/helm/canaryd/templates/rbac.yaml`), its token from the
+/// TokenRequest API. A single Forbidden (a verb the code uses and the chart
+/// does not grant) stops a reconcile or an action, and the scenario fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_controller_needs_no_more_than_the_charts_rbac() {
+    let Some(client) = cluster().await else {
+        return;
+    };
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    let namespace = format!("canaryd-rbac-{}-{millis}", std::process::id());
+    let mut cleanup = Cleanup {
+        client: client.clone(),
+        namespace: namespace.clone(),
+        crds: Vec::new(),
+    };
+    scenario(&client, &namespace, &mut cleanup, false, true).await;
+    drop(cleanup);
+}
+
+/// The rule lists of the chart's rbac.yaml (its `rules:` blocks are plain
+/// YAML): the ClusterRole's, then the Lease Role's.
+fn chart_rules() -> Vec<Value> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../deploy/helm/canaryd/templates/rbac.yaml");
+    let text = std::fs::read_to_string(&path).expect("the chart's rbac.yaml");
+    text.split("\nrules:\n")
+        .skip(1)
+        .map(|block| {
+            let rules: String = block
+                .lines()
+                .take_while(|l| l.starts_with(' ') || l.is_empty())
+                .map(|l| format!("{l}\n"))
+                .collect();
+            serde_saphyr::from_str(&rules).expect("the chart's rules parse")
+        })
+        .collect()
+}
+
+/// A client for a ServiceAccount in `namespace` bound to the chart's rules.
+async fn chart_client(admin: &Client, namespace: &str) -> Client {
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+    let pp = PostParams::default();
+    let rules = chart_rules();
+    assert_eq!(rules.len(), 2, "a ClusterRole and a Lease Role");
+    let sa: ServiceAccount =
+        serde_json::from_value(json!({"metadata": {"name": "canaryd"}})).expect("a ServiceAccount");
+    Api::<ServiceAccount>::namespaced(admin.clone(), namespace)
+        .create(&pp, &sa)
+        .await
+        .expect("create the ServiceAccount");
+    let subject = json!([{"kind": "ServiceAccount", "name": "canaryd", "namespace": namespace}]);
+    let role: ClusterRole = serde_json::from_value(json!({"metadata": {"name": namespace},
+        "rules": rules[0]}))
+    .expect("a ClusterRole");
+    Api::<ClusterRole>::all(admin.clone())
+        .create(&pp, &role)
+        .await
+        .expect("create the ClusterRole");
+    let binding: ClusterRoleBinding = serde_json::from_value(json!({"metadata": {"name": namespace},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": namespace},
+        "subjects": subject}))
+    .expect("a ClusterRoleBinding");
+    Api::<ClusterRoleBinding>::all(admin.clone())
+        .create(&pp, &binding)
+        .await
+        .expect("create the ClusterRoleBinding");
+    let lease: Role = serde_json::from_value(json!({"metadata": {"name": "canaryd-leader"},
+        "rules": rules[1]}))
+    .expect("a Role");
+    Api::<Role>::namespaced(admin.clone(), namespace)
+        .create(&pp, &lease)
+        .await
+        .expect("create the Lease Role");
+    let lease_binding: RoleBinding = serde_json::from_value(json!({"metadata": {"name": "canaryd-leader"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "canaryd-leader"},
+        "subjects": subject}))
+    .expect("a RoleBinding");
+    Api::<RoleBinding>::namespaced(admin.clone(), namespace)
+        .create(&pp, &lease_binding)
+        .await
+        .expect("create the Lease RoleBinding");
+
+    let request = json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+                         "spec": {"expirationSeconds": 3600}});
+    let answer: Value = Api::<ServiceAccount>::namespaced(admin.clone(), namespace)
+        .create_subresource("token", "canaryd", &pp, &request)
+        .await
+        .expect("a token from the TokenRequest API");
+    let token = answer["status"]["token"]
+        .as_str()
+        .expect("the TokenRequest answer has a token")
+        .to_string();
+    let mut config = kube::Config::infer().await.expect("the cluster's config");
+    config.auth_info = kube::config::AuthInfo {
+        token: Some(token.into()),
+        ..Default::default()
+    };
+    Client::try_from(config).expect("a client for the ServiceAccount")
 }
 
 /// The same scenario against the in-memory API server, in the default
@@ -486,7 +772,7 @@ async fn the_scenario_passes_against_an_in_memory_api_server() {
         namespace: namespace.clone(),
         crds: Vec::new(),
     };
-    scenario(&client, &namespace, &mut cleanup).await;
+    scenario(&client, &namespace, &mut cleanup, true, false).await;
     assert_eq!(cleanup.crds.len(), 2, "both CRDs were made here");
     drop(cleanup);
     let deployments = format!("/apis/apps/v1/namespaces/{namespace}/deployments");
@@ -502,7 +788,17 @@ async fn the_scenario_passes_against_an_in_memory_api_server() {
     );
 }
 
-async fn scenario(client: &Client, namespace: &str, cleanup: &mut Cleanup) {
+/// `memory`: the API server has no Deployment controller (the stand-in
+/// kubelet then writes Deployment status itself).
+/// `rbac`: run the controller under a ServiceAccount bound to exactly the
+/// chart's rules (instead of the test's admin client).
+async fn scenario(
+    client: &Client,
+    namespace: &str,
+    cleanup: &mut Cleanup,
+    memory: bool,
+    rbac: bool,
+) {
     let client = client.clone();
     let namespace = namespace.to_string();
     let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": namespace,
@@ -515,7 +811,9 @@ async fn scenario(client: &Client, namespace: &str, cleanup: &mut Cleanup) {
 
     for crd in [Canary::crd(), httproute_crd()] {
         let name = crd.metadata.name.clone().unwrap_or_default();
-        if ensure_crd(&client, crd).await {
+        // On a real cluster the CRDs stay: the other tests of the suite,
+        // running beside this one, may be using them.
+        if ensure_crd(&client, crd).await && memory {
             cleanup.crds.push(name);
         }
     }
@@ -550,16 +848,40 @@ async fn scenario(client: &Client, namespace: &str, cleanup: &mut Cleanup) {
     let (stop_tx, stop_rx) = watch::channel(false);
     let gateway = tokio::spawn(accept_routes(routes.clone(), stop_rx.clone()));
     let canaries: Api<Canary> = Api::namespaced(client.clone(), &namespace);
+    let seen = Recorded::default();
+    let recorder = tokio::spawn(record(
+        routes.clone(),
+        canaries.clone(),
+        seen.clone(),
+        stop_rx.clone(),
+    ));
+    // No pod is ready until the test says so: promotion must wait for it.
+    let kubelet_on = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let kubelet = tokio::spawn(play_kubelet(
+        client.clone(),
+        namespace.clone(),
+        memory,
+        kubelet_on.clone(),
+        stop_rx.clone(),
+    ));
     canaries
         .create(&pp, &canary_object())
         .await
         .expect("create the Canary");
 
-    let script = Script::new(&[Reading::Healthy, Reading::Healthy, Reading::Healthy]);
+    // Exactly the windows the first revision needs: one healthy window at
+    // each of the two steps. A reading left over would be read by the next
+    // revision (a healthy one once let a breaching revision reach 100%).
+    let script = Script::new(&[Reading::Healthy, Reading::Healthy]);
     let dir = tempfile::tempdir().expect("a temp dir");
+    let controller = if rbac {
+        chart_client(&client, &namespace).await
+    } else {
+        client.clone()
+    };
     let ctx = Arc::new(
         Context::new(
-            client.clone(),
+            controller.clone(),
             dir.path().join("canaryd.db"),
             ScriptedFactory(script.clone()),
             LeaderFlag::new(false),
@@ -583,25 +905,84 @@ async fn scenario(client: &Client, namespace: &str, cleanup: &mut Cleanup) {
         .expect("the controller is ready within 30 s")
         .expect("the controller runs");
 
-    // 1. A healthy canary is promoted: the whole split goes to it.
+    // 1. A healthy canary is promoted: its build becomes the stable one.
+    // The stable Deployment gets the canary's pod spec, but until it has
+    // rolled out (no pod is ready yet) the canary keeps all the traffic.
     let events: Api<Event> = Api::namespaced(client.clone(), &namespace);
     let first = canary_revision(&deployments).await;
-    let promoted = wait_for_phase(&canaries, &events, "promoted", "Promoted", &first).await;
-    assert_eq!(promoted.weight, Some(100));
-    let ready = promoted.conditions.iter().find(|c| c.type_ == "Ready");
-    assert_eq!(ready.map(|c| c.reason.as_str()), Some("Promoted"));
+    let waiting = wait_for_phase(&canaries, &events, "promoted", "ActionFailed", &first).await;
+    let ready = waiting.conditions.iter().find(|c| c.type_ == "Ready");
+    let message = ready.map(|c| c.message.clone()).unwrap_or_default();
+    assert!(message.contains("waiting for it to roll out"), "{message}");
     let route = routes.get(NAME).await.expect("read the HTTPRoute");
     assert_eq!(
         weights(&route),
         (0, 100),
-        "promoted: all traffic to the canary"
+        "the canary serves while stable rolls out"
+    );
+    assert_eq!(
+        build_of(&deployments, "web").await.0,
+        "2",
+        "the stable Deployment got the build"
+    );
+    assert_eq!(
+        build_of(&deployments, "web-canary").await,
+        ("2".into(), 1),
+        "the canary still runs"
+    );
+    kubelet_on.store(true, std::sync::atomic::Ordering::SeqCst);
+    let promoted = wait_for_phase(&canaries, &events, "promoted", "Promoted", &first).await;
+    assert_eq!(promoted.weight, Some(100));
+    let route = routes.get(NAME).await.expect("read the HTTPRoute");
+    assert_eq!(
+        weights(&route),
+        (100, 0),
+        "promoted: all traffic to the stable Service, which runs the promoted build"
+    );
+    assert_eq!(build_of(&deployments, "web").await.0, "2");
+    assert_eq!(
+        build_of(&deployments, "web-canary").await.1,
+        0,
+        "the canary was scaled down"
     );
     assert_eq!(
         unrelated_rule(&route),
         unrelated,
         "the unrelated rule changed"
     );
-    assert!(script.windows_read() >= 2, "windows were judged");
+    assert_eq!(script.windows_read(), 2, "one window per step was judged");
+    let expected = [(100, 0), (50, 50), (0, 100), (100, 0)];
+    assert_eq!(
+        splits_seen(&seen, &expected).await,
+        expected,
+        "up the ladder one step at a time, back to stable once it runs the build"
+    );
+    // Each step of the promotion is in the audit log, in order.
+    let store = canaryd_store::Store::open(&dir.path().join("canaryd.db")).expect("the store");
+    let steps: Vec<String> = store
+        .audit_entries(None, Some(first.as_str()))
+        .expect("the audit log")
+        .into_iter()
+        .filter_map(|e| e.payload["step"].as_str().map(str::to_string))
+        .collect();
+    // A step retried (a route the Gateway was slow to accept) is audited
+    // again; what matters is that each happened, and in this order.
+    let first_at = |step: &str| {
+        steps
+            .iter()
+            .position(|s| s == step)
+            .unwrap_or_else(|| panic!("no {step} in the audit log: {steps:?}"))
+    };
+    let order = [
+        "stable_template_copied",
+        "stable_rolled_out",
+        "traffic_to_stable",
+        "canary_scaled_down",
+    ];
+    for pair in order.windows(2) {
+        assert!(first_at(pair[0]) < first_at(pair[1]), "{steps:?}");
+    }
+    assert_eq!(steps.last().map(String::as_str), Some("canary_scaled_down"));
     let reasons = event_reasons(&events).await;
     for reason in ["RolloutStarted", "Promoted"] {
         for kind in ["Canary", "Deployment"] {
@@ -615,12 +996,15 @@ async fn scenario(client: &Client, namespace: &str, cleanup: &mut Cleanup) {
     }
 
     // 2. A new canary revision that breaches is rolled back: none of the split stays on it.
-    script.0.lock().expect("the script").readings.extend([
-        Reading::Breach,
-        Reading::Breach,
-        Reading::Breach,
-    ]);
-    let bump = json!({"spec": {"template": {"spec": {"containers": [container("3")]}}}});
+    {
+        let mut script = script.0.lock().expect("the script");
+        assert!(script.readings.is_empty(), "no reading is left over");
+        // `consecutive: 2`: two breaching windows at the first step roll it back.
+        script.readings.extend([Reading::Breach, Reading::Breach]);
+    }
+    // A release sets the canary's replicas again (its manifest does).
+    let bump =
+        json!({"spec": {"replicas": 1, "template": {"spec": {"containers": [container("3")]}}}});
     deployments
         .patch("web-canary", &PatchParams::default(), &Patch::Merge(&bump))
         .await
@@ -631,6 +1015,49 @@ async fn scenario(client: &Client, namespace: &str, cleanup: &mut Cleanup) {
         wait_for_phase(&canaries, &events, "rolled_back", "RolledBack", &second).await;
     let ready = rolled_back.conditions.iter().find(|c| c.type_ == "Ready");
     assert_eq!(ready.map(|c| c.reason.as_str()), Some("RolledBack"));
+    // Words, not Rust's debug format (`Breach { evidence: [...] }`).
+    let message = ready.map(|c| c.message.clone()).unwrap_or_default();
+    assert!(
+        message.starts_with("rolled back: error_rate on GET /") && !message.contains('{'),
+        "the Ready message reads: {message}"
+    );
+    // The breaching revision never went past its first step: every split
+    // the route ever had, in order.
+    let expected = [(100, 0), (50, 50), (0, 100), (100, 0), (50, 50), (100, 0)];
+    assert_eq!(
+        splits_seen(&seen, &expected).await,
+        expected,
+        "the breaching revision went past its first step"
+    );
+    assert_eq!(
+        build_of(&deployments, "web").await.0,
+        "2",
+        "the rollback sends users to the promoted build, not the one before it"
+    );
+    // Its status never showed the first revision's windows (all healthy),
+    // not even between its start and its first window.
+    let statuses = seen.lock().expect("the record").statuses.clone();
+    let second_statuses: Vec<_> = statuses.iter().filter(|(r, _, _)| *r == second).collect();
+    assert!(
+        !second_statuses.is_empty(),
+        "the watch saw the second revision"
+    );
+    for (_, phase, verdicts) in &second_statuses {
+        assert!(
+            verdicts.iter().all(|v| v == "breach"),
+            "revision {second} ({phase}) showed windows {verdicts:?}: another revision's"
+        );
+    }
+    assert_eq!(rolled_back.windows.len(), 2, "{:?}", rolled_back.windows);
+    // Each revision's start is its own Event with its own words (not the
+    // first one's Event with a count of 2).
+    let started = canary_notes(&events, "RolloutStarted").await;
+    for revision in [&first, &second] {
+        assert!(
+            started.iter().any(|n| n.contains(revision.as_str())),
+            "no RolloutStarted Event names revision {revision}: {started:?}"
+        );
+    }
     let route = routes.get(NAME).await.expect("read the HTTPRoute");
     assert_eq!(
         weights(&route),
@@ -660,6 +1087,8 @@ async fn scenario(client: &Client, namespace: &str, cleanup: &mut Cleanup) {
         .expect("the loop did not panic")
         .expect("the loop ended cleanly");
     let _ = gateway.await;
+    let _ = recorder.await;
+    let _ = kubelet.await;
     let lease = Api::<Lease>::namespaced(client.clone(), &namespace)
         .get("canaryd-leader")
         .await

@@ -173,6 +173,46 @@ async fn promote_copies_the_pod_spec_keeping_stable_labels_then_drops_the_canary
                    {"op": "replace", "path": "/spec/template/spec", "value": template("web:2", "x")["spec"]}])
         );
         patch.ok(deployment("web", "stable", "web:2", 9, "7", 2));
+        // Not rolled out yet: the canary keeps serving, the call fails (the
+        // driver keeps the promotion in its outbox and retries).
+        server
+            .expect("GET", &format!("{DEPLOYS}/web"))
+            .await
+            .ok(rolled_out(
+                deployment("web", "stable", "web:2", 9, "7", 2),
+                4,
+            ));
+        server.done().await;
+    });
+    let mut first = router(client);
+    let err = first.promote(&key()).await.unwrap_err();
+    assert!(
+        err.0.contains("waiting for it to roll out")
+            && err.0.contains("4 of 9 replicas are available"),
+        "{}",
+        err.0
+    );
+    drop(first);
+    api.await.unwrap();
+
+    // The retry: already copied, now rolled out, so the canary goes to zero.
+    let (client, mut server) = mock_client();
+    let api = tokio::spawn(async move {
+        server
+            .expect("GET", &format!("{DEPLOYS}/web"))
+            .await
+            .ok(deployment("web", "stable", "web:2", 9, "7", 2));
+        server
+            .expect("GET", &format!("{DEPLOYS}/web-canary"))
+            .await
+            .ok(deployment("web-canary", "canary", "web:2", 9, "8", 2));
+        server
+            .expect("GET", &format!("{DEPLOYS}/web"))
+            .await
+            .ok(rolled_out(
+                deployment("web", "stable", "web:2", 9, "7", 2),
+                9,
+            ));
         server
             .expect("GET", &format!("{DEPLOYS}/web-canary"))
             .await
@@ -229,4 +269,14 @@ async fn missing_stable_deployment_is_named() {
     assert!(err.0.contains("Deployment shop/web not found"), "{}", err.0);
     drop(router);
     api.await.unwrap();
+}
+
+/// `d` as the Deployment controller reports it: every replica on the new
+/// template, `available` of them available.
+fn rolled_out(mut d: serde_json::Value, available: i32) -> serde_json::Value {
+    let replicas = d["spec"]["replicas"].clone();
+    d["metadata"]["generation"] = json!(2);
+    d["status"] = json!({"observedGeneration": 2, "replicas": replicas,
+                         "updatedReplicas": replicas, "availableReplicas": available});
+    d
 }

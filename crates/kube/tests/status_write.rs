@@ -19,7 +19,8 @@ async fn status_is_merge_patched_on_the_subresource() {
         assert_eq!(patch.content_type, "application/merge-patch+json");
         assert_eq!(
             patch.body,
-            json!({"status": {"phase": "ramping", "revision": "b2", "weight": 25, "observedGeneration": 3}})
+            json!({"status": {"phase": "ramping", "revision": "b2", "weight": 25, "observedGeneration": 3,
+                             "step": null, "windows": [], "conditions": []}})
         );
         patch.ok(
             json!({"apiVersion": "canaryd.io/v1alpha1", "kind": "Canary",

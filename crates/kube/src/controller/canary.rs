@@ -23,6 +23,7 @@ use super::argo_hold::hold_argo;
 use super::credentials::{read_credentials, read_notify_targets, Credentials};
 use super::notifier::{Channels, EventNotifier};
 use super::parts::{settle_undo, target_ref, Cond, MaybeSource};
+use super::policy_secrets::refuse_policy_credentials;
 use super::status_write::write_status_retrying;
 use super::{Context, ControllerError, ReconcileResult, SourceFactory, SourceRequest};
 use crate::crd::{Canary, CanaryStatus};
@@ -36,6 +37,9 @@ use crate::target::{observe, policy_text};
 /// How soon to look again at a Canary whose problem no watch will report
 /// (a ConfigMap or Secret fixed, a missing target created elsewhere).
 const RECHECK: Duration = Duration::from_secs(60);
+
+/// How soon to try again to read a baseline that could not be read.
+const BASELINE_RETRY: Duration = Duration::from_secs(15);
 
 /// What a reconcile decided, for the loop and for tests.
 #[derive(Debug, Clone, PartialEq)]
@@ -129,6 +133,11 @@ async fn reconcile_inner<F: SourceFactory>(
             return here.stop(vec![cond], recheck).await;
         }
     };
+    if let Err(problem) = refuse_policy_credentials(&origin, &text) {
+        let recheck = canary.spec.policy.config_map.as_ref().map(|_| RECHECK);
+        let cond = Cond::bad("PolicyValid", "CredentialsInPolicy", problem);
+        return here.stop(vec![cond], recheck).await;
+    }
     let mut conds = vec![Cond::ok("PolicyValid", "Valid", format!("{origin} parsed"))];
 
     let observed = observe(&ctx.client, ns, &kind).await?;
@@ -191,14 +200,15 @@ async fn reconcile_inner<F: SourceFactory>(
                 return here.stop(conds, Some(RECHECK)).await;
             }
         }
-        conds.push(Cond::ok(
-            "MetricsReady",
-            "Ready",
-            "the metrics source is configured",
-        ));
     }
 
-    let router = AnyRouter::for_spec(ctx.client.clone(), ns, &canary.spec).map_err(|problem| {
+    let router = AnyRouter::for_spec(
+        ctx.client.clone(),
+        ns,
+        &canary.spec,
+        Some(promotion_steps(&ctx.db, ctx.clock.clone())),
+    )
+    .map_err(|problem| {
         ControllerError::from(KubeError::Invalid {
             kind: "Canary",
             namespace: here.namespace.clone(),
@@ -292,6 +302,20 @@ async fn reconcile_inner<F: SourceFactory>(
         Err(e) => return Err(here.driver_error(e)),
     };
 
+    // The condition says how the last read went, not that a URL was given.
+    match &executed.metrics_read {
+        Some(Ok(())) => conds.push(Cond::ok(
+            "MetricsReady",
+            "Ready",
+            "the last read of the metrics source succeeded",
+        )),
+        Some(Err(problem)) => conds.push(Cond::bad("MetricsReady", "MetricsUnreachable", problem)),
+        None => {}
+    }
+    if let Some(problem) = &executed.baseline_unreadable {
+        conds.push(Cond::bad("Ready", "BaselineUnreadable", problem.clone()).quiet());
+        return here.stop(conds, Some(BASELINE_RETRY)).await;
+    }
     if let (AnyRouter::Argo(argo), Some(state)) = (driver.router(), &executed.state) {
         hold_argo(argo, here.previous.phase.as_deref(), state).await?;
     }
@@ -339,6 +363,25 @@ async fn reconcile_inner<F: SourceFactory>(
     Ok(Outcome {
         requeue_after: if finished { None } else { plan.requeue_after },
         status,
+    })
+}
+
+/// Each step of a promotion as an `action` entry of the audit log (the
+/// driver audits the promotion as a whole; this says what happened inside
+/// it, and when). A step that cannot be recorded is logged, never fatal.
+fn promotion_steps(db: &Path, clock: super::Clock) -> crate::router::StepLog {
+    let db = db.to_path_buf();
+    std::sync::Arc::new(move |key, step, detail| {
+        let entry = canaryd_store::NewAuditEntry {
+            workload: key.workload.0.clone(),
+            revision: key.revision.0.clone(),
+            at_ms: clock().0,
+            kind: canaryd_store::AuditKind::Action,
+            payload: serde_json::json!({"effect": "promote", "step": step, "detail": detail}),
+        };
+        if let Err(e) = Store::open(&db).and_then(|mut s| s.append_audit(entry).map(|_| ())) {
+            tracing::warn!(%key, step, error = %e, "could not audit a promotion step");
+        }
     })
 }
 

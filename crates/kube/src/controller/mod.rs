@@ -20,6 +20,7 @@ mod error;
 mod metrics;
 mod notifier;
 mod parts;
+mod policy_secrets;
 mod run;
 mod status_write;
 
@@ -46,6 +47,7 @@ pub use election::Election;
 pub use error::ControllerError;
 pub use metrics::{ControllerMetrics, ReconcileResult};
 pub use notifier::{Channels, EventNotifier, SendNotice};
+pub use policy_secrets::refuse_policy_credentials;
 pub use run::{first_list, run, LeaseConfig, RunConfig, Scope};
 pub use status_write::write_status_retrying;
 

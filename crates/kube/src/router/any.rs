@@ -52,19 +52,32 @@ pub fn choose(spec: &CanarySpec) -> Result<(TargetKind, RouterChoice), String> {
 }
 
 impl AnyRouter {
+    /// `steps`: where the steps of a promotion are recorded (the audit log).
     pub fn for_spec(
         client: Client,
         namespace: &str,
         spec: &CanarySpec,
+        steps: Option<super::StepLog>,
     ) -> Result<AnyRouter, String> {
         let (kind, choice) = choose(spec)?;
+        let pair = |stable: &str, canary: &str| {
+            let p = DeploymentPairRouter::new(client.clone(), namespace, stable, canary);
+            match &steps {
+                Some(log) => p.with_step_log(log.clone()),
+                None => p,
+            }
+        };
         Ok(match (kind, choice, &spec.router.http_route) {
+            (TargetKind::Pair { stable, canary }, RouterChoice::HttpRoute, Some(route)) => {
+                AnyRouter::HttpRoute(
+                    HttpRouteRouter::new(client.clone(), namespace, route.clone())
+                        .with_pair(pair(&stable, &canary)),
+                )
+            }
             (_, RouterChoice::HttpRoute, Some(route)) => {
                 AnyRouter::HttpRoute(HttpRouteRouter::new(client, namespace, route.clone()))
             }
-            (TargetKind::Pair { stable, canary }, _, _) => AnyRouter::Pair(
-                DeploymentPairRouter::new(client, namespace, &stable, &canary),
-            ),
+            (TargetKind::Pair { stable, canary }, _, _) => AnyRouter::Pair(pair(&stable, &canary)),
             (TargetKind::ArgoRollout(name), _, _) => {
                 AnyRouter::Argo(ArgoRouter::new(client, namespace, &name))
             }

@@ -16,6 +16,7 @@ use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::Client;
 use serde_json::{json, Value};
 
+use super::pair::DeploymentPairRouter;
 use crate::crd::HttpRouteRouterSpec;
 use crate::error::KubeError;
 use crate::kubeapi::{retry, Backoff, ObjectName};
@@ -26,6 +27,8 @@ pub struct HttpRouteRouter {
     spec: HttpRouteRouterSpec,
     backoff: Backoff,
     accept_wait: AcceptWait,
+    /// The Deployments behind the two Services, for promotion.
+    pair: Option<DeploymentPairRouter>,
 }
 
 /// How long a weight change waits for the Gateway to report on it: read the
@@ -63,7 +66,46 @@ impl HttpRouteRouter {
             spec,
             backoff: Backoff::default(),
             accept_wait: AcceptWait::default(),
+            pair: None,
         }
+    }
+
+    /// The stable and canary Deployments behind the Services: promotion
+    /// makes the promoted build the stable one (see [`HttpRouteRouter::promote_build`]).
+    pub fn with_pair(mut self, pair: DeploymentPairRouter) -> Self {
+        self.pair = Some(pair);
+        self
+    }
+
+    /// Promotion, in the only order that never sends users to a build that
+    /// is not ready (the canary serves all traffic meanwhile): the canary's
+    /// pod spec into the stable Deployment; wait until that rolls out (an
+    /// error until then: the effect stays in the outbox and is retried);
+    /// the route back to the stable Service; the canary to zero. Every
+    /// step is idempotent, so a retry after any of them resumes.
+    pub async fn promote_build(&self, key: &RolloutKey) -> Result<(), KubeError> {
+        let Some(pair) = &self.pair else {
+            // No Deployments known: all the route can do is send everything to the canary.
+            return self.apply_weight(100).await;
+        };
+        if pair.copy_to_stable(key).await? {
+            pair.log(
+                key,
+                "stable_template_copied",
+                json!({"revision": key.revision.0}),
+            );
+        }
+        let ready = pair.stable_rolled_out(key).await?;
+        pair.log(key, "stable_rolled_out", ready);
+        self.apply_weight(0).await?;
+        pair.log(
+            key,
+            "traffic_to_stable",
+            json!({"httpRoute": self.object.name, "stable": 100, "canary": 0}),
+        );
+        pair.scale_canary_down().await?;
+        pair.log(key, "canary_scaled_down", json!({}));
+        Ok(())
     }
 
     pub fn with_backoff(mut self, backoff: Backoff) -> Self {
@@ -140,8 +182,8 @@ impl TrafficRouter for HttpRouteRouter {
         Ok(self.apply_weight(0).await?)
     }
 
-    async fn promote(&mut self, _key: &RolloutKey) -> Result<(), ActionError> {
-        Ok(self.apply_weight(100).await?)
+    async fn promote(&mut self, key: &RolloutKey) -> Result<(), ActionError> {
+        Ok(self.promote_build(key).await?)
     }
 }
 

@@ -14,6 +14,12 @@ use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use kube::api::{Api, ApiResource, GroupVersionKind, ListParams};
 
 use crate::error::KubeError;
+
+/// Where a router records each step of a multi-step action (a promotion):
+/// the step's name and what it saw. The controller appends each to the
+/// audit log; the driver audits the action as a whole.
+pub type StepLog =
+    std::sync::Arc<dyn Fn(&canaryd_core::vocab::RolloutKey, &str, serde_json::Value) + Send + Sync>;
 use crate::kubeapi::ObjectName;
 
 /// The ReplicaSets a Deployment owns or owned, found by its selector (what

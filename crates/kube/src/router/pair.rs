@@ -3,8 +3,8 @@
 //!
 //! Roll back = the canary to zero replicas and its pod template undone to
 //! the previous ReplicaSet's, which is what `kubectl rollout undo` does.
-//! Promote = the canary's pod spec copied into the stable Deployment, then
-//! the canary to zero. Template writes are JSON patches guarded by the
+//! Promote = the canary's pod spec copied into the stable Deployment, then,
+//! once the stable Deployment reports it rolled out, the canary to zero. Template writes are JSON patches guarded by the
 //! resourceVersion read, so a concurrent edit turns into a 409 and a re-read.
 
 use canaryd_core::vocab::{RolloutKey, Weight};
@@ -27,6 +27,7 @@ pub struct DeploymentPairRouter {
     stable: ObjectName,
     canary: ObjectName,
     backoff: Backoff,
+    steps: Option<super::StepLog>,
 }
 
 impl DeploymentPairRouter {
@@ -37,11 +38,18 @@ impl DeploymentPairRouter {
             stable: ObjectName::new("Deployment", namespace, stable),
             canary: ObjectName::new("Deployment", namespace, canary),
             backoff: Backoff::default(),
+            steps: None,
         }
     }
 
     pub fn with_backoff(mut self, backoff: Backoff) -> Self {
         self.backoff = backoff;
+        self
+    }
+
+    /// Each step of a promotion goes to `log` (the controller: the audit log).
+    pub fn with_step_log(mut self, log: super::StepLog) -> Self {
+        self.steps = Some(log);
         self
     }
 
@@ -144,15 +152,78 @@ impl DeploymentPairRouter {
         .await
     }
 
-    /// Copies the canary's pod spec into the stable Deployment (its labels
-    /// stay: they are what the stable selector matches), then drops the canary.
+    /// Promotes in the order that never sends users to pods that are not
+    /// ready: the canary's pod spec into the stable Deployment, wait (by
+    /// failing, so the effect stays in the outbox and is retried) until the
+    /// stable Deployment reports it rolled out, then the canary to zero.
     pub async fn promote_pair(&self, key: &RolloutKey) -> Result<(), KubeError> {
+        if self.copy_to_stable(key).await? {
+            self.log(
+                key,
+                "stable_template_copied",
+                json!({"deployment": self.stable.name}),
+            );
+        }
+        let ready = self.stable_rolled_out(key).await?;
+        self.log(key, "stable_rolled_out", ready);
+        self.scale_canary(0).await?;
+        self.log(
+            key,
+            "canary_scaled_down",
+            json!({"deployment": self.canary.name}),
+        );
+        Ok(())
+    }
+
+    /// Records one step of a promotion in the audit log, when wired.
+    pub(crate) fn log(&self, key: &RolloutKey, step: &str, detail: Value) {
+        if let Some(log) = &self.steps {
+            log(key, step, detail);
+        }
+    }
+
+    /// Scales the canary Deployment to zero replicas.
+    pub async fn scale_canary_down(&self) -> Result<(), KubeError> {
+        self.scale_canary(0).await
+    }
+
+    /// `Ok` (with what the Deployment reports) once the stable Deployment
+    /// runs `key.revision` on all its replicas, all available, no old ones
+    /// left: what `kubectl rollout status` waits for. Without a kubelet
+    /// nothing becomes available, so a promotion waits.
+    pub async fn stable_rolled_out(&self, key: &RolloutKey) -> Result<Value, KubeError> {
+        let stable = retry(self.backoff, &self.stable, || self.get(&self.stable)).await?;
+        let runs = stable.spec.as_ref().map(|s| template_revision(&s.template));
+        if runs.as_deref() != Some(key.revision.0.as_str()) {
+            return Err(self.stable.invalid(format!(
+                "it does not run revision {} (it runs {}); not moving traffic to it",
+                key.revision,
+                runs.unwrap_or_default()
+            )));
+        }
+        match rollout_progress(&stable) {
+            None => Ok(json!({
+                "deployment": self.stable.name,
+                "replicas": spec_replicas(&stable),
+                "generation": stable.metadata.generation,
+            })),
+            Some(waiting) => Err(self.stable.invalid(format!(
+                "waiting for it to roll out revision {} before traffic moves to it: {waiting}",
+                key.revision
+            ))),
+        }
+    }
+
+    /// Copies the canary's pod spec into the stable Deployment (its labels
+    /// stay: they are what the stable selector matches). `true` when it
+    /// wrote, `false` when the stable one already ran `key.revision`.
+    pub async fn copy_to_stable(&self, key: &RolloutKey) -> Result<bool, KubeError> {
         retry(self.backoff, &self.stable, || async {
             let stable = self.get(&self.stable).await?;
             let canary = self.get(&self.canary).await?;
             let stable_rev = stable.spec.as_ref().map(|s| template_revision(&s.template));
             if stable_rev.as_deref() == Some(key.revision.0.as_str()) {
-                return Ok(());
+                return Ok(false);
             }
             let Some(template) = canary.spec.as_ref().map(|s| &s.template) else {
                 return Err(self.canary.invalid("it has no spec"));
@@ -172,10 +243,41 @@ impl DeploymentPairRouter {
                 ]),
             )
             .await
+            .map(|()| true)
         })
-        .await?;
-        self.scale_canary(0).await
+        .await
     }
+}
+
+/// Why a Deployment has not rolled out yet, or `None` when it has.
+pub fn rollout_progress(d: &Deployment) -> Option<String> {
+    let generation = d.metadata.generation.unwrap_or(0);
+    let status = d.status.clone().unwrap_or_default();
+    let observed = status.observed_generation.unwrap_or(0);
+    if observed < generation {
+        return Some(format!(
+            "the Deployment controller has not yet seen generation {generation} (it reported on {observed})"
+        ));
+    }
+    let want = spec_replicas(d);
+    let updated = status.updated_replicas.unwrap_or(0);
+    if updated < want {
+        return Some(format!(
+            "{updated} of {want} replicas run the new pod template"
+        ));
+    }
+    let total = status.replicas.unwrap_or(0);
+    if total > updated {
+        return Some(format!(
+            "{} replicas of the old pod template still run",
+            total - updated
+        ));
+    }
+    let available = status.available_replicas.unwrap_or(0);
+    if available < updated {
+        return Some(format!("{available} of {updated} replicas are available"));
+    }
+    None
 }
 
 fn spec_replicas(d: &Deployment) -> i32 {

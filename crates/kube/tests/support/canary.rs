@@ -58,6 +58,8 @@ pub struct ScriptState {
     pub readings: VecDeque<Reading>,
     pub windows_read: u32,
     pub baselines_read: u32,
+    /// When set, every baseline read fails with this (a source that cannot be reached).
+    pub baseline_error: Option<String>,
     pub built: u32,
     /// What the factory's `spec.notify` channels were built from and sent.
     pub channel_targets: Vec<String>,
@@ -134,7 +136,14 @@ fn obs(requests: u64, errors: u64) -> Observation {
 
 impl MetricsSource for ScriptedSource {
     async fn baseline(&mut self, _key: &RolloutKey) -> Result<BaselineStatus, SourceError> {
-        self.0 .0.lock().unwrap().baselines_read += 1;
+        let failure = {
+            let mut s = self.0 .0.lock().unwrap();
+            s.baselines_read += 1;
+            s.baseline_error.clone()
+        };
+        if let Some(e) = failure {
+            return Err(SourceError(e));
+        }
         let mut routes = BTreeMap::new();
         routes.insert(Route::from("GET /"), obs(100_000, 10));
         Ok(BaselineStatus::Available(Baseline {

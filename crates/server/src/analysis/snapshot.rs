@@ -58,6 +58,11 @@ impl Snapshot {
     pub fn record(&mut self, progress: &Progress) {
         match progress {
             Progress::Started { applied, state } => {
+                // A baseline that could not be read held the start (below);
+                // it was read now. Trouble from `fail` stays (it has a time).
+                if self.trouble_at.is_none() {
+                    self.trouble = None;
+                }
                 self.state = Some(state.clone());
                 if let Some(a) = applied {
                     self.decision = a.decision.clone();
@@ -83,6 +88,12 @@ impl Snapshot {
             Progress::BaselineChecked { applied } => {
                 self.state = Some(applied.state.clone());
                 self.decision = applied.decision.clone();
+            }
+            // Before the start, the baseline could not be read: the rollout
+            // is held, and every answer says why (unreliable: canaryd cannot
+            // see it; never "no baseline", which would ask for approval).
+            Progress::SourceFailed { error, .. } if self.state.is_none() => {
+                self.trouble = Some(error.clone());
             }
             // The window that follows carries the failure as an unreliable verdict.
             Progress::SourceFailed { .. } => {}

@@ -8,6 +8,9 @@
 //! the Helm chart; change them only together.
 
 mod channels;
+mod cohort;
+#[cfg(test)]
+mod examples_check;
 mod listen;
 mod log;
 mod sources;

@@ -3,9 +3,10 @@
 //! reads, so one policy file works in a pipeline and in the cluster).
 //!
 //! `spec.metrics.prometheus` is enough on its own: the address, a bearer
-//! token from a Secret, and the canary / baseline selectors as one
-//! `label="value"` matcher each (`$revision` is the canary's revision,
-//! `$stable` the stable one's). Datadog needs query templates, which only
+//! token from a Secret, and the canary / baseline selectors (matchers
+//! `label="value"`; the one label they differ in is the cohort label, see
+//! [`super::cohort`]; `$revision` is the canary's revision, `$stable` the
+//! stable one's). Datadog needs query templates, which only
 //! the policy's `source: {datadog: ...}` can give; `spec.metrics.datadog`
 //! then supplies the site and the keys.
 
@@ -21,6 +22,8 @@ use canaryd_sources::prometheus::client::Auth;
 use canaryd_sources::prometheus::config::PrometheusConfig;
 use serde::Deserialize;
 
+use super::cohort;
+
 pub struct PolicySources;
 
 /// The policy's `source:` section; the rest of the document is the core's.
@@ -34,9 +37,7 @@ impl SourceFactory for PolicySources {
     type Source = Source;
 
     fn source(&self, req: &SourceRequest<'_>) -> Result<Source, String> {
-        let from_policy = serde_saphyr::from_str::<Sections>(req.policy_text)
-            .map_err(|e| format!("{}: source: {e}", req.policy_origin))?
-            .source;
+        let from_policy = policy_source(req)?;
         let config = match req.metrics {
             Some(m) => from_spec(m, from_policy, req)?,
             None => from_policy.ok_or_else(|| {
@@ -75,6 +76,37 @@ impl SourceFactory for PolicySources {
     }
 }
 
+/// The policy's `source:` section. In the cluster a policy may not name
+/// credentials (canaryd-kube refuses it before a source is built): a
+/// `datadog:` section's keys come from `spec.metrics.datadog`'s Secrets, so
+/// they are filled in empty here for the section to parse, and replaced.
+fn policy_source(req: &SourceRequest<'_>) -> Result<Option<SourceConfig>, String> {
+    let located = |e: String| format!("{}: source: {e}", req.policy_origin);
+    let mut document: serde_json::Value =
+        serde_saphyr::from_str(req.policy_text).map_err(|e| located(e.to_string()))?;
+    let Some(datadog) = document
+        .pointer_mut("/source/datadog")
+        .and_then(serde_json::Value::as_object_mut)
+    else {
+        return serde_saphyr::from_str::<Sections>(req.policy_text)
+            .map(|s| s.source)
+            .map_err(|e| located(e.to_string()));
+    };
+    if req.metrics.and_then(|m| m.datadog.as_ref()).is_none() {
+        return Err(format!(
+            "{}: a datadog source needs spec.metrics.datadog (apiKey and applicationKey \
+             from Secrets in the Canary's namespace)",
+            req.policy_origin
+        ));
+    }
+    for key in ["api_key", "app_key"] {
+        datadog.entry(key).or_insert(serde_json::json!(""));
+    }
+    serde_json::from_value::<Sections>(document)
+        .map(|s| s.source)
+        .map_err(|e| located(e.to_string()))
+}
+
 fn from_spec(
     metrics: &MetricsSpec,
     from_policy: Option<SourceConfig>,
@@ -103,21 +135,52 @@ fn prometheus(
             token: SecretSource::Inline(token.expose().to_string()),
         });
     }
-    if let Some(sel) = &spec.canary_selector {
-        let (label, value) = matcher("canarySelector", sel, req.stable)?;
-        c.cohort_label = Some(label);
-        c.canary = value;
-    }
-    if let Some(sel) = &spec.baseline_selector {
-        let (label, value) = matcher("baselineSelector", sel, req.stable)?;
-        if c.cohort_label.as_deref().is_some_and(|l| l != label) {
-            return Err(format!(
-                "spec.metrics.prometheus: canarySelector and baselineSelector must use the same label (the cohort label), not {:?} and {label:?}",
-                c.cohort_label.unwrap_or_default()
-            ));
+    let revision = |v: String| {
+        v.replace("$revision", "{revision}")
+            .replace("$stable", req.stable)
+    };
+    let fields = (
+        "spec.metrics.prometheus.canarySelector",
+        "spec.metrics.prometheus.baselineSelector",
+    );
+    let canary = spec
+        .canary_selector
+        .as_deref()
+        .map(|t| cohort::prometheus_matchers(fields.0, t))
+        .transpose()?;
+    let baseline = spec
+        .baseline_selector
+        .as_deref()
+        .map(|t| cohort::prometheus_matchers(fields.1, t))
+        .transpose()?;
+    if let Some(split) = cohort::split(fields, canary, baseline)? {
+        if let (Some(mine), true) = (&c.cohort_label, split.canary.is_none()) {
+            if *mine != split.label {
+                return Err(format!(
+                    "{}: uses the label {:?}, but the policy's cohort label is {mine:?}",
+                    fields.1, split.label
+                ));
+            }
         }
-        c.cohort_label = Some(label);
-        c.baseline = Some(value);
+        c.cohort_label = Some(split.label);
+        if let Some(v) = split.canary {
+            c.canary = revision(v);
+        }
+        if let Some(v) = split.baseline {
+            c.baseline = Some(revision(v));
+        }
+        if !split.common.is_empty() {
+            let shared = split
+                .common
+                .iter()
+                .map(|(l, v)| format!("{l}=\"{v}\""))
+                .collect::<Vec<_>>()
+                .join(",");
+            c.selector = Some(match c.selector.take() {
+                Some(s) if !s.trim().is_empty() => format!("{s},{shared}"),
+                _ => shared,
+            });
+        }
     }
     Ok(c)
 }
@@ -141,84 +204,42 @@ fn datadog(
     };
     c.api_key = key("datadog.apiKey")?;
     c.app_key = key("datadog.applicationKey")?;
-    if let Some(tags) = &spec.canary_tags {
-        let (tag, value) = tag_value("canaryTags", tags)?;
-        c.cohort_tag = tag;
-        c.canary = value;
-    }
-    if let Some(tags) = &spec.baseline_tags {
-        let (tag, value) = tag_value("baselineTags", tags)?;
-        if tag != c.cohort_tag {
+    let fields = (
+        "spec.metrics.datadog.canaryTags",
+        "spec.metrics.datadog.baselineTags",
+    );
+    let canary = spec
+        .canary_tags
+        .as_deref()
+        .map(|t| cohort::datadog_tags(fields.0, t))
+        .transpose()?;
+    let baseline = spec
+        .baseline_tags
+        .as_deref()
+        .map(|t| cohort::datadog_tags(fields.1, t))
+        .transpose()?;
+    if let Some(split) = cohort::split(fields, canary, baseline)? {
+        if split.canary.is_none() && split.label != c.cohort_tag {
             return Err(format!(
-                "spec.metrics.datadog: baselineTags must use the cohort tag {:?}, not {tag:?}",
-                c.cohort_tag
+                "{}: baselineTags must use the cohort tag {:?}, not {:?}",
+                fields.1, c.cohort_tag, split.label
             ));
         }
-        c.baseline = value;
+        c.cohort_tag = split.label;
+        if let Some(v) = split.canary {
+            c.canary = v.replace("$revision", "{revision}");
+        }
+        if let Some(v) = split.baseline {
+            c.baseline = v.replace("$revision", "{revision}");
+        }
+        c.scope.extend(split.common);
     }
     Ok(SourceConfig::Datadog(c))
-}
-
-/// `{label="value"}` or `label="value"`: the one cohort matcher, with
-/// `$revision` as the source's `{revision}` placeholder and `$stable` as
-/// the stable revision now.
-fn matcher(field: &str, text: &str, stable: &str) -> Result<(String, String), String> {
-    let inner = text
-        .trim()
-        .trim_start_matches('{')
-        .trim_end_matches('}')
-        .trim();
-    let bad = || {
-        format!(
-            "spec.metrics.prometheus.{field}: {text:?} must be one matcher `label=\"value\"` (the cohort label); put other matchers in the policy's source.prometheus.selector"
-        )
-    };
-    let (label, value) = inner.split_once('=').ok_or_else(bad)?;
-    let (label, value) = (label.trim(), value.trim());
-    let valid_label = !label.is_empty()
-        && label
-            .chars()
-            .all(|ch| ch.is_ascii_alphanumeric() || ch == '_');
-    let quoted = value.len() >= 2 && value.starts_with('"') && value.ends_with('"');
-    if !valid_label || !quoted || value[1..value.len() - 1].contains('"') {
-        return Err(bad());
-    }
-    let value = value[1..value.len() - 1]
-        .replace("$revision", "{revision}")
-        .replace("$stable", stable);
-    Ok((label.to_string(), value))
-}
-
-/// `tag:value`, with the same `$revision` / `$stable` words.
-fn tag_value(field: &str, text: &str) -> Result<(String, String), String> {
-    let (tag, value) = text.trim().split_once(':').ok_or_else(|| {
-        format!("spec.metrics.datadog.{field}: {text:?} must be one `tag:value` (the cohort tag)")
-    })?;
-    Ok((
-        tag.trim().to_string(),
-        value.trim().replace("$revision", "{revision}"),
-    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn selectors_become_the_cohort_label_and_values() {
-        assert_eq!(
-            matcher("c", r#"{rollouts_pod_template_hash="$revision"}"#, "58d9c4").unwrap(),
-            ("rollouts_pod_template_hash".into(), "{revision}".into())
-        );
-        assert_eq!(
-            matcher("b", r#"rollouts_pod_template_hash="$stable""#, "58d9c4").unwrap(),
-            ("rollouts_pod_template_hash".into(), "58d9c4".into())
-        );
-        for bad in [r#"{a="1",b="2"}"#, "track", r#"track=canary"#, r#"{="x"}"#] {
-            let e = matcher("canarySelector", bad, "s").unwrap_err();
-            assert!(e.contains("spec.metrics.prometheus.canarySelector"), "{e}");
-        }
-    }
 
     const POLICY: &str = "name: t
 window: 60s
@@ -233,6 +254,9 @@ rules: [{name: errors, metric: error_rate, absolute: 5%}]
             "prometheus.bearerToken",
             canaryd_kube::controller::SecretValue::new("s3cret"),
         );
+        for field in ["datadog.apiKey", "datadog.applicationKey"] {
+            credentials.insert(field, canaryd_kube::controller::SecretValue::new("dd-key"));
+        }
         credentials
     }
 
@@ -284,6 +308,18 @@ rules: [{name: errors, metric: error_rate, absolute: 5%}]
             panic!("datadog without queries built")
         };
         assert!(e.contains("queries"), "{e}");
+        // In the cluster the keys come from the Secrets, not the policy.
+        let with_queries = POLICY.to_string()
+            + "source:\n  datadog:\n    site: datadoghq.eu\n    cohort_tag: version\n    \
+               baseline: stable\n    queries:\n      \
+               requests: 'sum:trace.http.request.hits{{selector}} by {{route}}.as_count()'\n      \
+               errors: 'sum:trace.http.request.errors{{selector}} by {{route}}.as_count()'\n";
+        build(Some(&dd), &with_queries)
+            .unwrap_or_else(|e| panic!("the keys come from the Secrets, not the policy: {e}"));
+        let Err(e) = build(None, &with_queries) else {
+            panic!("datadog without spec.metrics.datadog built")
+        };
+        assert!(e.contains("spec.metrics.datadog"), "{e}");
 
         let scrub = PolicySources.scrubber(&creds()).unwrap();
         let mut v = serde_json::json!({"error": "GET http://x/?token=s3cret: 401"});
@@ -294,14 +330,5 @@ rules: [{name: errors, metric: error_rate, absolute: 5%}]
             panic!("no source configured, yet built")
         };
         assert!(e.contains("no metrics source"), "{e}");
-    }
-
-    #[test]
-    fn tags_split_at_the_colon() {
-        assert_eq!(
-            tag_value("canaryTags", "version:$revision").unwrap(),
-            ("version".into(), "{revision}".into())
-        );
-        assert!(tag_value("canaryTags", "version").is_err());
     }
 }

@@ -1,0 +1,482 @@
+//! Defects only a real API server shows (issue 15): what a merge patch
+//! leaves behind, how Events are stored, what a reconcile writes when the
+//! metrics source cannot be reached. Each test makes its own namespace and
+//! deletes it on the way out; the `Canary` CRD is created when missing and
+//! left in place (the cluster is a test cluster; other tests use it too).
+//!
+//! Gated like `e2e_cluster.rs`: `KUBECONFIG` names the cluster and
+//! `CANARYD_E2E=1` says touching it is intended; otherwise each test says
+//! why it skipped and passes. `./scripts/test` starts a control plane
+//! (`../shared/kube-control-plane/up`) and runs this file against it.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use canaryd_kube::controller::reconcile_canary;
+use canaryd_kube::crd::{Canary, CanaryStatus, WindowStatus};
+use canaryd_kube::events::Announcer;
+use canaryd_kube::status::{write_status, EventWords};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, DeleteParams, PostParams};
+use kube::{Client, CustomResourceExt, Resource};
+use serde_json::json;
+use support::canary::{context, Script, POLICY};
+
+/// A client for the cluster, or `None` (said on stdout) when not asked to run.
+async fn cluster() -> Option<Client> {
+    let kubeconfig = std::env::var("KUBECONFIG").unwrap_or_default();
+    if kubeconfig.is_empty() {
+        println!("skipped: KUBECONFIG not set");
+        return None;
+    }
+    if std::env::var("CANARYD_E2E").as_deref() != Ok("1") {
+        println!(
+            "skipped: CANARYD_E2E is not 1 (set it to run against the cluster KUBECONFIG names)"
+        );
+        return None;
+    }
+    Some(
+        Client::try_default()
+            .await
+            .expect("a Kubernetes client for the cluster KUBECONFIG names"),
+    )
+}
+
+/// A namespace of this test's own, deleted on drop (also on a failed
+/// assertion). Needs the multi-threaded runtime (`block_in_place`).
+struct TestNamespace {
+    client: Client,
+    name: String,
+}
+
+impl TestNamespace {
+    async fn new(client: &Client, test: &str) -> TestNamespace {
+        let millis = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0);
+        let name = format!("canaryd-{test}-{}-{millis}", std::process::id());
+        let ns: Namespace =
+            serde_json::from_value(json!({"metadata": {"name": name}})).expect("a Namespace");
+        Api::<Namespace>::all(client.clone())
+            .create(&PostParams::default(), &ns)
+            .await
+            .expect("create the test namespace");
+        ensure_canary_crd(client).await;
+        TestNamespace {
+            client: client.clone(),
+            name,
+        }
+    }
+}
+
+impl Drop for TestNamespace {
+    fn drop(&mut self) {
+        let api: Api<Namespace> = Api::all(self.client.clone());
+        let name = self.name.clone();
+        tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current().block_on(async move {
+                if let Err(e) = api.delete(&name, &DeleteParams::background()).await {
+                    eprintln!("could not delete namespace {name}: {e} (delete it by hand)");
+                }
+            })
+        });
+    }
+}
+
+/// Creates the `Canary` CRD unless it exists, and waits until it is served.
+async fn ensure_canary_crd(client: &Client) {
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let crd = Canary::crd();
+    let name = crd.metadata.name.clone().expect("a CRD has a name");
+    if api.get_opt(&name).await.expect("read CRDs").is_none() {
+        match api.create(&PostParams::default(), &crd).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(e)) if e.code == 409 => {}
+            Err(e) => panic!("create CRD {name}: {e}"),
+        }
+    }
+    let started = Instant::now();
+    loop {
+        let established = api
+            .get(&name)
+            .await
+            .expect("read the CRD")
+            .status
+            .and_then(|s| s.conditions)
+            .unwrap_or_default()
+            .iter()
+            .any(|c| c.type_ == "Established" && c.status == "True");
+        if established {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "CRD {name} not Established after 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+fn canary_object(spec: serde_json::Value) -> Canary {
+    serde_json::from_value(json!({
+        "apiVersion": "canaryd.io/v1alpha1", "kind": "Canary",
+        "metadata": {"name": "web"}, "spec": spec,
+    }))
+    .expect("a Canary")
+}
+
+fn window(index: u32, verdict: &str) -> WindowStatus {
+    WindowStatus {
+        index,
+        verdict: verdict.into(),
+        weight: 50,
+        end: "2026-01-01T00:00:00Z".into(),
+    }
+}
+
+/// Defect 3: a merge patch leaves alone what it does not mention, and an
+/// empty `windows` used to be left out of the patch, so a new revision's
+/// status kept the previous revision's windows. Fails on the old
+/// `write_status` (the read-back holds the two windows).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_revisions_status_holds_only_its_own_windows() {
+    let Some(client) = cluster().await else {
+        return;
+    };
+    let ns = TestNamespace::new(&client, "status").await;
+    let canaries: Api<Canary> = Api::namespaced(client.clone(), &ns.name);
+    canaries
+        .create(
+            &PostParams::default(),
+            &canary_object(json!({"target": {"deployment": "web"}, "policy": {"inline": POLICY}})),
+        )
+        .await
+        .expect("create the Canary");
+    let first = CanaryStatus {
+        phase: Some("promoted".into()),
+        revision: Some("aaa".into()),
+        weight: Some(100),
+        step: Some(2),
+        windows: vec![window(1, "healthy"), window(2, "healthy")],
+        ..Default::default()
+    };
+    write_status(&canaries, "web", &first)
+        .await
+        .expect("write the first revision's status");
+    let read = canaries.get("web").await.expect("read the Canary").status;
+    assert_eq!(
+        read.map(|s| s.windows.len()),
+        Some(2),
+        "the windows were written"
+    );
+
+    let second = CanaryStatus {
+        phase: Some("pending".into()),
+        revision: Some("bbb".into()),
+        weight: Some(0),
+        ..Default::default()
+    };
+    write_status(&canaries, "web", &second)
+        .await
+        .expect("write the second revision's status");
+    let read = canaries
+        .get("web")
+        .await
+        .expect("read the Canary")
+        .status
+        .unwrap_or_default();
+    assert_eq!(read.revision.as_deref(), Some("bbb"));
+    assert_eq!(read.windows, vec![], "the first revision's windows stayed");
+    assert_eq!(read.step, None, "the first revision's step stayed");
+}
+
+/// Defect 4: kube-runtime's recorder folded an Event into an earlier one
+/// with the same reason on the same object (count 2, the first note), so
+/// `kubectl describe` showed the first revision's words for the second.
+/// Fails on the old `Announcer` (one Event, with the first note).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_transition_is_an_event_with_its_own_words() {
+    let Some(client) = cluster().await else {
+        return;
+    };
+    let ns = TestNamespace::new(&client, "events").await;
+    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns.name);
+    let object: ConfigMap =
+        serde_json::from_value(json!({"metadata": {"name": "web"}})).expect("a ConfigMap");
+    let object = config_maps
+        .create(&PostParams::default(), &object)
+        .await
+        .expect("create an object to regard");
+    let regarding = object.object_ref(&());
+    let announcer = Announcer::new(client.clone(), Some("real-cluster-test".into()));
+    for revision in ["aaa111", "bbb222", "ccc333"] {
+        let words = EventWords {
+            type_: "Warning",
+            reason: "Paused",
+            note: format!("shop/web@{revision} paused at 10%"),
+        };
+        announcer
+            .publish(&words, std::slice::from_ref(&regarding))
+            .await
+            .expect("publish an Event");
+    }
+    let events: Api<Event> = Api::namespaced(client.clone(), &ns.name);
+    let mut notes: Vec<String> = events
+        .list(&Default::default())
+        .await
+        .expect("list Events")
+        .items
+        .into_iter()
+        .filter(|e| e.reason.as_deref() == Some("Paused"))
+        .filter_map(|e| e.note)
+        .collect();
+    notes.sort();
+    assert_eq!(
+        notes,
+        vec![
+            "shop/web@aaa111 paused at 10%",
+            "shop/web@bbb222 paused at 10%",
+            "shop/web@ccc333 paused at 10%"
+        ]
+    );
+}
+
+fn deployment(name: &str, track: &str, build: &str) -> Deployment {
+    serde_json::from_value(json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": {"replicas": 3,
+                 "selector": {"matchLabels": {"app": "web", "track": track}},
+                 "template": {"metadata": {"labels": {"app": "web", "track": track}},
+                              "spec": {"containers": [{"name": "app", "image": "registry.k8s.io/pause:3.9",
+                                                       "env": [{"name": "BUILD", "value": build}]}]}}}
+    }))
+    .expect("a Deployment")
+}
+
+/// Defect 5: a baseline that cannot be *read* used to be taken for one that
+/// does not *exist*: the Canary went to `awaiting_approval` (asking a human
+/// to approve a rollout canaryd cannot see) with `MetricsReady=True`
+/// ("configured"). Now nothing starts, the canary's replicas stay as they
+/// are, and the conditions say what failed. Fails on the old reconcile
+/// (phase `awaiting_approval`, `MetricsReady=True`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_baseline_holds_the_rollout_and_says_why() {
+    let Some(client) = cluster().await else {
+        return;
+    };
+    let ns = TestNamespace::new(&client, "baseline").await;
+    let pp = PostParams::default();
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns.name);
+    deployments
+        .create(&pp, &deployment("web", "stable", "1"))
+        .await
+        .expect("create the stable Deployment");
+    deployments
+        .create(&pp, &deployment("web-canary", "canary", "2"))
+        .await
+        .expect("create the canary Deployment");
+    let canaries: Api<Canary> = Api::namespaced(client.clone(), &ns.name);
+    let canary = canaries
+        .create(
+            &pp,
+            &canary_object(json!({"target": {"stable": "web", "canary": "web-canary"},
+                                  "policy": {"inline": POLICY}})),
+        )
+        .await
+        .expect("create the Canary");
+
+    let script = Script::new(&[]);
+    script.0.lock().expect("the script").baseline_error = Some(
+        "error sending request for url (http://127.0.0.1:9/api/v1/query): Connection refused"
+            .into(),
+    );
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    let ctx = context(client.clone(), &dir.path().join("c.db"), &script, now, true);
+    let outcome = reconcile_canary(&canary, &ctx)
+        .await
+        .expect("the reconcile ends without an error");
+    assert!(outcome.requeue_after.is_some(), "it tries again");
+
+    let status = canaries
+        .get("web")
+        .await
+        .expect("read the Canary")
+        .status
+        .unwrap_or_default();
+    assert_ne!(
+        status.phase.as_deref(),
+        Some("awaiting_approval"),
+        "{status:?}"
+    );
+    assert_eq!(status.phase, None, "nothing started: {status:?}");
+    let condition = |t: &str| status.conditions.iter().find(|c| c.type_ == t).cloned();
+    let metrics = condition("MetricsReady").expect("a MetricsReady condition");
+    assert_eq!(
+        (metrics.status.as_str(), metrics.reason.as_str()),
+        ("False", "MetricsUnreachable"),
+        "{metrics:?}"
+    );
+    assert!(
+        metrics.message.contains("Connection refused"),
+        "{metrics:?}"
+    );
+    let ready = condition("Ready").expect("a Ready condition");
+    assert_eq!(ready.reason, "BaselineUnreadable", "{ready:?}");
+    let canary_replicas = deployments
+        .get("web-canary")
+        .await
+        .expect("read the canary Deployment")
+        .spec
+        .and_then(|s| s.replicas);
+    assert_eq!(canary_replicas, Some(3), "canaryd moved no traffic");
+    assert_eq!(script.0.lock().expect("the script").baselines_read, 1);
+}
+
+/// Defect 7: a Canary's policy named `{file: ...}` for its source's token,
+/// and the controller read it (its own service-account token, say) and
+/// sent it to the URL the same policy names. In controller mode a policy
+/// that names a credential is refused before any source is built: the
+/// factory is never asked (so no file is read), nothing starts, and the
+/// condition says why. Fails on the old reconcile (the rollout starts).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_canary_cannot_make_the_controller_read_its_own_files() {
+    let Some(client) = cluster().await else {
+        return;
+    };
+    let ns = TestNamespace::new(&client, "secrets").await;
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, "controller-sa-token-0123456789").expect("write the token file");
+    let pp = PostParams::default();
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns.name);
+    deployments
+        .create(&pp, &deployment("web", "stable", "1"))
+        .await
+        .expect("create the stable Deployment");
+    deployments
+        .create(&pp, &deployment("web-canary", "canary", "2"))
+        .await
+        .expect("create the canary Deployment");
+    let policy = format!(
+        "{POLICY}source:\n  prometheus:\n    url: http://127.0.0.1:9/collect\n    \
+         auth: {{bearer: {{token: {{file: {}}}}}}}\n",
+        token_file.display()
+    );
+    let canaries: Api<Canary> = Api::namespaced(client.clone(), &ns.name);
+    let canary = canaries
+        .create(
+            &pp,
+            &canary_object(json!({"target": {"stable": "web", "canary": "web-canary"},
+                                  "policy": {"inline": policy}})),
+        )
+        .await
+        .expect("create the Canary");
+
+    let script = Script::new(&[]);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    let ctx = context(client.clone(), &dir.path().join("c.db"), &script, now, true);
+    reconcile_canary(&canary, &ctx)
+        .await
+        .expect("the reconcile ends without an error");
+
+    assert_eq!(
+        script.built(),
+        0,
+        "no metrics source was built from the policy"
+    );
+    let read = canaries.get("web").await.expect("read the Canary");
+    let status = read.status.clone().unwrap_or_default();
+    assert_eq!(status.phase, None, "nothing started: {status:?}");
+    let valid = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "PolicyValid")
+        .expect("a PolicyValid condition");
+    assert_eq!(
+        (valid.status.as_str(), valid.reason.as_str()),
+        ("False", "CredentialsInPolicy"),
+        "{valid:?}"
+    );
+    assert!(
+        valid.message.contains("source.prometheus.auth") && valid.message.contains("Secret"),
+        "{valid:?}"
+    );
+    let events: Api<Event> = Api::namespaced(client.clone(), &ns.name);
+    let said = serde_json::to_string(&(
+        &read.status,
+        events
+            .list(&Default::default())
+            .await
+            .expect("list Events")
+            .items,
+    ))
+    .expect("JSON");
+    assert!(
+        said.contains("CredentialsInPolicy"),
+        "a Warning Event says it"
+    );
+    assert!(
+        !said.contains("controller-sa-token"),
+        "the file's content reached the cluster"
+    );
+    let replicas = deployments
+        .get("web-canary")
+        .await
+        .expect("read the canary Deployment")
+        .spec
+        .and_then(|s| s.replicas);
+    assert_eq!(replicas, Some(3), "canaryd moved no traffic");
+}
+
+/// Defect 2, the API server's half: every shipped example (the Canaries and
+/// the ConfigMap one of them names) is accepted by a real API server with
+/// the generated CRD. The controller's own checks of the same files run in
+/// `crates/canaryd` (`examples_check`), where the metrics sources are built.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_shipped_example_is_accepted_by_the_api_server() {
+    let Some(client) = cluster().await else {
+        return;
+    };
+    let ns = TestNamespace::new(&client, "examples").await;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/kubernetes");
+    let mut applied = Vec::new();
+    for entry in std::fs::read_dir(&dir).expect("the examples") {
+        let path = entry.expect("an example").path();
+        let text = std::fs::read_to_string(&path).expect("read an example");
+        let mut doc: serde_json::Value = serde_saphyr::from_str(&text).expect("YAML");
+        doc["metadata"]["namespace"] = json!(ns.name);
+        let name = path.display().to_string();
+        match doc["kind"].as_str() {
+            Some("Canary") => {
+                let canary: Canary = serde_json::from_value(doc).expect("a Canary");
+                Api::<Canary>::namespaced(client.clone(), &ns.name)
+                    .create(&PostParams::default(), &canary)
+                    .await
+                    .unwrap_or_else(|e| panic!("{name}: {e}"));
+            }
+            Some("ConfigMap") => {
+                let cm: ConfigMap = serde_json::from_value(doc).expect("a ConfigMap");
+                Api::<ConfigMap>::namespaced(client.clone(), &ns.name)
+                    .create(&PostParams::default(), &cm)
+                    .await
+                    .unwrap_or_else(|e| panic!("{name}: {e}"));
+            }
+            other => panic!("{name}: an example of kind {other:?}; teach this test about it"),
+        }
+        applied.push(name);
+    }
+    assert!(applied.len() >= 3, "{applied:?}");
+}

@@ -458,7 +458,15 @@ async fn a_second_process_on_the_same_database_exits_4_naming_the_holder() {
 
     let p2 = ports();
     let second = Command::new(bin())
-        .args(["proxy", "--stable", urls.0, "--canary", urls.1, "--revision", "v2"])
+        .args([
+            "proxy",
+            "--stable",
+            urls.0,
+            "--canary",
+            urls.1,
+            "--revision",
+            "v2",
+        ])
         .args(["--policy", dir.path().join("policy.yaml").to_str().unwrap()])
         .args(["--listen", &format!("127.0.0.1:{}", p2.listen)])
         .args(["--api-listen", &format!("127.0.0.1:{}", p2.api)])

@@ -483,3 +483,49 @@ fn policy_check_rejects_broken_shell_sections_with_their_location() {
     let o = canaryd(&["policy", "check", path.to_str().unwrap()]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
 }
+
+/// A gate whose metrics source cannot be read never starts the rollout, and
+/// when it gives up it says so: not "approve, resume, abort or promote" (an
+/// approval would start a rollout nobody can see), and no window is
+/// "judged unreliable" before there is a rollout to judge.
+#[test]
+fn a_gate_that_cannot_read_its_baseline_says_nothing_was_started() {
+    let dir = tempfile::tempdir().unwrap();
+    // A port nothing listens on: bound, then closed.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let policy = dir.path().join("unread.yaml");
+    std::fs::write(
+        &policy,
+        format!(
+            "preset: canaryd\nname: unread\nwindow: 1s\nsource:\n  prometheus:\n    \
+             url: http://127.0.0.1:{port}\n    convention: client-libraries\n    \
+             cohort_label: version\n    canary: \"{{revision}}\"\n    selector: 'job=\"pay\"'\n\
+             router:\n  none: {{}}\n"
+        ),
+    )
+    .unwrap();
+    let db = dir.path().join("gate.db");
+    let o = canaryd(&[
+        "gate",
+        "--policy",
+        policy.to_str().unwrap(),
+        "--workload",
+        "shop/pay",
+        "--revision",
+        "v2",
+        "--max-idle-windows",
+        "2",
+        "--db",
+        db.to_str().unwrap(),
+    ]);
+    let out = stdout(&o);
+    assert_eq!(code(&o), 2, "{out}{}", stderr(&o));
+    assert!(out.contains("the baseline could not be read"), "{out}");
+    assert!(out.contains("nothing was started"), "{out}");
+    assert!(!out.contains("approve, resume, abort or promote"), "{out}");
+    assert!(!out.contains("judged unreliable"), "{out}");
+}

@@ -333,6 +333,11 @@ fn progress_line(
             });
             Some(line)
         }
+        // Before the first window the rollout has not started: nothing is
+        // judged, the start waits for a readable baseline.
+        Progress::SourceFailed { index: 0, error } => {
+            Some(format!("not started  the source failed: {error}"))
+        }
         Progress::SourceFailed { index, error } => Some(format!(
             "window {index:>3}  the source failed: {error} (judged unreliable)"
         )),
@@ -416,7 +421,14 @@ fn print_end(
         }
         Output::Table => {
             println!("outcome: {}", r.describe());
-            if matches!(stopped, Some(Stopped::NeedsHuman)) {
+            let never_started =
+                matches!(r.outcome, canaryd_driver::Outcome::InProgress) && r.windows.is_empty();
+            if matches!(stopped, Some(Stopped::NeedsHuman)) && never_started {
+                println!(
+                    "nothing was started: the baseline could not be read from the metrics \
+                     source (the error is above); fix the source and re-run this step"
+                );
+            } else if matches!(stopped, Some(Stopped::NeedsHuman)) {
                 println!(
                     "the rollout needs a human: approve, resume, abort or promote it \
                      (`canaryd approve {} {}` against a running gate's --api-listen), \

@@ -40,13 +40,8 @@ struct Rig {
 }
 
 async fn rig() -> Rig {
-    let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
-    let mut sc = SampleAppConfig::new("v1");
-    sc.listen = loopback;
-    let stable = SampleApp::start(sc).await.unwrap();
-    let mut cc = SampleAppConfig::new("v2");
-    cc.listen = loopback;
-    let canary = SampleApp::start(cc).await.unwrap();
+    let stable = SampleApp::start(SampleAppConfig::new("v1")).await.unwrap();
+    let canary = SampleApp::start(SampleAppConfig::new("v2")).await.unwrap();
     let mut rc = RouterConfig::from_urls(&stable.url(), &canary.url()).unwrap();
     rc.admin_access = AdminAccess::Token(AdminToken::new(ROUTER_TOKEN).unwrap());
     let router = Router::start(rc).await.unwrap();

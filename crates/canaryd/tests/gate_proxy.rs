@@ -56,13 +56,8 @@ impl Drop for Kill {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gate_drives_a_policy_less_proxy_to_promotion() {
     let dir = tempfile::tempdir().unwrap();
-    let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
-    let mut sc = SampleAppConfig::new("v1");
-    sc.listen = loopback;
-    let stable = SampleApp::start(sc).await.unwrap();
-    let mut cc = SampleAppConfig::new("v2");
-    cc.listen = loopback;
-    let canary = SampleApp::start(cc).await.unwrap();
+    let stable = SampleApp::start(SampleAppConfig::new("v1")).await.unwrap();
+    let canary = SampleApp::start(SampleAppConfig::new("v2")).await.unwrap();
     let token_file = dir.path().join("router-token");
     std::fs::write(&token_file, ROUTER_TOKEN).unwrap();
     let (listen, admin) = (free_port(), free_port());

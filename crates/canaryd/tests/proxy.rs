@@ -50,13 +50,8 @@ impl Drop for Guard {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn proxy_runs_a_rollout_that_an_operator_approves() {
     let dir = tempfile::tempdir().unwrap();
-    let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
-    let mut sc = SampleAppConfig::new("v1");
-    sc.listen = loopback;
-    let stable = SampleApp::start(sc).await.unwrap();
-    let mut cc = SampleAppConfig::new("v2");
-    cc.listen = loopback;
-    let canary = SampleApp::start(cc).await.unwrap();
+    let stable = SampleApp::start(SampleAppConfig::new("v1")).await.unwrap();
+    let canary = SampleApp::start(SampleAppConfig::new("v2")).await.unwrap();
 
     // A local receiver standing in for a webhook endpoint.
     let received: Received = Arc::default();

@@ -78,13 +78,8 @@ enum Seen {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_database_holds_the_split_alerts_and_resumes() {
     let dir = tempfile::tempdir().unwrap();
-    let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
-    let mut sc = SampleAppConfig::new("v1");
-    sc.listen = loopback;
-    let stable = SampleApp::start(sc).await.unwrap();
-    let mut cc = SampleAppConfig::new("v2");
-    cc.listen = loopback;
-    let canary = SampleApp::start(cc).await.unwrap();
+    let stable = SampleApp::start(SampleAppConfig::new("v1")).await.unwrap();
+    let canary = SampleApp::start(SampleAppConfig::new("v2")).await.unwrap();
     let mut cfg = RouterConfig::from_urls(&stable.url(), &canary.url()).unwrap();
     // A probe that is slow on a busy machine must not pause the rollout here.
     cfg.probe.timeout = Duration::from_secs(5);

@@ -283,13 +283,8 @@ fn summary(a: &[(String, String, usize, bool)]) -> Vec<(String, usize, bool)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_split_survives_kills_at_every_point_of_a_rollout() {
     let dir = tempfile::tempdir().unwrap();
-    let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
-    let mut sc = SampleAppConfig::new("v1");
-    sc.listen = loopback;
-    let stable = SampleApp::start(sc).await.unwrap();
-    let mut cc = SampleAppConfig::new("v2");
-    cc.listen = loopback;
-    let canary = SampleApp::start(cc).await.unwrap();
+    let stable = SampleApp::start(SampleAppConfig::new("v1")).await.unwrap();
+    let canary = SampleApp::start(SampleAppConfig::new("v2")).await.unwrap();
     let (su, cu) = (stable.url(), canary.url());
     let urls = (su.as_str(), cu.as_str());
     std::fs::write(
@@ -506,13 +501,8 @@ async fn a_second_process_on_the_same_database_exits_4_naming_the_holder() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_second_release_starts_on_the_recorded_stable_history() {
     let dir = tempfile::tempdir().unwrap();
-    let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
-    let mut sc = SampleAppConfig::new("v1");
-    sc.listen = loopback;
-    let stable = SampleApp::start(sc).await.unwrap();
-    let mut cc = SampleAppConfig::new("v2");
-    cc.listen = loopback;
-    let canary = SampleApp::start(cc).await.unwrap();
+    let stable = SampleApp::start(SampleAppConfig::new("v1")).await.unwrap();
+    let canary = SampleApp::start(SampleAppConfig::new("v2")).await.unwrap();
     let (su, cu) = (stable.url(), canary.url());
     let urls = (su.as_str(), cu.as_str());
     std::fs::write(

@@ -19,13 +19,14 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::secret::SecretSource;
+use canaryd_secrets::{SafeUrl, UrlText};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NotifyConfig {
     /// Link template for messages; `{workload}` and `{revision}` are filled in.
     #[serde(default)]
-    pub dashboard_url: Option<String>,
+    pub dashboard_url: Option<UrlText>,
     #[serde(default)]
     pub retry: RetryConfig,
     pub targets: Vec<TargetConfig>,
@@ -94,12 +95,9 @@ pub struct SlackConfig {
 #[serde(deny_unknown_fields)]
 pub struct PagerDutyConfig {
     pub routing_key: SecretSource,
-    #[serde(default = "default_pd_url")]
-    pub url: String,
-}
-
-fn default_pd_url() -> String {
-    crate::pagerduty::DEFAULT_URL.to_string()
+    /// The Events API v2 endpoint; PagerDuty's own when left out.
+    #[serde(default)]
+    pub url: Option<SafeUrl>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -178,13 +176,10 @@ impl NotifyConfig {
                     t.name
                 )));
             }
-            if let Some(pd) = &t.pagerduty {
-                if !pd.url.starts_with("http://") && !pd.url.starts_with("https://") {
-                    return Err(invalid(format!(
-                        "targets[{i}] ({}): pagerduty.url must be an http(s) URL",
-                        t.name
-                    )));
-                }
+            if let Some(url) = t.pagerduty.as_ref().and_then(|pd| pd.url.as_ref()) {
+                url.refuse_credentials().map_err(|e| {
+                    invalid(format!("targets[{i}] ({}): pagerduty.url: {e}", t.name))
+                })?;
             }
         }
         Ok(cfg)

@@ -18,6 +18,7 @@ use crate::message::Message;
 use crate::redact::Redactor;
 use crate::secret::{Secret, SecretError};
 use crate::{pagerduty, slack, webhook};
+use canaryd_secrets::{SafeUrl, UrlText};
 
 #[derive(Debug, thiserror::Error)]
 pub enum NotifyError {
@@ -31,9 +32,18 @@ pub enum NotifyError {
 /// config file's sources, or by a caller that holds them, such as the
 /// Kubernetes controller reading Secrets).
 pub enum Channel {
-    Slack { url: Secret },
-    PagerDuty { url: String, key: Secret },
-    Webhook { url: Secret, secret: Secret },
+    Slack {
+        url: Secret,
+    },
+    /// `url`: the Events API v2 endpoint, PagerDuty's own when `None`.
+    PagerDuty {
+        url: Option<SafeUrl>,
+        key: Secret,
+    },
+    Webhook {
+        url: Secret,
+        secret: Secret,
+    },
 }
 
 impl Channel {
@@ -67,7 +77,7 @@ pub struct Delivery {
 /// All configured targets, ready to send.
 pub struct Notifiers {
     client: reqwest::Client,
-    dashboard_url: Option<String>,
+    dashboard_url: Option<UrlText>,
     retry: RetryConfig,
     targets: Vec<Target>,
     redactor: Redactor,
@@ -170,7 +180,12 @@ impl Notifiers {
     pub async fn send(&mut self, key: &RolloutKey, notice: &Notice) -> Vec<Delivery> {
         // Notices are built from what the collectors reported, and a reason can
         // quote a URL with credentials in it: scrub before anything is sent.
-        let mut msg = Message::new(key, notice, self.dashboard_url.as_deref(), now_rfc3339());
+        let mut msg = Message::new(
+            key,
+            notice,
+            self.dashboard_url.as_ref().map(UrlText::expose),
+            now_rfc3339(),
+        );
         if let Ok(mut v) = serde_json::to_value(&msg) {
             self.redactor.redact_json(&mut v);
             if let Ok(clean) = serde_json::from_value::<Message>(v) {
@@ -202,7 +217,9 @@ impl Notifiers {
                         self.open_incidents.insert(dedup);
                     }
                     Some((
-                        url.clone(),
+                        url.as_ref()
+                            .map_or(pagerduty::DEFAULT_URL, |u| u.expose().as_str())
+                            .to_string(),
                         body_json(&pagerduty::payload(&msg, routing, action)),
                         vec![],
                     ))

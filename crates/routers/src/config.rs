@@ -6,7 +6,7 @@
 //! production credentials.
 
 use canaryd_notify::secret::SecretError;
-use canaryd_notify::SecretSource;
+use canaryd_notify::{SafeUrl, SecretSource, UrlText};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -35,7 +35,7 @@ pub enum RouterConfig {
 #[serde(deny_unknown_fields)]
 pub struct EmbeddedConfig {
     /// The router's admin listener, e.g. `http://127.0.0.1:9091`.
-    pub admin_url: String,
+    pub admin_url: SafeUrl,
     /// The bearer token the router was started with.
     #[serde(default)]
     pub token: Option<SecretSource>,
@@ -94,7 +94,9 @@ pub struct WebhookConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RequestConfig {
-    pub url: String,
+    /// A template (`{revision}`...); may carry the load balancer's own
+    /// credentials, so it is shown masked.
+    pub url: UrlText,
     #[serde(default = "default_method")]
     pub method: String,
     /// Plain values are templates (`{revision}`...); `{env: VAR}` and
@@ -244,7 +246,7 @@ impl RouterConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         match self {
             RouterConfig::Embedded(c) => {
-                check_http_url("embedded.admin_url", &c.admin_url)?;
+                check_admin_url(&c.admin_url)?;
                 check_timeout("embedded.timeout", c.timeout)
             }
             RouterConfig::Exec(c) => crate::exec::Commands::compile(c).map(|_| ()),
@@ -259,6 +261,19 @@ pub(crate) fn check_timeout(field: &str, t: Duration) -> Result<(), ConfigError>
         return Err(invalid(field, "must be longer than 0 (write e.g. 10s)"));
     }
     Ok(())
+}
+
+/// The embedded router's admin listener: an http(s) URL with a host and
+/// nothing in it that looks like a credential (the token has its own field).
+pub(crate) fn check_admin_url(url: &SafeUrl) -> Result<(), ConfigError> {
+    if url.host_str().is_none() {
+        return Err(invalid(
+            "embedded.admin_url",
+            format!("`{url}` must be an http:// or https:// URL with a host"),
+        ));
+    }
+    url.refuse_credentials()
+        .map_err(|e| invalid("embedded.admin_url", e.to_string()))
 }
 
 /// An http(s) URL with a host. Checked on the template with placeholders

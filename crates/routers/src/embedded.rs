@@ -8,12 +8,11 @@
 
 use canaryd_core::vocab::{RolloutKey, Weight};
 use canaryd_driver::{ActionError, TrafficRouter};
-use canaryd_notify::{Redactor, Secret};
+use canaryd_notify::{Redactor, SafeUrl, Secret};
 use reqwest::StatusCode;
 
 use crate::action::Action;
-use crate::config::{check_http_url, ConfigError, EmbeddedConfig};
-use crate::safe_url;
+use crate::config::{ConfigError, EmbeddedConfig};
 use crate::webhook::error_chain;
 
 /// The admin API path, relative to `admin_url`.
@@ -47,7 +46,7 @@ struct WeightBody {
 /// Client of one router's admin API.
 pub struct EmbeddedRouter {
     client: reqwest::Client,
-    url: String,
+    url: SafeUrl,
     shown: String,
     token: Option<Secret>,
     redactor: Redactor,
@@ -57,7 +56,7 @@ pub struct EmbeddedRouter {
 
 impl EmbeddedRouter {
     pub fn new(cfg: &EmbeddedConfig) -> Result<EmbeddedRouter, ConfigError> {
-        check_http_url("embedded.admin_url", &cfg.admin_url)?;
+        crate::config::check_admin_url(&cfg.admin_url)?;
         crate::config::check_timeout("embedded.timeout", cfg.timeout)?;
         let client = canaryd_notify::http::client(cfg.timeout)
             .map_err(|e| ConfigError::Client(e.to_string()))?;
@@ -74,10 +73,10 @@ impl EmbeddedRouter {
                 Some(t)
             }
         };
-        let url = format!("{}{WEIGHT_PATH}", cfg.admin_url.trim_end_matches('/'));
+        let url = cfg.admin_url.join_path(WEIGHT_PATH);
         Ok(EmbeddedRouter {
             client,
-            shown: safe_url::display(&url),
+            shown: url.to_string(),
             url,
             token,
             redactor,
@@ -96,7 +95,7 @@ impl EmbeddedRouter {
     }
 
     fn request(&self, method: reqwest::Method) -> reqwest::RequestBuilder {
-        let r = self.client.request(method, &self.url);
+        let r = self.client.request(method, self.url.expose().clone());
         match &self.token {
             Some(t) => r.bearer_auth(t.expose()),
             None => r,

@@ -11,7 +11,6 @@ use canaryd_driver::{ActionError, TrafficRouter};
 use crate::action::Action;
 use crate::config::{ConfigError, RouterConfig};
 use crate::exec::{shell_words, Commands};
-use crate::safe_url;
 use crate::webhook::Requests;
 
 // One per shadow router: size does not matter.
@@ -44,11 +43,10 @@ impl ShadowRouter {
         cfg.validate()?;
         let plan = match cfg {
             RouterConfig::Embedded(c) => Plan::Embedded {
-                url: safe_url::display(&format!(
-                    "{}{}",
-                    c.admin_url.trim_end_matches('/'),
-                    crate::embedded::WEIGHT_PATH
-                )),
+                url: c
+                    .admin_url
+                    .join_path(crate::embedded::WEIGHT_PATH)
+                    .to_string(),
             },
             RouterConfig::Exec(c) => Plan::Exec(Commands::compile(c)?),
             RouterConfig::Webhook(c) => Plan::Webhook(Requests::compile(c)?),

@@ -73,10 +73,32 @@ enum Part {
     Hole(Placeholder),
 }
 
-/// A string with placeholders, checked once at load.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A string with placeholders, checked once at load. A URL template may carry
+/// a load balancer's credentials, so `Debug` shows the text masked.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Template {
     parts: Vec<Part>,
+}
+
+impl std::fmt::Debug for Template {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let text: String = self
+            .parts
+            .iter()
+            .map(|p| match p {
+                Part::Literal(s) => s.clone(),
+                Part::Hole(h) => PLACEHOLDERS
+                    .iter()
+                    .find(|(_, p)| p == h)
+                    .map_or_else(String::new, |(name, _)| format!("{{{name}}}")),
+            })
+            .collect();
+        write!(
+            f,
+            "Template({})",
+            canaryd_notify::redact::mask_url_credentials(&text)
+        )
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

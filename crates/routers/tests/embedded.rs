@@ -167,7 +167,7 @@ async fn an_unreachable_router_is_named() {
         l.local_addr().unwrap().port()
     };
     let cfg = EmbeddedConfig {
-        admin_url: format!("http://127.0.0.1:{port}"),
+        admin_url: canaryd_notify::SafeUrl::parse(&format!("http://127.0.0.1:{port}")).unwrap(),
         token: None,
         timeout: std::time::Duration::from_secs(2),
     };

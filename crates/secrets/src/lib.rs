@@ -13,4 +13,4 @@ pub mod yaml;
 
 pub use redact::{is_secret_name, mask_url_credentials, Redactor, MASK};
 pub use secret::{Secret, SecretError, SecretSource};
-pub use url::{shorten, SafeUrl, UrlError};
+pub use url::{shorten, SafeUrl, UrlError, UrlText};

@@ -123,6 +123,54 @@ impl SafeUrl {
     }
 }
 
+/// The text of a configured URL that is not a URL yet: a template such as
+/// `https://lb.internal/api/{workload}?token=...`, whose placeholders are
+/// filled per request. It is kept whole for the one place that renders and
+/// sends it, and shown masked (userinfo and credential-looking query
+/// parameters) by `Display`, `Debug` and serde, exactly like [`SafeUrl`].
+#[derive(Clone, PartialEq, Eq)]
+pub struct UrlText(String);
+
+impl UrlText {
+    pub fn new(text: impl Into<String>) -> UrlText {
+        UrlText(text.into())
+    }
+
+    /// The text with its credentials, for rendering the request.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The text without its credentials, safe to show anywhere.
+    pub fn masked(&self) -> String {
+        shorten(&mask_url_credentials(&self.0))
+    }
+}
+
+impl fmt::Display for UrlText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.masked())
+    }
+}
+
+impl fmt::Debug for UrlText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "UrlText({})", self.masked())
+    }
+}
+
+impl Serialize for UrlText {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.masked())
+    }
+}
+
+impl<'de> Deserialize<'de> for UrlText {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(UrlText)
+    }
+}
+
 /// Quotes at most this much of a bad input: an error is no place for a megabyte.
 const QUOTE_LIMIT: usize = 200;
 
@@ -193,6 +241,22 @@ mod tests {
         }
         assert_eq!(u.expose().password(), Some("pA55w0rd"));
         assert_eq!(u.credentials(), Some("user:password@"));
+    }
+
+    #[test]
+    fn url_text_is_masked_like_a_url_but_kept_whole_for_sending() {
+        let raw = "https://op:pA55w0rd@lb.internal/api/{workload}?w={weight}&access_token=t0k3n";
+        let t: UrlText = serde_json::from_str(&serde_json::to_string(raw).unwrap()).unwrap();
+        for shown in [
+            t.to_string(),
+            format!("{t:?}"),
+            serde_json::to_string(&t).unwrap(),
+        ] {
+            assert!(!shown.contains("pA55w0rd"), "{shown}");
+            assert!(!shown.contains("t0k3n"), "{shown}");
+            assert!(shown.contains("lb.internal/api/{workload}"), "{shown}");
+        }
+        assert_eq!(t.expose(), raw);
     }
 
     #[test]

@@ -55,7 +55,7 @@ impl SourceConfig {
     pub fn validate(&self) -> Result<(), SourceConfigError> {
         match self {
             SourceConfig::Prometheus(c) => {
-                crate::prometheus::client::validate_base_url(&c.url)
+                crate::prometheus::client::check_base_url(&c.url)
                     .map_err(|e| SourceConfigError::Prometheus(e.to_string()))?;
                 c.plan()
                     .map(|_| ())

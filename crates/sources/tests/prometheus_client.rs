@@ -4,7 +4,7 @@
 use axum::body::{to_bytes, Body};
 use axum::http::{HeaderMap, Request, Response, StatusCode};
 use canaryd_core::vocab::Timestamp;
-use canaryd_notify::SecretSource;
+use canaryd_notify::{SafeUrl, SecretSource};
 use canaryd_sources::error::QueryError;
 use canaryd_sources::prometheus::client::{Auth, Backoff, ClientConfig, PromClient};
 use std::sync::{Arc, Mutex};
@@ -113,7 +113,7 @@ fn fast() -> Backoff {
 
 fn client(url: &str, auth: Option<Auth>, retries: u32) -> PromClient {
     let cfg = ClientConfig {
-        url: url.to_string(),
+        url: SafeUrl::parse(url).unwrap(),
         auth,
         timeout: Duration::from_secs(5),
         retries,
@@ -323,7 +323,7 @@ async fn a_slow_server_times_out_and_is_retried_a_bounded_number_of_times() {
     slow.delay = Duration::from_secs(3);
     let server = serve(vec![slow]).await;
     let cfg = ClientConfig {
-        url: server.url.clone(),
+        url: SafeUrl::parse(&server.url).unwrap(),
         auth: None,
         timeout: Duration::from_millis(100),
         retries: 1,
@@ -404,17 +404,17 @@ async fn truncated_json_is_malformed() {
 #[test]
 fn bad_configs_are_refused_before_sending() {
     let cfg = |url: &str| ClientConfig {
-        url: url.into(),
+        url: SafeUrl::parse(url).unwrap(),
         auth: None,
         timeout: Duration::from_secs(1),
         retries: 0,
     };
-    for bad in [
-        "prom:9090",
-        "ftp://prom",
-        "http://u:p@prom:9090",
-        "http://prom/?x=1",
-    ] {
+    // Not http(s) at all: refused when the URL is read.
+    for bad in ["prom:9090", "ftp://prom"] {
+        assert!(SafeUrl::parse(bad).is_err(), "{bad}");
+    }
+    // A URL, but not a base URL the client may use.
+    for bad in ["http://u:p@prom:9090", "http://prom/?x=1"] {
         let err = PromClient::new(cfg(bad)).err().unwrap();
         assert!(matches!(err, QueryError::BadConfig(_)), "{bad}: {err:?}");
     }

@@ -227,7 +227,7 @@ async fn windows_read_what_the_apps_counted() {
             .client_config(),
     )
     .unwrap();
-    let plan = serde_saphyr::from_str::<PrometheusConfig>("url: x\nbaseline: v1")
+    let plan = serde_saphyr::from_str::<PrometheusConfig>("url: http://prom:9090\nbaseline: v1")
         .unwrap()
         .plan()
         .unwrap();

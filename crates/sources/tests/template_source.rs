@@ -142,7 +142,7 @@ fn the_documented_example_loads() {
 
 #[test]
 fn bad_configs_name_the_field() {
-    let e = cfg("url: x\nqueries: {errors: 'sum(x{{selectr}})'}")
+    let e = cfg("url: http://prom:9090\nqueries: {errors: 'sum(x{{selectr}})'}")
         .plan()
         .unwrap_err();
     assert!(
@@ -150,16 +150,19 @@ fn bad_configs_name_the_field() {
         "{e}"
     );
     assert!(e.to_string().contains("queries.errors"), "{e}");
-    let e = cfg("url: x\nqueries: {cpu: 'sum(process_cpu_seconds_total)'}")
+    let e = cfg("url: http://prom:9090\nqueries: {cpu: 'sum(process_cpu_seconds_total)'}")
         .plan()
         .unwrap_err();
     assert_eq!(e, ConfigError::NoSelector("cpu".into()));
-    let e = cfg("url: x\ncohort_label: 'a-b'").plan().unwrap_err();
+    let e = cfg("url: http://prom:9090\ncohort_label: 'a-b'")
+        .plan()
+        .unwrap_err();
     assert!(e.to_string().contains("cohort_label"), "{e}");
-    let e = serde_saphyr::from_str::<PrometheusConfig>("url: x\nconvension: istio").unwrap_err();
+    let e = serde_saphyr::from_str::<PrometheusConfig>("url: http://prom:9090\nconvension: istio")
+        .unwrap_err();
     assert!(e.to_string().contains("convension"), "{e}");
     let e =
-        cfg("url: x\nconvention: envoy\nstatus_label: code\nqueries: {errors: 'x{{selector}}'}");
+        cfg("url: http://prom:9090\nconvention: envoy\nstatus_label: code\nqueries: {errors: 'x{{selector}}'}");
     assert!(e.plan().is_ok());
 }
 
@@ -212,7 +215,7 @@ async fn a_cohort_that_matches_nothing_is_a_gap_not_a_pass() {
         }
         ok(vec![s(&v1, 10.0)])
     });
-    let plan = cfg("url: x\nbaseline: v1").plan().unwrap();
+    let plan = cfg("url: http://prom:9090\nbaseline: v1").plan().unwrap();
     let mut src = PrometheusSource::new(plan, fake, RolloutKey::new("pay", "v9"));
     let key = src.key().clone();
     let w = src
@@ -254,7 +257,7 @@ async fn nan_counts_and_partial_warnings_are_never_numbers() {
         }
         Ok(a)
     });
-    let plan = cfg("url: x").plan().unwrap();
+    let plan = cfg("url: http://prom:9090").plan().unwrap();
     let mut src = PrometheusSource::new(plan, fake, RolloutKey::new("pay", "v2"));
     let key = src.key().clone();
     let w = src
@@ -276,7 +279,7 @@ async fn nan_counts_and_partial_warnings_are_never_numbers() {
 #[tokio::test]
 async fn revisions_cannot_inject_promql() {
     let fake = Fake::new(|_| ok(vec![]));
-    let plan = cfg("url: x\nbaseline: v1").plan().unwrap();
+    let plan = cfg("url: http://prom:9090\nbaseline: v1").plan().unwrap();
     let evil = "v2\"} or vector(1) or x{a=\"";
     let mut src = PrometheusSource::new(plan, fake.clone(), RolloutKey::new("pay", evil));
     let key = src.key().clone();
@@ -324,7 +327,7 @@ async fn down_or_stale_canary_targets_make_the_window_unreliable() {
 async fn a_slow_prometheus_makes_the_window_unreliable() {
     let mut fake = Fake::new(app_pair);
     fake.delay = Duration::from_secs(6);
-    let plan = cfg("url: x\ntimeout: 5s").plan().unwrap();
+    let plan = cfg("url: http://prom:9090\ntimeout: 5s").plan().unwrap();
     let mut src = PrometheusSource::new(plan, fake, RolloutKey::new("pay", "v2"));
     let key = src.key().clone();
     let w = src
@@ -346,7 +349,7 @@ async fn an_unreachable_prometheus_is_a_source_error() {
             detail: "connection refused".into(),
         })
     });
-    let plan = cfg("url: x").plan().unwrap();
+    let plan = cfg("url: http://prom:9090").plan().unwrap();
     let mut src = PrometheusSource::new(plan, fake, RolloutKey::new("pay", "v2"));
     let key = src.key().clone();
     let e = src
@@ -390,7 +393,7 @@ fn many(q: &str) -> Result<Answer, QueryError> {
 #[tokio::test]
 async fn a_hub_issues_one_query_per_metric_for_all_rollouts() {
     let fake = Fake::new(many);
-    let plan = cfg("url: x\nbaseline: v1\nworkload_label: app")
+    let plan = cfg("url: http://prom:9090\nbaseline: v1\nworkload_label: app")
         .plan()
         .unwrap();
     let hub = PrometheusHub::new(plan, fake.clone());
@@ -444,7 +447,7 @@ async fn baseline_reads_the_stable_cohort_and_its_history() {
         }
         ok(vec![s(&v1, 50_000.0)])
     });
-    let plan = cfg("url: x").plan().unwrap();
+    let plan = cfg("url: http://prom:9090").plan().unwrap();
     let key = RolloutKey::new("pay", "v2");
     let week = Duration::from_secs(7 * 86_400);
     let got = baseline(&fake, &plan, &key, week, Timestamp(1_000_000_000_000))
@@ -489,7 +492,7 @@ async fn probes_are_rendered_per_rollout() {
     tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
 
     let yaml = format!(
-        "url: x\nbaseline: v1\nworkload_label: app\nprobe:\n  urls: ['http://{addr}/{{workload}}/healthz']\n"
+        "url: http://prom:9090\nbaseline: v1\nworkload_label: app\nprobe:\n  urls: ['http://{addr}/{{workload}}/healthz']\n"
     );
     let hub = PrometheusHub::new(cfg(&yaml).plan().unwrap(), Fake::new(many));
     let mut w1 = hub.source(RolloutKey::new("w1", "v2"));
@@ -509,7 +512,7 @@ async fn probes_are_rendered_per_rollout() {
         "{:?}",
         b.collectors
     );
-    let e = cfg("url: x\nprobe: {urls: ['http://{host}/healthz']}")
+    let e = cfg("url: http://prom:9090\nprobe: {urls: ['http://{host}/healthz']}")
         .plan()
         .unwrap_err();
     assert!(e.to_string().contains("probe.urls"), "{e}");
@@ -533,7 +536,7 @@ async fn istio_windows_compare_the_whole_service() {
         }
         ok(vec![s(&l("v2"), 20.0), s(&l("v1"), 100.0)])
     });
-    let plan = cfg("url: x\nconvention: istio\nbaseline: v1")
+    let plan = cfg("url: http://prom:9090\nconvention: istio\nbaseline: v1")
         .plan()
         .unwrap();
     let mut src = PrometheusSource::new(plan, fake.clone(), RolloutKey::new("shop/pay", "v2"));

@@ -373,7 +373,10 @@ async fn target_check(client: &reqwest::Client, t: &TargetConfig) -> Check {
             .load("slack.webhook_url")
             .map(|(s, _)| s.expose().to_string())
     } else if let Some(p) = &t.pagerduty {
-        Ok(p.url.clone())
+        Ok(p.url.as_ref().map_or_else(
+            || canaryd_notify::pagerduty::DEFAULT_URL.to_string(),
+            |u| u.expose().to_string(),
+        ))
     } else if let Some(w) = &t.webhook {
         w.url
             .load("webhook.url")

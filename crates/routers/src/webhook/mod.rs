@@ -58,14 +58,28 @@ pub enum WebhookError {
     },
 }
 
-/// One request, ready to send.
-#[derive(Debug, Clone, PartialEq)]
+/// One request, ready to send. Its `Debug` masks the URL's credentials.
+#[derive(Clone, PartialEq)]
 pub struct Prepared {
     pub method: Method,
     pub url: String,
     /// Without `Authorization` (added when sending, never shown).
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+}
+
+impl std::fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prepared")
+            .field("method", &self.method)
+            .field(
+                "url",
+                &canaryd_notify::redact::mask_url_credentials(&self.url),
+            )
+            .field("headers", &self.headers)
+            .field("body", &String::from_utf8_lossy(&self.body))
+            .finish()
+    }
 }
 
 /// How a request went when it succeeded.

@@ -47,9 +47,9 @@ fn compile_request(
     r: &RequestConfig,
     token: bool,
 ) -> Result<RequestTemplate, ConfigError> {
-    check_http_url(&format!("{field}.url"), &r.url)?;
-    let url =
-        Template::parse(&r.url).map_err(|e| invalid(format!("{field}.url"), e.to_string()))?;
+    check_http_url(&format!("{field}.url"), r.url.expose())?;
+    let url = Template::parse(r.url.expose())
+        .map_err(|e| invalid(format!("{field}.url"), e.to_string()))?;
     let method = match r.method.to_ascii_uppercase().as_str() {
         m @ ("GET" | "POST" | "PUT" | "PATCH" | "DELETE") => Method::from_bytes(m.as_bytes())
             .map_err(|e| invalid(format!("{field}.method"), e.to_string()))?,

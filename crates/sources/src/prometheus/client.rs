@@ -27,7 +27,7 @@ use std::time::Duration;
 pub struct ClientConfig {
     /// Base URL: `http://prom:9090`, or a path prefix such as Grafana's data-source proxy
     /// `https://grafana.example.com/api/datasources/proxy/uid/<uid>`; `/api/v1/...` is appended.
-    pub url: String,
+    pub url: SafeUrl,
     pub auth: Option<Auth>,
     /// Per attempt.
     pub timeout: Duration,
@@ -111,7 +111,7 @@ impl PromClient {
 
     /// [`PromClient::new`] with other waits between attempts.
     pub fn with_backoff(cfg: ClientConfig, backoff: Backoff) -> Result<PromClient, QueryError> {
-        let base = validate_base_url(&cfg.url)?;
+        let base = check_base_url(&cfg.url)?;
         let auth = match &cfg.auth {
             None => None,
             Some(Auth::Bearer { token }) => Some(LoadedAuth::Bearer(load(token, &base)?)),
@@ -250,12 +250,17 @@ pub(crate) fn seconds(t: Timestamp) -> String {
 /// as a [`SafeUrl`], so no error quotes the URL's credentials (even when the
 /// URL is otherwise broken, e.g. a bad port).
 pub fn validate_base_url(raw: &str) -> Result<String, QueryError> {
-    let trimmed = raw.trim().trim_end_matches('/');
-    let parsed = SafeUrl::parse(trimmed).map_err(|e| {
+    let parsed = SafeUrl::parse(raw.trim()).map_err(|e| {
         QueryError::BadConfig(format!(
             "{e}: give the base URL, e.g. `http://prometheus:9090`"
         ))
     })?;
+    check_base_url(&parsed)
+}
+
+/// The base URL the client appends `/api/v1/...` to: no credentials (they
+/// belong in `auth`), no query, no fragment, no trailing slash.
+pub fn check_base_url(parsed: &SafeUrl) -> Result<String, QueryError> {
     if parsed.credentials() == Some("user:password@") {
         return Err(QueryError::BadConfig(format!(
             "`{parsed}` carries credentials (`user:pass@`): move them to `auth` so they are \
@@ -268,7 +273,8 @@ pub fn validate_base_url(raw: &str) -> Result<String, QueryError> {
              `/api/v1/...` to it"
         )));
     }
-    Ok(trimmed.to_string())
+    // Checked above: this text carries no credentials.
+    Ok(parsed.expose().as_str().trim_end_matches('/').to_string())
 }
 
 /// Sending with per-attempt timeouts and bounded, backed-off retries; shared

@@ -46,6 +46,7 @@ use super::template::{
     Template, TemplateError, Var, COHORT_VARS, QUERY_VARS, SELECTOR_VARS, TARGET_VARS,
 };
 use crate::probe::{de_duration, ProbeConfig};
+use canaryd_notify::SafeUrl;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -54,7 +55,8 @@ use std::time::Duration;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PrometheusConfig {
-    pub url: String,
+    /// Masked wherever shown; credentials in it are refused by `validate`.
+    pub url: SafeUrl,
     #[serde(default)]
     pub auth: Option<super::client::Auth>,
     #[serde(default = "default_timeout", deserialize_with = "de_duration")]

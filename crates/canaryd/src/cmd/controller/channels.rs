@@ -8,8 +8,7 @@ use canaryd_core::vocab::RolloutKey;
 use canaryd_driver::{ActionError, Notifier};
 use canaryd_kube::controller::{NotifyTarget, SendNotice};
 use canaryd_notify::config::RetryConfig;
-pub use canaryd_notify::pagerduty::DEFAULT_URL;
-use canaryd_notify::{Channel, Notifiers, Secret};
+use canaryd_notify::{Channel, Notifiers, SafeUrl, Secret};
 use std::future::Future;
 use std::pin::Pin;
 
@@ -27,8 +26,11 @@ impl SendNotice for NotifyChannels {
 }
 
 /// Builds the channels; `pagerduty_url` is the Events API v2 endpoint
-/// (PagerDuty's own outside tests).
-pub fn build(targets: Vec<NotifyTarget>, pagerduty_url: &str) -> Result<NotifyChannels, String> {
+/// (`None`: PagerDuty's own, as outside tests).
+pub fn build(
+    targets: Vec<NotifyTarget>,
+    pagerduty_url: Option<&SafeUrl>,
+) -> Result<NotifyChannels, String> {
     let mut n = Notifiers::empty(RetryConfig::default()).map_err(|e| e.to_string())?;
     for (i, t) in targets.into_iter().enumerate() {
         let secret = |v: &canaryd_kube::controller::SecretValue| Secret::new(v.expose());
@@ -42,7 +44,7 @@ pub fn build(targets: Vec<NotifyTarget>, pagerduty_url: &str) -> Result<NotifyCh
             NotifyTarget::PagerDuty { routing_key } => (
                 format!("notify[{i}] pagerduty"),
                 Channel::PagerDuty {
-                    url: pagerduty_url.to_string(),
+                    url: pagerduty_url.cloned(),
                     key: secret(routing_key),
                 },
             ),
@@ -122,7 +124,7 @@ mod tests {
                 signing_key: SecretValue::new("hmac-key"),
             },
         ];
-        let mut channels = build(targets, DEFAULT_URL).unwrap();
+        let mut channels = build(targets, None).unwrap();
         let key = RolloutKey::new("shop/web", "7f9c");
         channels.send(&key, &rolled_back()).await.unwrap();
         let seen = seen.lock().unwrap().clone();
@@ -147,7 +149,7 @@ mod tests {
         let targets = vec![NotifyTarget::Slack {
             webhook_url: SecretValue::new("http://127.0.0.1:1/services/T0/B0/XXSECRET"),
         }];
-        let mut channels = build(targets, DEFAULT_URL).unwrap();
+        let mut channels = build(targets, None).unwrap();
         let key = RolloutKey::new("shop/web", "7f9c");
         let err = channels.send(&key, &rolled_back()).await.unwrap_err();
         assert!(err.0.contains("notify[0] slack"), "{err}");

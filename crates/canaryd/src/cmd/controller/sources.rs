@@ -16,7 +16,7 @@ use canaryd_kube::controller::{
 };
 use canaryd_kube::crd::{DatadogSpec, MetricsSpec, PrometheusSpec};
 use canaryd_notify::redact::Redactor;
-use canaryd_notify::{Secret, SecretSource};
+use canaryd_notify::{SafeUrl, Secret, SecretSource};
 use canaryd_sources::config::{Source, SourceConfig};
 use canaryd_sources::prometheus::client::Auth;
 use canaryd_sources::prometheus::config::PrometheusConfig;
@@ -71,7 +71,7 @@ impl SourceFactory for PolicySources {
         if targets.is_empty() {
             return Ok(None);
         }
-        let channels = super::channels::build(targets, super::channels::DEFAULT_URL)?;
+        let channels = super::channels::build(targets, None)?;
         Ok(Some(Box::new(channels)))
     }
 }
@@ -129,7 +129,8 @@ fn prometheus(
         _ => serde_json::from_value(serde_json::json!({"url": spec.address}))
             .map_err(|e| format!("spec.metrics.prometheus: {e}"))?,
     };
-    c.url.clone_from(&spec.address);
+    c.url = SafeUrl::parse(&spec.address)
+        .map_err(|e| format!("spec.metrics.prometheus.address: {e}"))?;
     if let Some(token) = req.credentials.get("prometheus.bearerToken") {
         c.auth = Some(Auth::Bearer {
             token: SecretSource::Inline(token.expose().to_string()),

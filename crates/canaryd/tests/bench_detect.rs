@@ -217,3 +217,62 @@ fn a_policy_file_runs_beside_the_presets() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("window") && err.contains(":2"), "{err}");
 }
+
+#[test]
+fn seeds_report_each_figure_across_seeds() {
+    let args = |extra: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = [
+            "bench",
+            "detect",
+            "--runs",
+            "5",
+            "--scenario",
+            "aa,error-x5",
+            "--policy",
+            "canaryd",
+            "--output",
+            "json",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    let run = |extra: &[&str]| {
+        let a = args(extra);
+        let o = canaryd(&a.iter().map(String::as_str).collect::<Vec<_>>());
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        serde_json::from_slice::<Vec<Value>>(&o.stdout).expect("JSON rows")
+    };
+    let spread = run(&["--seeds", "1-2,5"]);
+    assert_eq!(spread.len(), 2);
+    let x5 = row(&spread, "canaryd", "error-x5");
+    assert_eq!(x5["seeds"], serde_json::json!([1, 2, 5]));
+    // Each seed's row is exactly what `--seed N` gives on its own.
+    let alone = run(&["--seed", "5"]);
+    assert_eq!(x5["per_seed"][2], *row(&alone, "canaryd", "error-x5"));
+    let ttd: Vec<f64> = (0..3)
+        .map(|i| f(&x5["per_seed"][i], "ttd_median_s"))
+        .collect();
+    let s = &x5["ttd_median_s"];
+    assert_eq!(
+        f(s, "min"),
+        ttd.iter().copied().fold(f64::INFINITY, f64::min)
+    );
+    assert_eq!(f(s, "max"), ttd.iter().copied().fold(0.0, f64::max));
+    assert!(row(&spread, "canaryd", "aa")["detection_rate"].is_null());
+
+    let o = canaryd(&["bench", "detect", "--runs", "1", "--seeds", "9-3"]);
+    assert_ne!(o.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("must go upwards"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}

@@ -145,6 +145,7 @@ fn bench(c: &mut Criterion) {
                 canary_requests: 1_000,
                 baseline_requests: 9_000,
                 span_ms: None,
+                latency: None,
             };
             20
         ];

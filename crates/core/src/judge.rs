@@ -16,7 +16,7 @@
 //! inconclusive: missing data elsewhere does not make a real regression less real.
 
 use crate::observation::{Baseline, CollectorHealth, Observation, Window};
-use crate::policy::{Comparison, Metric, Policy, Rule};
+use crate::policy::{Comparison, Metric, Policy, Rule, TestKind};
 use crate::significance::{evaluate, Look, Significance};
 use crate::verdict::{Evidence, Judgement, RuleOutcome, Verdict};
 use crate::vocab::{Route, Timestamp};
@@ -283,7 +283,10 @@ fn judge_route(input: RouteInput<'_>) -> RouteOutcome {
     // means something when both cohorts were measured in the same window).
     let current = baseline_obs
         .filter(|(_, concurrent)| *concurrent)
-        .and_then(|(b, _)| Look::over(canary, b, span));
+        .and_then(|(b, _)| match rule.test.as_ref().map(|t| t.kind) {
+            Some(TestKind::SequentialLatency) => Look::with_latency(canary, b, span),
+            _ => Look::over(canary, b, span),
+        });
     let grid_floor = match rule.comparison {
         Comparison::Ratio(f) => Some(f),
         _ => None,
@@ -294,11 +297,16 @@ fn judge_route(input: RouteInput<'_>) -> RouteOutcome {
     let mut counts = (canary.requests, baseline_requests);
     let mut tolerant = None;
     if let Some(spec) = rule.test.as_ref().filter(|t| t.transient.is_some()) {
-        let (significance, pooled) =
-            crate::significance::evaluate_tolerant(spec, prior, current, grid_floor);
+        let (significance, pooled) = crate::significance::evaluate_tolerant(
+            spec,
+            metric,
+            prior,
+            current.clone(),
+            grid_floor,
+        );
         if let Some(p) = pooled.filter(|p| p.canary_requests > 0 && p.baseline_requests > 0) {
-            canary_value = p.canary_rate();
-            baseline_value = Some(p.baseline_rate());
+            canary_value = p.canary;
+            baseline_value = Some(p.baseline);
             counts = (p.canary_requests, Some(p.baseline_requests));
         }
         tolerant = Some(significance);
@@ -338,7 +346,7 @@ fn judge_route(input: RouteInput<'_>) -> RouteOutcome {
     };
     let significance = match tolerant {
         Some(s) => s,
-        None => evaluate(spec, canary, baseline, prior, current, grid_floor),
+        None => evaluate(spec, metric, canary, baseline, prior, current, grid_floor),
     };
     match significance {
         Significance::Confirmed(t) => RouteOutcome::Breach(evidence(Some(t))),

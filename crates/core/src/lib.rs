@@ -15,6 +15,7 @@ pub mod policy;
 pub mod replay;
 pub mod rollout;
 pub mod significance;
+pub mod tail;
 pub mod verdict;
 pub mod vocab;
 

@@ -511,7 +511,8 @@ fn remember_looks(s: &mut Rollout, window: &Window, policy: &Policy) {
         return;
     }
     for rule in &policy.rules {
-        if rule.test.as_ref().map(|t| t.kind) != Some(TestKind::SequentialErrors) {
+        let kind = rule.test.as_ref().map(|t| t.kind);
+        if !kind.is_some_and(TestKind::is_sequential) {
             continue;
         }
         for (route, rw) in &window.routes {
@@ -519,7 +520,12 @@ fn remember_looks(s: &mut Rollout, window: &Window, policy: &Policy) {
                 continue;
             }
             if let (Some(c), Some(b)) = (&rw.canary, &rw.baseline) {
-                if let Some(look) = Look::over(c, b, (window.start, window.end)) {
+                let span = (window.start, window.end);
+                let look = match kind {
+                    Some(TestKind::SequentialLatency) => Look::with_latency(c, b, span),
+                    _ => Look::over(c, b, span),
+                };
+                if let Some(look) = look {
                     s.looks
                         .entry(look_key(&rule.name, route))
                         .or_default()

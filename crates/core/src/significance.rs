@@ -13,13 +13,14 @@ use canaryd_stats::{
 use serde::{Deserialize, Serialize};
 
 use crate::observation::{Histogram, Observation};
-use crate::policy::{TestKind, TestSpec};
+use crate::policy::{Metric, TestKind, TestSpec};
+use crate::tail::{self, LatencyCells};
 use crate::verdict::TestEvidence;
 use crate::vocab::Timestamp;
 
 /// One window's contribution to a sequential error-count test: errors on
 /// each side, and the canary's observed share of the requests.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Look {
     pub canary_errors: u64,
     pub baseline_errors: u64,
@@ -34,6 +35,9 @@ pub struct Look {
     /// transients needs to know which looks one burst can touch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub span_ms: Option<(i64, i64)>,
+    /// Both cohorts' latency histograms, for a `sequential_latency` test.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency: Option<LatencyCells>,
 }
 
 impl Look {
@@ -66,6 +70,20 @@ impl Look {
             canary_requests: canary.requests,
             baseline_requests: baseline.requests,
             span_ms: None,
+            latency: None,
+        })
+    }
+
+    /// [`Look::over`] with both cohorts' latency histograms, for a
+    /// `sequential_latency` test.
+    pub fn with_latency(
+        canary: &Observation,
+        baseline: &Observation,
+        span: (Timestamp, Timestamp),
+    ) -> Option<Look> {
+        Look::over(canary, baseline, span).map(|l| Look {
+            latency: LatencyCells::of(canary, baseline),
+            ..l
         })
     }
 }
@@ -90,6 +108,7 @@ pub enum Significance {
 /// alternatives start.
 pub fn evaluate(
     spec: &TestSpec,
+    metric: &Metric,
     canary: &Observation,
     baseline: &Observation,
     prior: &[Look],
@@ -101,6 +120,9 @@ pub fn evaluate(
         TestKind::MannWhitney => latency_test(canary, baseline),
         TestKind::SequentialErrors => {
             sequential_test(spec, canary, baseline, prior, current, grid_floor)
+        }
+        TestKind::SequentialLatency => {
+            tail::run(spec, metric, &latency_looks(prior, current.as_ref())).map(|r| r.evidence())
         }
     };
     match outcome {
@@ -179,7 +201,7 @@ fn latency_test(canary: &Observation, baseline: &Observation) -> Result<TestEvid
 }
 
 /// Per-bucket counts of two cumulative histograms with the same bounds.
-fn per_bucket(c: &Histogram, b: &Histogram) -> Result<(Vec<u64>, Vec<u64>), String> {
+pub(crate) fn per_bucket(c: &Histogram, b: &Histogram) -> Result<(Vec<u64>, Vec<u64>), String> {
     let cs = c.sorted().map_err(|e| format!("canary {e}"))?;
     let bs = b.sorted().map_err(|e| format!("baseline {e}"))?;
     if cs.len() != bs.len() || cs.iter().zip(&bs).any(|(x, y)| x.0 != y.0) {
@@ -243,7 +265,10 @@ impl SequentialRun {
 /// The alternatives of a sequential error-count test: by default ratios
 /// 1.41× to 16×; under a ratio rule, from the rule's ratio (the smallest
 /// regression that matters) up to 4× it, by √2 — no evidence is spent on
-/// regressions the rule would let pass.
+/// regressions the rule would let pass. They are weighted by how many
+/// errors each needs to be told from 1 ([`ErrorCountTest::hardness`]): a
+/// ratio near the rule's is slow to prove and gets most of the weight; a
+/// large one is proved in a few errors even at a small weight.
 fn alternatives(grid_floor: Option<f64>) -> Option<Vec<f64>> {
     let floor = grid_floor.filter(|f| f.is_finite() && *f > 1.0)?;
     Some(
@@ -260,7 +285,13 @@ fn run_sequential(
     grid_floor: Option<f64>,
 ) -> Result<SequentialRun, String> {
     let made = match alternatives(grid_floor) {
-        Some(ratios) => ErrorCountTest::with_ratios(spec.alpha, &ratios),
+        Some(ratios) => {
+            let weights: Vec<f64> = ratios
+                .iter()
+                .map(|&r| ErrorCountTest::hardness(r))
+                .collect();
+            ErrorCountTest::with_weighted_ratios(spec.alpha, &ratios, &weights)
+        }
         None => ErrorCountTest::new(spec.alpha, Alternative::Greater),
     };
     let mut t = made.map_err(|e| format!("sequential_errors: {e}"))?;
@@ -297,20 +328,96 @@ fn run_sequential(
 /// with the regression the test saw, not with the burst it ignored).
 pub fn evaluate_tolerant(
     spec: &TestSpec,
+    metric: &Metric,
+    prior: &[Look],
+    current: Option<Look>,
+    grid_floor: Option<f64>,
+) -> (Significance, Option<Rested>) {
+    match spec.kind {
+        TestKind::SequentialErrors => {
+            let (s, p) = errors_tolerant(spec, prior, current, grid_floor);
+            let rested = p.map(|p| Rested {
+                canary: p.canary_rate(),
+                baseline: p.baseline_rate(),
+                canary_requests: p.canary_requests,
+                baseline_requests: p.baseline_requests,
+            });
+            (s, rested)
+        }
+        TestKind::SequentialLatency => latency_tolerant(spec, metric, prior, current),
+        k => (
+            Significance::Unavailable(format!(
+                "{} cannot set a transient aside (only sequential_errors and \
+                 sequential_latency can)",
+                k.name()
+            )),
+            None,
+        ),
+    }
+}
+
+/// The looks that carry latency histograms, with their spans.
+fn latency_looks<'a>(
+    prior: &'a [Look],
+    current: Option<&'a Look>,
+) -> Vec<(&'a LatencyCells, Option<(i64, i64)>)> {
+    prior
+        .iter()
+        .chain(current)
+        .filter_map(|l| l.latency.as_ref().map(|c| (c, l.span_ms)))
+        .collect()
+}
+
+/// `sequential_latency` with a transient: the verdict, and the rule's
+/// quantile of each cohort pooled over the looks it did not set aside.
+fn latency_tolerant(
+    spec: &TestSpec,
+    metric: &Metric,
+    prior: &[Look],
+    current: Option<Look>,
+) -> (Significance, Option<Rested>) {
+    let looks = latency_looks(prior, current.as_ref());
+    let run = match tail::run(spec, metric, &looks) {
+        Ok(r) => r,
+        Err(why) => return (Significance::Unavailable(why), None),
+    };
+    let skip = run.test.set_aside_looks();
+    let kept: Vec<&LatencyCells> = looks
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| skip.is_none_or(|(a, b)| *i < a || *i > b))
+        .map(|(_, (c, _))| *c)
+        .collect();
+    let q = tail::quantile_of(metric).unwrap_or(0.99);
+    let rested = tail::pooled(&kept).and_then(|(ch, bh, nc, nb)| {
+        Some(Rested {
+            canary: ch.quantile(q).ok()?,
+            baseline: bh.quantile(q).ok()?,
+            canary_requests: nc,
+            baseline_requests: nb,
+        })
+    });
+    (judged(spec, run.evidence()), rested)
+}
+
+/// The values a rule whose test tolerates transients compares with its
+/// threshold: the metric pooled over the rollout's looks, the set-aside
+/// burst left out, and the requests behind each.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rested {
+    pub canary: f64,
+    pub baseline: f64,
+    pub canary_requests: u64,
+    pub baseline_requests: u64,
+}
+
+fn errors_tolerant(
+    spec: &TestSpec,
     prior: &[Look],
     current: Option<Look>,
     grid_floor: Option<f64>,
 ) -> (Significance, Option<Pooled>) {
-    if spec.kind != TestKind::SequentialErrors {
-        return (
-            Significance::Unavailable(format!(
-                "{} cannot set a transient aside (only sequential_errors can)",
-                spec.kind.name()
-            )),
-            None,
-        );
-    }
-    let run = match run_sequential(spec, prior, current, grid_floor) {
+    let run = match run_sequential(spec, prior, current.clone(), grid_floor) {
         Ok(r) => r,
         Err(why) => return (Significance::Unavailable(why), None),
     };

@@ -186,14 +186,18 @@ fn canaryd_preset() {
             ("error_rate".into(), Comparison::Ratio(1.6), 1, false),
             ("latency_p95".into(), Comparison::Ratio(1.2), 6, false),
             ("latency_p50".into(), Comparison::Ratio(1.15), 6, false),
-            ("latency_p99".into(), Comparison::Ratio(1.2), 6, false),
+            ("latency_p99".into(), Comparison::Ratio(1.2), 1, false),
             ("error_rate".into(), Comparison::Absolute(0.25), 1, true),
             ("latency_p99".into(), Comparison::Ratio(3.0), 2, false),
         ]
     );
     let errors_test = TestSpec {
         transient: Some(Duration::from_secs(60)),
-        ..spec(TestKind::SequentialErrors, 0.05, None, None).unwrap()
+        ..spec(TestKind::SequentialErrors, 0.025, None, None).unwrap()
+    };
+    let tail_test = TestSpec {
+        transient: Some(Duration::from_secs(60)),
+        ..spec(TestKind::SequentialLatency, 0.01, None, None).unwrap()
     };
     assert_eq!(
         details(&p),
@@ -201,7 +205,7 @@ fn canaryd_preset() {
             ("errors", 100, Some(0.001), Some(errors_test)),
             ("latency-p95", 100, Some(50.0), None),
             ("latency-p50", 100, Some(20.0), None),
-            ("latency-p99", 100, Some(100.0), None),
+            ("latency-p99", 100, Some(100.0), Some(tail_test)),
             ("error-storm", 50, None, None),
             ("latency-storm", 100, None, None),
         ]
@@ -217,7 +221,7 @@ fn canaryd_preset() {
         .rules
         .iter()
         .filter_map(|r| r.test.as_ref())
-        .all(|t| t.kind == TestKind::SequentialErrors));
+        .all(|t| t.kind.is_sequential()));
     assert_eq!(p.traffic.min_requests_per_route, 100);
     assert_eq!(p.traffic.max_extensions, 3);
     assert_eq!(p.baseline, week_baseline());

@@ -581,7 +581,7 @@ fn transients_only_on_sequential_tests_and_in_range() {
         ),
         "rules[0].test.transient",
         Some(7),
-        &["only a sequential_errors test"],
+        &["only a sequential_errors or sequential_latency test"],
     );
     for (bad, words) in [
         ("0s", &["0s", "more than 0s"][..]),

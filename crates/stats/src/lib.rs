@@ -83,6 +83,8 @@ pub use mann_whitney::mann_whitney;
 pub use outliers::{iqr_outliers, Outliers};
 pub use quantile::{quantile_interval, quantile_ratio_interval};
 pub use rates::{rate_difference, rate_ratio, RateComparison};
-pub use sequential::{AnytimeTest, ErrorCountTest, LatencyTest, Sprt, SprtDecision};
+pub use sequential::{
+    AnytimeTest, ErrorCountTest, ExceedanceTest, LatencyTest, Sprt, SprtDecision,
+};
 pub use srm::sample_ratio_mismatch;
 pub use types::{Alternative, Interval, Method, MethodChoice, TestResult};

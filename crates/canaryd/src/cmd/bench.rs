@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use canaryd_sim::detect::{
-    chart, contender_names, json, markdown, run_bench, BenchConfig, Scenario,
+    chart, contender_names, json, markdown, run_bench, run_seeds, spread_markdown, BenchConfig,
+    Scenario,
 };
 use clap::{Args, Subcommand, ValueEnum};
 
@@ -28,6 +29,11 @@ pub struct DetectArgs {
     /// whatever the thread count.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Run the whole benchmark once per seed and report each figure's
+    /// spread across them (min / median / max): a range `1-10` or a list
+    /// `1,4,9`. Replaces `--seed`; no chart.
+    #[arg(long, value_parser = parse_seeds, conflicts_with_all = ["seed", "chart"])]
+    seeds: Option<Seeds>,
     /// Scenarios to run (repeat or comma-separate); all by default.
     #[arg(long, value_delimiter = ',')]
     scenario: Vec<String>,
@@ -48,6 +54,38 @@ pub struct DetectArgs {
     /// Worker threads (default: the machine's cores).
     #[arg(long)]
     threads: Option<usize>,
+}
+
+/// The seeds of `--seeds`.
+#[derive(Clone, Debug)]
+pub struct Seeds(Vec<u64>);
+
+fn parse_seeds(s: &str) -> Result<Seeds, String> {
+    let bad = |part: &str| {
+        format!("`{part}` is not a seed: give a range `1-10` or a list `1,4,9` of whole numbers")
+    };
+    let mut seeds = Vec::new();
+    for part in s.split(',').map(str::trim) {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b): (u64, u64) = (
+                    a.trim().parse().map_err(|_| bad(part))?,
+                    b.trim().parse().map_err(|_| bad(part))?,
+                );
+                if b < a || b - a >= 1000 {
+                    return Err(format!(
+                        "seed range `{part}` must go upwards and hold at most 1,000 seeds"
+                    ));
+                }
+                seeds.extend(a..=b);
+            }
+            None => seeds.push(part.parse().map_err(|_| bad(part))?),
+        }
+    }
+    if seeds.is_empty() {
+        return Err("--seeds needs at least one seed".into());
+    }
+    Ok(Seeds(seeds))
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -128,6 +166,33 @@ fn detect(args: DetectArgs) -> Result<u8, Fail> {
         threads,
     };
     let started = Instant::now();
+    if let Some(Seeds(seeds)) = &args.seeds {
+        let rows = run_seeds(&config, seeds).map_err(|e| Fail::invalid(e.to_string()))?;
+        let took = started.elapsed();
+        match args.output {
+            Output::Markdown => {
+                print!("{}", spread_markdown(&rows));
+                println!(
+                    "\n{} rollouts ({} seeds × {} runs × {} policies × {} scenarios) in {:.1}s on {} threads",
+                    seeds.len() as u64
+                        * args.runs
+                        * (config.policies.len() * config.scenarios.len()) as u64,
+                    seeds.len(),
+                    args.runs,
+                    config.policies.len(),
+                    config.scenarios.len(),
+                    took.as_secs_f64(),
+                    threads
+                );
+            }
+            Output::Json => println!(
+                "{}",
+                serde_json::to_string_pretty(&rows)
+                    .map_err(|e| Fail::Operational(anyhow::anyhow!("cannot encode: {e}")))?
+            ),
+        }
+        return Ok(0);
+    }
     let rows = run_bench(&config).map_err(|e| Fail::invalid(e.to_string()))?;
     let took = started.elapsed();
     match args.output {

@@ -31,14 +31,15 @@ const RULE_FIELDS: &[&str] = &[
 const TEST_FIELDS: &[&str] = &["kind", "alpha", "warn_alpha", "min_effect", "transient"];
 
 /// Every test kind a rule may name.
-pub(crate) const TEST_KINDS: [TestKind; 4] = [
+pub(crate) const TEST_KINDS: [TestKind; 5] = [
     TestKind::ChiSquare,
     TestKind::Fisher,
     TestKind::MannWhitney,
     TestKind::SequentialErrors,
+    TestKind::SequentialLatency,
 ];
 
-/// `chi_square, fisher, mann_whitney, sequential_errors`.
+/// `chi_square, fisher, mann_whitney, sequential_errors, sequential_latency`.
 pub(crate) fn test_kind_names() -> String {
     TEST_KINDS.map(TestKind::name).join(", ")
 }
@@ -247,7 +248,8 @@ fn read_test_kind(v: &SNode, field: &str, errs: &mut Errors) -> Option<TestKind>
             field,
             format!(
                 "unknown test {}{hint}; allowed: {} (chi_square, fisher and sequential_errors \
-                 fit error_rate; mann_whitney fits latency_p50, latency_p95 and latency_p99)",
+                 fit error_rate; mann_whitney and sequential_latency fit latency_p50, latency_p95 and \
+                 latency_p99)",
                 quote(&name),
                 test_kind_names()
             ),

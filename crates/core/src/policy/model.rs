@@ -134,7 +134,7 @@ pub struct TestSpec {
     /// |Cliff's delta| for latency distributions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_effect: Option<f64>,
-    /// `sequential_errors` only: the longest burst (a cold cache, a restart)
+    /// `sequential_errors` and `sequential_latency` only: the longest burst (a cold cache, a restart)
     /// that must never roll back, however bad. The test sets aside the
     /// evidence of the strongest stretch of windows one such burst can touch,
     /// so a rollback always rests on errors outside any single burst; the
@@ -160,6 +160,11 @@ pub enum TestKind {
     /// Anytime-valid two-sample test on error counts, accumulated over the
     /// whole rollout: checking it every window does not inflate false alarms.
     SequentialErrors,
+    /// Anytime-valid test on latency histograms, accumulated over the
+    /// rollout: how often each cohort is slower than the baseline's own
+    /// quantile bucket (the rule's p50 / p95 / p99), as an error-count test
+    /// on those exceedances.
+    SequentialLatency,
 }
 
 impl TestKind {
@@ -169,7 +174,17 @@ impl TestKind {
             TestKind::Fisher => "fisher",
             TestKind::MannWhitney => "mann_whitney",
             TestKind::SequentialErrors => "sequential_errors",
+            TestKind::SequentialLatency => "sequential_latency",
         }
+    }
+
+    /// Whether the test accumulates evidence over the rollout (and so can
+    /// set a transient aside).
+    pub fn is_sequential(self) -> bool {
+        matches!(
+            self,
+            TestKind::SequentialErrors | TestKind::SequentialLatency
+        )
     }
 
     /// Whether the test applies to this metric.
@@ -178,7 +193,7 @@ impl TestKind {
             TestKind::ChiSquare | TestKind::Fisher | TestKind::SequentialErrors => {
                 *metric == Metric::ErrorRate
             }
-            TestKind::MannWhitney => matches!(
+            TestKind::MannWhitney | TestKind::SequentialLatency => matches!(
                 metric,
                 Metric::LatencyP50 | Metric::LatencyP95 | Metric::LatencyP99
             ),

@@ -309,7 +309,7 @@ fn resolve_rule(
     // windows one burst can touch: its rollback never rests on one window.
     let tolerant = matches!(&r.test, F::Set(t)
         if matches!(t.v.transient, F::Set(_))
-            && matches!(&t.v.kind, F::Set(k) if k.v == TestKind::SequentialErrors));
+            && matches!(&t.v.kind, F::Set(k) if k.v.is_sequential()));
     if let (Some((1, key, loc, why)), Some(false), false) = (&consecutive, critical, tolerant) {
         errs.push(
             loc.or(r.loc),
@@ -317,7 +317,8 @@ fn resolve_rule(
             format!(
                 "a single bad window is noise; use consecutive ≥ 2, mark the rule \
                  critical: true for severe cases like 100% errors, or give its \
-                 sequential_errors test a `transient:` to set aside{why}{note}"
+                 sequential_errors / sequential_latency test a `transient:` to set \
+                 aside{why}{note}"
             ),
         );
         ok = false;
@@ -409,6 +410,10 @@ const MAX_TRANSIENT: Duration = Duration::from_secs(3600);
 fn max_effect(kind: TestKind) -> (f64, &'static str) {
     match kind {
         TestKind::MannWhitney => (1.0, "|Cliff's delta| is at most 1"),
+        TestKind::SequentialLatency => (
+            f64::MAX,
+            "the exceedance ratio (canary / baseline) has no upper bound",
+        ),
         TestKind::ChiSquare | TestKind::Fisher | TestKind::SequentialErrors => {
             (std::f64::consts::PI, "Cohen's h is at most π ≈ 3.14")
         }
@@ -435,9 +440,9 @@ fn resolve_test(
         F::Set(k) => {
             if let Some(m) = metric.filter(|m| !k.v.fits(m)) {
                 let fits = match k.v {
-                    TestKind::MannWhitney => {
-                        "mann_whitney compares latency distributions: it only fits \
-                         latency_p50, latency_p95 and latency_p99"
+                    TestKind::MannWhitney | TestKind::SequentialLatency => {
+                        "mann_whitney and sequential_latency compare latency distributions: \
+                         they only fit latency_p50, latency_p95 and latency_p99"
                     }
                     TestKind::ChiSquare | TestKind::Fisher | TestKind::SequentialErrors => {
                         "chi_square, fisher and sequential_errors test error counts: they only \
@@ -447,7 +452,7 @@ fn resolve_test(
                 let instead = if *m == Metric::ErrorRate {
                     "; on error_rate use chi_square, fisher or sequential_errors"
                 } else if is_latency(m) {
-                    "; on latencies use mann_whitney"
+                    "; on latencies use mann_whitney or sequential_latency"
                 } else {
                     "; no test fits this metric yet, remove `test:`"
                 };
@@ -471,7 +476,8 @@ fn resolve_test(
                 format!("{p}.kind"),
                 format!(
                     "missing: which test to run, one of {} (chi_square, fisher and \
-                     sequential_errors fit error_rate; mann_whitney fits latencies){note}",
+                     sequential_errors fit error_rate; mann_whitney and sequential_latency fit \
+                     latencies){note}",
                     test_kind_names()
                 ),
             );
@@ -585,12 +591,13 @@ fn resolve_test(
     }
 
     let transient = match &t.transient {
-        F::Set(d) if kind.is_some_and(|k| k != TestKind::SequentialErrors) => {
+        F::Set(d) if kind.is_some_and(|k| !k.is_sequential()) => {
             errs.push(
                 d.loc.or(owner),
                 format!("{p}.transient"),
                 format!(
-                    "only a sequential_errors test can set a transient aside: it accumulates \
+                    "only a sequential_errors or sequential_latency test can set a transient \
+                     aside: it accumulates \
                      evidence over the rollout, a one-window test has none to set aside{note}"
                 ),
             );

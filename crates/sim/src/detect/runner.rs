@@ -233,3 +233,26 @@ fn draw_window(
     };
     (window, canary_n)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The `canaryd` preset catches a tail-only regression (p99 300 → 450
+    /// ms, inside one histogram bucket) while the canary is still at 3%:
+    /// its `sequential_latency` test counts requests over the baseline's
+    /// p99 bucket edge. With per-window p99 rules over 6 windows (before
+    /// issue 17) the median run was caught at 870 s of virtual time, after
+    /// the 720 s first step; deterministic for the seed.
+    #[test]
+    fn canaryd_catches_a_tail_regression_during_the_first_step() {
+        let s = Scenario::named("latency-p99x1.5").unwrap();
+        let mut ttd: Vec<f64> = (0..40)
+            .map(|i| run_one("canaryd", &s, 3, i).unwrap())
+            .filter_map(|r| r.time_to_detect())
+            .collect();
+        assert_eq!(ttd.len(), 40, "every run caught");
+        ttd.sort_by(f64::total_cmp);
+        assert!(ttd[20] < 720.0, "median caught at {} s", ttd[20]);
+    }
+}

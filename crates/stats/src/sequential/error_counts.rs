@@ -20,7 +20,8 @@ const STEPS: usize = 8;
 /// depends on the errors and the share only, and s may change at every look
 /// as the weight ramps.
 ///
-/// **Statistic**: a mixture, with equal weights, of those likelihood-ratio
+/// **Statistic**: a mixture (equal weights by default,
+/// [`ErrorCountTest::with_weighted_ratios`] otherwise) of those likelihood-ratio
 /// martingales over a grid of ratios r (1.41x to 16x by default, 8 points
 /// spaced by sqrt 2): a test martingale under the null (each component is,
 /// and so is any fixed mixture), hence anytime-valid by Ville's inequality.
@@ -60,7 +61,8 @@ pub struct ErrorCountTest {
     ln_ratio: Vec<f64>,
     ratio_minus_one: Vec<f64>,
     log_m: Vec<f64>,
-    ln_components: f64,
+    /// ln of each component's weight in the mixture (weights sum to 1).
+    ln_weights: Vec<f64>,
     log_mixture: f64,
     evidence: Evidence,
     canary_errors: u64,
@@ -104,7 +106,27 @@ impl ErrorCountTest {
     /// mixed with equal weights. Put the grid where regressions that matter
     /// are: a policy's minimum effect size is a natural lowest point.
     pub fn with_ratios(alpha: f64, ratios: &[f64]) -> Result<ErrorCountTest> {
+        Self::with_weighted_ratios(alpha, ratios, &vec![1.0; ratios.len()])
+    }
+
+    /// A grid of ratios mixed with the given weights (normalized here).
+    /// Still a test martingale under the null for any fixed weights; what
+    /// they change is which regressions pay less to be detected. Weights
+    /// proportional to the errors a ratio needs to be told from 1
+    /// ([`ErrorCountTest::hardness`]) spend the mixture's cost where
+    /// detection is slow, and little where it is fast anyway.
+    pub fn with_weighted_ratios(
+        alpha: f64,
+        ratios: &[f64],
+        weights: &[f64],
+    ) -> Result<ErrorCountTest> {
         check_alpha(alpha)?;
+        if weights.len() != ratios.len() || weights.iter().any(|w| !(w.is_finite() && *w > 0.0)) {
+            return Err(StatsError::Undefined(
+                "one finite, positive weight per alternative ratio is needed",
+            ));
+        }
+        let total: f64 = weights.iter().sum();
         if ratios.is_empty() {
             return Err(StatsError::Undefined("the grid of ratios is empty"));
         }
@@ -119,7 +141,7 @@ impl ErrorCountTest {
             ln_ratio: ratios.iter().map(|r| r.ln()).collect(),
             ratio_minus_one: ratios.iter().map(|r| r - 1.0).collect(),
             log_m: vec![0.0; ratios.len()],
-            ln_components: (ratios.len() as f64).ln(),
+            ln_weights: weights.iter().map(|w| (w / total).ln()).collect(),
             log_mixture: 0.0,
             evidence: Evidence::new(alpha),
             canary_errors: 0,
@@ -216,14 +238,15 @@ impl ErrorCountTest {
             return Ok(());
         }
         let set_aside = self.transients.as_ref().map(|t| t.set_aside.as_slice());
-        let trimmed = |k: usize| self.log_m[k] - set_aside.map_or(0.0, |a| a[k]);
+        let trimmed =
+            |k: usize| self.log_m[k] - set_aside.map_or(0.0, |a| a[k]) + self.ln_weights[k];
         let max = (0..self.log_m.len())
             .map(trimmed)
             .fold(f64::NEG_INFINITY, f64::max);
         let sum: f64 = (0..self.log_m.len())
             .map(|k| (trimmed(k) - max).exp())
             .sum();
-        self.log_mixture = max + sum.ln() - self.ln_components;
+        self.log_mixture = max + sum.ln();
         self.evidence.observe(self.log_mixture);
         Ok(())
     }
@@ -253,11 +276,20 @@ impl ErrorCountTest {
         let t = self.transients.as_ref()?;
         (0..self.log_m.len()).max_by(|&a, &b| {
             let (ta, tb) = (
-                self.log_m[a] - t.set_aside[a],
-                self.log_m[b] - t.set_aside[b],
+                self.log_m[a] - t.set_aside[a] + self.ln_weights[a],
+                self.log_m[b] - t.set_aside[b] + self.ln_weights[b],
             );
             ta.total_cmp(&tb)
         })
+    }
+
+    /// How many errors it takes, relatively, to tell a canary failing
+    /// `ratio` times as often from an equal one at a small canary share:
+    /// 1 / (r ln r − r + 1), the inverse of the evidence (nats per error
+    /// over the share) that component gains when the ratio is true. A
+    /// weight for [`ErrorCountTest::with_weighted_ratios`].
+    pub fn hardness(ratio: f64) -> f64 {
+        1.0 / (ratio * ratio.ln() - ratio + 1.0)
     }
 
     /// log of the mixture martingale now (the evidence against "no regression").

@@ -14,10 +14,12 @@
 //! (well under a microsecond, see `BENCHMARKS.md`).
 
 mod error_counts;
+mod exceedance;
 mod latency;
 mod sprt;
 
 pub use error_counts::ErrorCountTest;
+pub use exceedance::{above, tail_bound, ExceedanceTest};
 pub use latency::LatencyTest;
 pub use sprt::{bernoulli_kl, wald_expected_sample_size, Sprt, SprtDecision};
 

@@ -341,6 +341,17 @@ fn controller(dir: &Path, namespace: &str, identity: &str) -> (Child, PathBuf) {
     (child, log)
 }
 
+/// The pid and command in the store's writer-lease row (`None`: no holder).
+fn store_writer(db: &Path) -> Option<(u32, String)> {
+    let conn = rusqlite::Connection::open(db).ok()?;
+    conn.query_row(
+        "SELECT pid, command FROM writer_lease WHERE id = 1",
+        [],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )
+    .ok()
+}
+
 async fn lease_holder(leases: &Api<Lease>) -> Option<(String, i32)> {
     let spec = leases.get_opt("canaryd-leader").await.ok()??.spec?;
     Some((spec.holder_identity?, spec.lease_transitions.unwrap_or(0)))
@@ -368,6 +379,26 @@ async fn rig() -> (
     let prom = PrometheusServer::start(&[stable.addr(), canary.addr()], Duration::from_secs(1))
         .await
         .expect("Prometheus (./scripts/test installs it)");
+    // The policy asks for stable history before a canary starts (else the
+    // rollout would wait for an approval): wait until Prometheus holds a
+    // few scrapes of the stable service.
+    let query = format!(
+        "{}/api/v1/query?query=count_over_time(http_requests_total%7Bversion%3D%22v1%22%7D%5B1m%5D)",
+        prom.url()
+    );
+    wait_for(
+        "Prometheus to hold 5 scrapes of the stable service",
+        || async {
+            let answer: Value = reqwest::get(&query).await.ok()?.json().await.ok()?;
+            let most = answer["data"]["result"]
+                .as_array()?
+                .iter()
+                .filter_map(|r| r["value"][1].as_str()?.parse::<f64>().ok())
+                .fold(0.0, f64::max);
+            (most >= 5.0).then_some(())
+        },
+    )
+    .await;
     (stable, canary, a, b, prom)
 }
 
@@ -479,6 +510,16 @@ async fn the_standby_takes_over_a_killed_leaders_rollout_without_repeating_or_sk
     .await;
     let (killed, transitions) = lease_holder(&leases).await.expect("a Lease holder");
     let survivor = if killed == "ctl-a" { "ctl-b" } else { "ctl-a" };
+    let db = dir.path().join("canaryd.db");
+    let pid = |identity: &str| cleanup.controllers[procs[identity]].id();
+    // Only the leader holds the store's writer lease; the standby waits
+    // for the Kubernetes Lease without touching it.
+    assert_eq!(
+        store_writer(&db),
+        Some((pid(&killed), format!("canaryd controller ({killed})"))),
+        "the leader holds the store's writer lease"
+    );
+    let survivor_pid = pid(survivor);
     let victim = &mut cleanup.controllers[procs[killed.as_str()]];
     victim.kill().expect("SIGKILL the leader");
     victim.wait().expect("the leader is gone");
@@ -506,6 +547,11 @@ async fn the_standby_takes_over_a_killed_leaders_rollout_without_repeating_or_sk
     })
     .await;
     assert_eq!(status.weight, Some(100));
+    assert_eq!(
+        store_writer(&db).map(|(pid, _)| pid),
+        Some(survivor_pid),
+        "the new leader took over the dead leader's writer lease"
+    );
 
     // Every split the route ever had: each step once, none skipped.
     let expected = vec![(100, 0), (75, 25), (50, 50), (0, 100), (100, 0)];
@@ -519,7 +565,7 @@ async fn the_standby_takes_over_a_killed_leaders_rollout_without_repeating_or_sk
     // The audit log: intact, and each action carried out exactly once.
     let verify = Command::new(env!("CARGO_BIN_EXE_canaryd"))
         .args(["audit", "verify", "--db"])
-        .arg(dir.path().join("canaryd.db"))
+        .arg(&db)
         .output()
         .expect("canaryd audit verify runs");
     assert_eq!(
@@ -533,7 +579,7 @@ async fn the_standby_takes_over_a_killed_leaders_rollout_without_repeating_or_sk
         .revision
         .clone()
         .expect("the status names the revision");
-    let store = canaryd_store::Store::open(&dir.path().join("canaryd.db")).expect("the store");
+    let store = canaryd_store::Store::open(&db).expect("the store");
     let entries = store
         .audit_entries(None, Some(revision.as_str()))
         .expect("the audit log");

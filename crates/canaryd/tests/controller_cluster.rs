@@ -468,6 +468,12 @@ async fn the_standby_takes_over_a_killed_leaders_rollout_without_repeating_or_sk
         )),
     ];
 
+    // The watch's first list must hold the route as created (100/0).
+    wait_for("the watch to see the route", || async {
+        (!splits.lock().expect("the record").is_empty()).then_some(())
+    })
+    .await;
+
     // A first, so it holds the Lease; then B, the standby, on the same file.
     let leases: Api<Lease> = Api::namespaced(client.clone(), &namespace);
     let mut procs = BTreeMap::new();

@@ -129,6 +129,12 @@ async fn a_breaching_rolling_update_is_paused_and_undone() {
     let (stop_tx, stop_rx) = watch::channel(false);
     let seen = Arc::new(Mutex::new(Vec::new()));
     let recorder = tokio::spawn(record(deployments.clone(), seen.clone(), stop_rx));
+    // The watch's first list must hold build 1, or the record would start
+    // from whatever the release had already changed.
+    wait_for("the watch to see the Deployment", || async {
+        (!seen.lock().expect("the record").is_empty()).then_some(())
+    })
+    .await;
     let canaries: Api<Canary> = Api::namespaced(client.clone(), &ns.name);
     let canary: Canary = serde_json::from_value(json!({
         "apiVersion": "canaryd.io/v1alpha1", "kind": "Canary",

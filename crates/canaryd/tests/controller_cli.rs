@@ -35,6 +35,8 @@ fn help_lists_the_flags_the_chart_uses() {
         "[env: POD_NAMESPACE=]",
         "--identity <IDENTITY>",
         "[env: POD_NAME=]",
+        "--lease-duration <LEASE_DURATION>",
+        "[default: 15s]",
         "--no-leader-election",
     ] {
         assert!(help.contains(flag), "{flag} missing from:\n{help}");
@@ -95,4 +97,15 @@ fn an_in_memory_database_is_refused() {
     let out = controller(&["--db", ":memory:"], None);
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("persistent volume"));
+}
+
+#[test]
+fn a_lease_duration_the_lease_cannot_store_is_refused() {
+    for bad in ["1500ms", "2s", "soon"] {
+        let out = controller(&["--lease-duration", bad], None);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{bad}: {stderr}");
+        assert!(stderr.contains("--lease-duration"), "{bad}: {stderr}");
+        assert!(stderr.contains(&format!("`{bad}`")), "{bad}: {stderr}");
+    }
 }

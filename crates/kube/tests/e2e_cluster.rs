@@ -474,8 +474,9 @@ async fn splits_seen(seen: &Recorded, expected: &[(i64, i64)]) -> Vec<(i64, i64)
     }
 }
 
-/// Plays the kubelet while `on`: marks every Pod of the namespace Ready,
-/// and the real Deployment and ReplicaSet controllers do the rest (roll a
+/// Plays the kubelet: marks the canary's Pods Ready at once (canaryd gives
+/// no weight to a canary that is not available), the stable ones only while
+/// `on`; the real Deployment and ReplicaSet controllers do the rest (roll a
 /// Deployment out, report it available). The in-memory API server has no
 /// controllers: there the Deployment's status is written as it would be.
 async fn play_kubelet(
@@ -489,7 +490,8 @@ async fn play_kubelet(
     let pods: Api<Pod> = Api::namespaced(client.clone(), &namespace);
     let deployments: Api<Deployment> = Api::namespaced(client, &namespace);
     loop {
-        if on.load(std::sync::atomic::Ordering::SeqCst) {
+        let stable_too = on.load(std::sync::atomic::Ordering::SeqCst);
+        {
             if memory {
                 for d in deployments
                     .list(&Default::default())
@@ -497,6 +499,9 @@ async fn play_kubelet(
                     .map(|l| l.items)
                     .unwrap_or_default()
                 {
+                    if d.metadata.name.as_deref() != Some("web-canary") && !stable_too {
+                        continue;
+                    }
                     let replicas = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
                     let generation = d.metadata.generation.unwrap_or(1);
                     let status = json!({"status": {"observedGeneration": generation, "replicas": replicas,
@@ -523,6 +528,15 @@ async fn play_kubelet(
                         .is_some_and(|cs| {
                             cs.iter().any(|c| c.type_ == "Ready" && c.status == "True")
                         });
+                    let track = pod
+                        .metadata
+                        .labels
+                        .as_ref()
+                        .and_then(|l| l.get("track"))
+                        .cloned();
+                    if track.as_deref() != Some("canary") && !stable_too {
+                        continue;
+                    }
                     if ready || pod.metadata.deletion_timestamp.is_some() {
                         continue;
                     }
@@ -855,7 +869,7 @@ async fn scenario(
         seen.clone(),
         stop_rx.clone(),
     ));
-    // No pod is ready until the test says so: promotion must wait for it.
+    // No stable pod is ready until the test says so: promotion must wait for it.
     let kubelet_on = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let kubelet = tokio::spawn(play_kubelet(
         client.clone(),

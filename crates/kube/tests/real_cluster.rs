@@ -480,3 +480,192 @@ async fn every_shipped_example_is_accepted_by_the_api_server() {
     }
     assert!(applied.len() >= 3, "{applied:?}");
 }
+
+/// Reports every generation of the route Accepted, as a Gateway would.
+async fn accept_routes(
+    routes: Api<kube::api::DynamicObject>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    use kube::api::{Patch, PatchParams};
+    loop {
+        if let Ok(r) = routes.get("web").await {
+            let generation = r.metadata.generation.unwrap_or(0);
+            let seen = r
+                .data
+                .pointer("/status/parents/0/conditions/0/observedGeneration")
+                .and_then(serde_json::Value::as_i64);
+            if seen != Some(generation) {
+                let status = json!({"status": {"parents": [{
+                    "parentRef": {"name": "gw"}, "controllerName": "canaryd.io/e2e-gateway",
+                    "conditions": [{"type": "Accepted", "status": "True", "reason": "Accepted",
+                                    "message": "accepted by the test", "observedGeneration": generation,
+                                    "lastTransitionTime": "2026-01-01T00:00:00Z"}]}]}});
+                let _ = routes
+                    .patch_status("web", &PatchParams::default(), &Patch::Merge(&status))
+                    .await;
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+    }
+}
+
+/// Issue 15, left open: an HTTPRoute sends its share to the canary Service
+/// whether or not any pod behind it is ready, and canaryd gave the first
+/// step's weight to a canary Deployment with no available replica. Now the
+/// weight waits: the route stays 100/0, the rollout holds (not rolled back)
+/// and the Canary says why; once the canary is available (the test plays
+/// the kubelet by marking its Pods Ready; the real controllers report the
+/// Deployment available) the same step goes through. Fails on the old
+/// router (the first reconcile writes 90/10).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_canary_that_is_not_available_gets_no_traffic_and_the_rollout_holds() {
+    use k8s_openapi::api::core::v1::Pod;
+    use kube::api::{DynamicObject, Patch, PatchParams};
+    use support::cluster::{ensure_crd, upstream_crd, wait_for};
+    let Some(client) = cluster().await else {
+        return;
+    };
+    let ns = TestNamespace::new(&client, "ready").await;
+    ensure_crd(
+        &client,
+        upstream_crd("gateway.networking.k8s.io_httproutes.yaml"),
+    )
+    .await;
+    let pp = PostParams::default();
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns.name);
+    deployments
+        .create(&pp, &deployment("web", "stable", "1"))
+        .await
+        .expect("create the stable Deployment");
+    deployments
+        .create(&pp, &deployment("web-canary", "canary", "2"))
+        .await
+        .expect("create the canary Deployment");
+    let resource = kube::api::ApiResource::from_gvk(&kube::api::GroupVersionKind::gvk(
+        "gateway.networking.k8s.io",
+        "v1",
+        "HTTPRoute",
+    ));
+    let routes: Api<DynamicObject> = Api::namespaced_with(client.clone(), &ns.name, &resource);
+    let route: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+        "metadata": {"name": "web", "namespace": ns.name},
+        "spec": {"parentRefs": [{"name": "gw"}],
+                 "rules": [{"backendRefs": [{"name": "web-stable", "port": 80, "weight": 100},
+                                            {"name": "web-canary", "port": 80, "weight": 0}]}]}
+    }))
+    .expect("an HTTPRoute");
+    routes.create(&pp, &route).await.expect("the HTTPRoute");
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let gateway = tokio::spawn(accept_routes(routes.clone(), stop_rx));
+    let canaries: Api<Canary> = Api::namespaced(client.clone(), &ns.name);
+    canaries
+        .create(
+            &pp,
+            &canary_object(json!({
+                "target": {"stable": "web", "canary": "web-canary"},
+                "router": {"httpRoute": {"name": "web", "stableService": "web-stable",
+                                         "canaryService": "web-canary"}},
+                "policy": {"inline": POLICY}})),
+        )
+        .await
+        .expect("create the Canary");
+    let weights = |r: &DynamicObject| {
+        let refs = r.data["spec"]["rules"][0]["backendRefs"].clone();
+        (refs[0]["weight"].as_i64(), refs[1]["weight"].as_i64())
+    };
+    let script = Script::new(&[]);
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let db = dir.path().join("c.db");
+    let t0 = support::cluster::now_ms();
+
+    // No canary pod is ready: the first step's weight waits.
+    let canary = canaries.get("web").await.expect("read the Canary");
+    let ctx = context(client.clone(), &db, &script, t0, true);
+    let outcome = reconcile_canary(&canary, &ctx).await;
+    assert!(outcome.is_err(), "the weight change is not done yet");
+    let route = routes.get("web").await.expect("read the route");
+    assert_eq!(weights(&route), (Some(100), Some(0)), "no traffic to it");
+    let status = canaries
+        .get("web")
+        .await
+        .expect("read the Canary")
+        .status
+        .unwrap_or_default();
+    assert_eq!(
+        status.phase.as_deref(),
+        Some("ramping"),
+        "held, not rolled back"
+    );
+    let ready = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .expect("a Ready condition");
+    assert_eq!(ready.reason, "ActionFailed", "{ready:?}");
+    assert!(
+        ready.message.contains("web-canary") && ready.message.contains("not ready to take traffic"),
+        "{ready:?}"
+    );
+    let events: Api<Event> = Api::namespaced(client.clone(), &ns.name);
+    let warned = events
+        .list(&Default::default())
+        .await
+        .expect("list Events")
+        .items
+        .into_iter()
+        .any(|e| {
+            e.type_.as_deref() == Some("Warning")
+                && e.note
+                    .as_deref()
+                    .is_some_and(|n| n.contains("not ready to take traffic"))
+        });
+    assert!(warned, "a Warning Event says why the rollout holds");
+
+    // The kubelet starts the canary's pods; the Deployment becomes available.
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns.name);
+    wait_for("the canary Deployment to be available", || async {
+        for pod in pods
+            .list(&kube::api::ListParams::default().labels("track=canary"))
+            .await
+            .ok()?
+            .items
+        {
+            let status = json!({"status": {"phase": "Running", "conditions": [
+                {"type": "Ready", "status": "True", "lastTransitionTime": "2026-01-01T00:00:00Z"}]}});
+            let name = pod.metadata.name.clone().unwrap_or_default();
+            let _ = pods
+                .patch_status(&name, &PatchParams::default(), &Patch::Merge(&status))
+                .await;
+        }
+        let d = deployments.get("web-canary").await.ok()?;
+        canaryd_kube::router::pair::rollout_progress(&d)
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    let canary = canaries.get("web").await.expect("read the Canary");
+    reconcile_canary(&canary, &ctx)
+        .await
+        .expect("the held step goes through");
+    let route = routes.get("web").await.expect("read the route");
+    assert_eq!(weights(&route), (Some(90), Some(10)), "the first step");
+    let status = canaries
+        .get("web")
+        .await
+        .expect("read the Canary")
+        .status
+        .unwrap_or_default();
+    assert_eq!(status.phase.as_deref(), Some("ramping"));
+    let ready = status.conditions.iter().find(|c| c.type_ == "Ready");
+    assert_ne!(
+        ready.map(|c| c.reason.as_str()),
+        Some("ActionFailed"),
+        "{ready:?}"
+    );
+    let _ = stop_tx.send(true);
+    let _ = gateway.await;
+}

@@ -386,11 +386,16 @@ fn promotion_steps(db: &Path, clock: super::Clock) -> crate::router::StepLog {
 }
 
 impl<F> Here<'_, F> {
+    /// The store, its commits fenced with the writer lease's token while
+    /// this replica holds it.
     fn open_store(&self) -> Result<Store, ControllerError> {
-        Store::open(Path::new(&self.ctx.db)).map_err(|source| ControllerError::Store {
-            canary: format!("{}/{}", self.namespace, self.name),
-            source: Box::new(source),
-        })
+        let mut store =
+            Store::open(Path::new(&self.ctx.db)).map_err(|source| ControllerError::Store {
+                canary: format!("{}/{}", self.namespace, self.name),
+                source: Box::new(source),
+            })?;
+        self.ctx.fence.apply(&mut store);
+        Ok(store)
     }
 
     fn driver_error(&self, source: canaryd_driver::DriverError) -> ControllerError {

@@ -5,18 +5,22 @@ use std::time::Duration;
 
 use canaryd_core::vocab::Timestamp;
 
+use super::store_lease::StoreLease;
 use super::{ControllerMetrics, LeaderFlag};
 use crate::lease::{Leadership, LeaseLock};
 
 /// This replica's side of the election: one round at a time (the loop
 /// calls [`Election::round`] every third of the Lease's duration) and a
-/// resignation on stop.
+/// resignation on stop. With a store ([`Election::with_store`]) a replica
+/// acts only while it holds both the Lease and the store's writer lease.
 pub struct Election {
     lock: LeaseLock,
     leader: LeaderFlag,
     metrics: Arc<ControllerMetrics>,
     /// When the Lease was last written as ours.
     renewed: std::sync::Mutex<Option<Timestamp>>,
+    /// The store's writer lease, held only while leading (see [`StoreLease`]).
+    store: Option<StoreLease>,
 }
 
 impl Election {
@@ -26,6 +30,19 @@ impl Election {
             leader,
             metrics,
             renewed: std::sync::Mutex::new(None),
+            store: None,
+        }
+    }
+
+    /// Leads only while also holding the store's writer lease.
+    pub fn with_store(mut self, store: StoreLease) -> Election {
+        self.store = Some(store);
+        self
+    }
+
+    fn release_store(&self) {
+        if let Some(s) = &self.store {
+            s.release();
         }
     }
 
@@ -46,17 +63,19 @@ impl Election {
                 if let Ok(mut r) = self.renewed.lock() {
                     *r = Some(now);
                 }
-                self.leader.set(true);
-                if !was {
+                let writes = self.store.as_ref().is_none_or(|s| s.hold(now));
+                self.leader.set(writes);
+                if writes && !was {
                     tracing::info!("took the Lease: reconciling every Canary");
                 }
-                !was
+                writes && !was
             }
             Ok(Leadership::Follower { holder }) => {
                 if was {
                     tracing::warn!(%holder, "lost the Lease: no longer reconciling");
                 }
                 self.leader.set(false);
+                self.release_store();
                 false
             }
             Err(e) => {
@@ -66,6 +85,7 @@ impl Election {
                 if was && stale {
                     tracing::warn!(error = %e, "cannot renew the Lease: no longer reconciling");
                     self.leader.set(false);
+                    self.release_store();
                 } else {
                     tracing::warn!(error = %e, "leader election failed; trying again");
                 }
@@ -81,6 +101,7 @@ impl Election {
     pub async fn resign(&self) {
         self.leader.set(false);
         self.metrics.set_leader(false);
+        self.release_store();
         if let Err(e) = self.lock.release().await {
             tracing::warn!(error = %e, "could not release the Lease; a standby takes over when it expires");
         }

@@ -23,6 +23,7 @@ mod parts;
 mod policy_secrets;
 mod run;
 mod status_write;
+mod store_lease;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -50,6 +51,7 @@ pub use notifier::{Channels, EventNotifier, SendNotice};
 pub use policy_secrets::refuse_policy_credentials;
 pub use run::{first_list, run, LeaseConfig, RunConfig, Scope};
 pub use status_write::write_status_retrying;
+pub use store_lease::{StoreFence, StoreLease};
 
 /// What a [`SourceFactory`] gets to build one rollout's metrics source.
 pub struct SourceRequest<'a> {
@@ -144,6 +146,9 @@ pub struct Context<F> {
     pub clock: Clock,
     /// Consecutive failures per Canary (`ns/name`), for the exponential back-off.
     pub failures: std::sync::Mutex<std::collections::HashMap<String, u32>>,
+    /// The writer lease's token while this replica leads: every commit of
+    /// a reconcile is fenced with it (see [`StoreLease`]).
+    pub fence: StoreFence,
 }
 
 impl<F> Context<F> {
@@ -158,6 +163,7 @@ impl<F> Context<F> {
             backoff: Backoff::default(),
             clock: system_clock(),
             failures: Default::default(),
+            fence: StoreFence::default(),
         }
     }
 

@@ -22,7 +22,7 @@ use kube::{Client, ResourceExt};
 use tokio::sync::{oneshot, watch};
 
 use super::election::Election;
-use super::{Context, ControllerError, SourceFactory};
+use super::{Context, ControllerError, SourceFactory, StoreLease};
 use crate::argo::rollout_resource;
 use crate::crd::Canary;
 use crate::error::KubeError;
@@ -117,17 +117,25 @@ pub async fn run<F: SourceFactory>(
             ctx.leader.set(true);
             None
         }
-        Some(l) => Some(Arc::new(Election::new(
-            LeaseLock::new(
-                client.clone(),
-                &l.namespace,
-                &l.name,
+        Some(l) => Some(Arc::new(
+            Election::new(
+                LeaseLock::new(
+                    client.clone(),
+                    &l.namespace,
+                    &l.name,
+                    &l.identity,
+                    l.duration,
+                ),
+                ctx.leader.clone(),
+                ctx.metrics.clone(),
+            )
+            .with_store(StoreLease::new(
+                ctx.db.clone(),
                 &l.identity,
                 l.duration,
-            ),
-            ctx.leader.clone(),
-            ctx.metrics.clone(),
-        ))),
+                ctx.fence.clone(),
+            )),
+        )),
     };
     if let Some(e) = &election {
         if e.round((ctx.clock)()).await {

@@ -174,7 +174,13 @@ impl HttpRouteRouter {
 }
 
 impl TrafficRouter for HttpRouteRouter {
+    /// A route sends its share to the canary Service whether or not a pod
+    /// behind it is ready, so no weight goes to a canary Deployment that is
+    /// not available (see [`DeploymentPairRouter::canary_ready`]).
     async fn set_weight(&mut self, _key: &RolloutKey, weight: Weight) -> Result<(), ActionError> {
+        if let (Some(pair), true) = (&self.pair, weight > 0) {
+            pair.canary_ready().await?;
+        }
         Ok(self.apply_weight(weight).await?)
     }
 

@@ -214,6 +214,27 @@ impl DeploymentPairRouter {
         }
     }
 
+    /// Whether the canary Deployment can take traffic through a route: at
+    /// least one replica, and rolled out and available (what `kubectl
+    /// rollout status` waits for). Until then a weight change is an error:
+    /// it waits in the outbox, the Canary says why, and the rollout holds
+    /// (it is not rolled back: a canary still starting is not a bad one).
+    pub async fn canary_ready(&self) -> Result<(), KubeError> {
+        let canary = retry(self.backoff, &self.canary, || self.get(&self.canary)).await?;
+        let waiting = if spec_replicas(&canary) == 0 {
+            Some("it is scaled to 0 replicas".to_string())
+        } else {
+            rollout_progress(&canary)
+        };
+        match waiting {
+            None => Ok(()),
+            Some(w) => Err(self.canary.invalid(format!(
+                "not ready to take traffic ({w}); canaryd gives it no traffic until it is, \
+                 and holds the rollout meanwhile"
+            ))),
+        }
+    }
+
     /// Copies the canary's pod spec into the stable Deployment (its labels
     /// stay: they are what the stable selector matches). `true` when it
     /// wrote, `false` when the stable one already ran `key.revision`.

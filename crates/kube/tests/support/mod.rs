@@ -145,3 +145,4 @@ pub fn schema_errors(schema: &Value, doc: &Value) -> Vec<String> {
         .collect()
 }
 pub mod canary;
+pub mod cluster;

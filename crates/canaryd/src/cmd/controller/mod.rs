@@ -52,15 +52,28 @@ pub struct ControllerArgs {
     /// This replica's name in the Lease and on its Events (default: $POD_NAME, else the hostname).
     #[arg(long, env = "POD_NAME")]
     identity: Option<String>,
+    /// How long the Lease holds without renewal: a crashed leader is
+    /// replaced after this; the leader renews every third of it and stops
+    /// acting when it could not renew for two thirds. Whole seconds, 3 s or more.
+    #[arg(long, default_value = "15s", value_parser = lease_duration)]
+    lease_duration: Duration,
     /// Reconcile without a Lease. Only for a single replica: two replicas
     /// without election would both act.
     #[arg(long)]
     no_leader_election: bool,
 }
 
-/// How long a Lease holds without renewal: a crashed leader is replaced
-/// after this, a renewal every third of it survives a slow API server.
-const LEASE_DURATION: Duration = Duration::from_secs(15);
+/// `--lease-duration`: the Lease stores whole seconds, and a renewal every
+/// third of it must leave a slow API server at least a second.
+fn lease_duration(v: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(v).map_err(|e| format!("`{v}`: {e}"))?;
+    if d.subsec_nanos() != 0 || d < Duration::from_secs(3) {
+        return Err(format!(
+            "`{v}`: give whole seconds, at least 3s (the Lease stores seconds; the leader renews every third)"
+        ));
+    }
+    Ok(d)
+}
 
 fn hostname() -> Option<String> {
     ["/proc/sys/kernel/hostname", "/etc/hostname"]
@@ -128,7 +141,7 @@ pub fn run(args: ControllerArgs) -> Result<u8, Fail> {
             namespace: args.lease_namespace.clone(),
             name: args.lease_name.clone(),
             identity: identity.clone(),
-            duration: LEASE_DURATION,
+            duration: args.lease_duration,
         });
         tokio::spawn(async move {
             wait_for_signal().await;

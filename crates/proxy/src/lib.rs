@@ -44,6 +44,7 @@ mod probe;
 mod routes;
 mod source;
 mod split;
+mod upstreams;
 
 pub use admin::{AdminAccess, AdminToken};
 pub use canaryd_http::ConnectionLimits;

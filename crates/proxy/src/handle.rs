@@ -138,6 +138,12 @@ impl Router {
                 "admin listener",
             )));
         }
+        if config.return_memory_after_bursts {
+            tasks.push(tokio::spawn(crate::trim::run(
+                shared.clone(),
+                stop_rx.clone(),
+            )));
+        }
         tasks.push(tokio::spawn(crate::probe::run(
             shared.upstreams.clone(),
             config.probe.clone(),

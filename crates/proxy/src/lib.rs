@@ -44,6 +44,7 @@ mod probe;
 mod routes;
 mod source;
 mod split;
+mod trim;
 mod upstreams;
 
 pub use admin::{AdminAccess, AdminToken};

@@ -26,6 +26,9 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+/// Idle keep-alive connections kept per upstream (see `Router::start`).
+const IDLE_PER_UPSTREAM: usize = 512;
+
 /// The embedded router. See [`Router::start`].
 pub struct Router;
 
@@ -82,8 +85,14 @@ impl Router {
         // common 60 s keep-alive (canaryd's own listeners included) closes
         // them: reusing one it is closing at that moment would fail a
         // user's request as a reset.
+        //
+        // At most IDLE_PER_UPSTREAM idle connections are kept per upstream:
+        // after a burst that held thousands of requests in flight, the
+        // surplus closes as it is returned instead of holding ~16 KB of
+        // buffers each for the whole idle timeout (nginx's `keepalive N`).
         let client: UpstreamClient = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(50))
+            .pool_max_idle_per_host(IDLE_PER_UPSTREAM)
             .build(connector);
         let shared = Arc::new(Shared {
             split: Arc::new(Splitter::new(config.initial_weight)),

@@ -69,6 +69,8 @@ enum Command {
     Abort(cmd::operator::OperatorArgs),
     /// Promote a rollout now, skipping the rest of its ladder.
     Promote(cmd::operator::OperatorArgs),
+    /// Give a running `canaryd proxy` a new canary (upstream URL and revision) without a restart; its rollout starts at 0%.
+    Release(cmd::release::ReleaseArgs),
     /// Run a statistical test by hand (Mann-Whitney, KS, Fisher, ...).
     #[command(subcommand)]
     Stats(cmd::stats::StatsCmd),
@@ -112,6 +114,7 @@ fn main() -> ExitCode {
         Command::Resume(a) => cmd::operator::run("resume", a),
         Command::Abort(a) => cmd::operator::run("abort", a),
         Command::Promote(a) => cmd::operator::run("promote", a),
+        Command::Release(a) => cmd::release::run(a),
         Command::SampleApp(a) => cmd::sample_app::run(a),
         Command::Load(a) => cmd::load::run(a),
         Command::Stats(c) => cmd::stats::run(c),

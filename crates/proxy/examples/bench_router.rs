@@ -16,7 +16,7 @@ fn arg(args: &[String], name: &str) -> Option<String> {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
-    let usage = "--listen ADDR --stable URL --canary URL [--weight N]";
+    let usage = "--listen ADDR --stable URL --canary URL [--weight N] [--max-connections N] [--keep-memory]";
     let listen: SocketAddr = arg(&args, "--listen").ok_or(usage)?.parse()?;
     let stable = arg(&args, "--stable").ok_or(usage)?;
     let canary = arg(&args, "--canary").ok_or(usage)?;
@@ -26,6 +26,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut cfg = RouterConfig::from_urls(&stable, &canary)?;
     cfg.listen = listen;
     cfg.initial_weight = weight;
+    cfg.return_memory_after_bursts = !args.iter().any(|a| a == "--keep-memory");
+    if let Some(n) = arg(&args, "--max-connections") {
+        cfg.limits.max_connections = n.parse()?;
+    }
     let router = Router::start(cfg).await?;
     println!(
         "router on {} (admin {:?}), weight {weight}",

@@ -137,6 +137,9 @@ pub struct RouterConfig {
     /// Header / idle timeouts and the connection cap of the proxy listener
     /// (default: two descriptors per connection, client and upstream).
     pub limits: ConnectionLimits,
+    /// After a burst has drained, give the allocator's free memory back to
+    /// the OS (see `trim`). On by default; off only to measure its effect.
+    pub return_memory_after_bursts: bool,
     /// The same for the admin listener: a few scrapers and controllers.
     pub admin_limits: ConnectionLimits,
 }
@@ -160,6 +163,7 @@ impl RouterConfig {
             initial_weight: 0,
             admin_access: AdminAccess::default(),
             limits: ConnectionLimits::for_fds(2),
+            return_memory_after_bursts: true,
             admin_limits: ConnectionLimits {
                 max_connections: 256,
                 ..ConnectionLimits::default()

@@ -5,10 +5,11 @@ use crate::body::{
     drain, BodyWatch, BoxError, Completion, LimitBody, MeteredBody, BODY_CLIENT_FAILED,
     BODY_TOO_LARGE,
 };
-use crate::config::{Stickiness, Upstream};
+use crate::config::Stickiness;
 use crate::metrics::{Recorder, Rejection};
 use crate::routes::RouteTable;
 use crate::split::{idx, Splitter};
+use crate::upstreams::Upstreams;
 use bytes::Bytes;
 use canaryd_core::vocab::Cohort;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -46,8 +47,7 @@ const HOP_BY_HOP: [&str; 9] = [
 
 pub(crate) struct Proxy {
     pub client: UpstreamClient,
-    pub stable: Upstream,
-    pub canary: Upstream,
+    pub upstreams: Arc<Upstreams>,
     pub split: Arc<Splitter>,
     pub rec: Arc<Recorder>,
     pub routes: RouteTable,
@@ -157,10 +157,12 @@ impl Proxy {
             .stickiness
             .as_ref()
             .and_then(|s| sticky_key(s, req.headers()));
+        // Read before the decision: see `upstreams` for why the order matters.
+        let pair = self.upstreams.get();
         let cohort = self.split.decide(key.as_deref());
         let upstream = match cohort {
-            Cohort::Canary => &self.canary,
-            Cohort::Baseline => &self.stable,
+            Cohort::Canary => &pair.canary,
+            Cohort::Baseline => &pair.stable,
         };
 
         let (mut parts, body) = req.into_parts();

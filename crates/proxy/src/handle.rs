@@ -8,6 +8,7 @@ use crate::metrics::{render, Recorder};
 use crate::probe::{ProbeResult, ProbeState};
 use crate::source::EmbeddedSource;
 use crate::split::Splitter;
+use crate::upstreams::{Pair, Upstreams};
 use canaryd_core::vocab::{Cohort, Weight};
 use canaryd_http::serve_with;
 use http::{Method, Request, Response, StatusCode};
@@ -25,6 +26,9 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+/// Idle keep-alive connections kept per upstream (see `Router::start`).
+const IDLE_PER_UPSTREAM: usize = 512;
+
 /// The embedded router. See [`Router::start`].
 pub struct Router;
 
@@ -32,8 +36,7 @@ pub(crate) struct Shared {
     pub split: Arc<Splitter>,
     pub rec: Arc<Recorder>,
     pub probes: Arc<ProbeState>,
-    pub stable: Upstream,
-    pub canary: Upstream,
+    pub upstreams: Arc<Upstreams>,
     pub probe_interval: Duration,
     pub probe_timeout: Duration,
 }
@@ -82,22 +85,26 @@ impl Router {
         // common 60 s keep-alive (canaryd's own listeners included) closes
         // them: reusing one it is closing at that moment would fail a
         // user's request as a reset.
+        //
+        // At most IDLE_PER_UPSTREAM idle connections are kept per upstream:
+        // after a burst that held thousands of requests in flight, the
+        // surplus closes as it is returned instead of holding ~16 KB of
+        // buffers each for the whole idle timeout (nginx's `keepalive N`).
         let client: UpstreamClient = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(50))
+            .pool_max_idle_per_host(IDLE_PER_UPSTREAM)
             .build(connector);
         let shared = Arc::new(Shared {
             split: Arc::new(Splitter::new(config.initial_weight)),
             rec: Arc::new(Recorder::new(config.routes.max_routes())),
             probes: Arc::new(ProbeState::default()),
-            stable: config.stable.clone(),
-            canary: config.canary.clone(),
+            upstreams: Arc::new(Upstreams::new(config.stable.clone(), config.canary.clone())),
             probe_interval: config.probe.interval,
             probe_timeout: config.probe.timeout,
         });
         let proxy = Arc::new(Proxy {
             client,
-            stable: config.stable.clone(),
-            canary: config.canary.clone(),
+            upstreams: shared.upstreams.clone(),
             split: shared.split.clone(),
             rec: shared.rec.clone(),
             routes: config.routes.clone(),
@@ -140,9 +147,14 @@ impl Router {
                 "admin listener",
             )));
         }
+        if config.return_memory_after_bursts {
+            tasks.push(tokio::spawn(crate::trim::run(
+                shared.clone(),
+                stop_rx.clone(),
+            )));
+        }
         tasks.push(tokio::spawn(crate::probe::run(
-            config.stable.clone(),
-            config.canary.clone(),
+            shared.upstreams.clone(),
             config.probe.clone(),
             shared.probes.clone(),
             stop_rx,
@@ -231,6 +243,37 @@ impl RouterHandle {
     pub fn promote(&self) {
         self.inner.shared.split.set(100);
         tracing::info!("promoted: all new requests go to the canary");
+    }
+
+    /// The upstreams that serve the stable and the canary cohort now.
+    pub fn upstreams(&self) -> (Upstream, Upstream) {
+        let p = self.inner.shared.upstreams.get();
+        (p.stable.clone(), p.canary.clone())
+    }
+
+    /// Takes a new canary (and the stable beside it) without a restart: no
+    /// connection is dropped, requests already sent finish where they went.
+    /// When it returns the weight is 0 and every new request goes to
+    /// `stable`; the new canary gets traffic only once the weight is raised.
+    ///
+    /// The order matters when a promoted canary becomes the new stable
+    /// (weight 100, old canary = new stable): the stable is switched first,
+    /// so every request keeps going to that upstream while the weight drops
+    /// to 0, and only then does the canary change, so a request that reads
+    /// the new canary also reads weight 0 (see `upstreams`).
+    pub fn switch_upstreams(&self, stable: Upstream, canary: Upstream) {
+        let sh = &self.inner.shared;
+        let old = sh.upstreams.get();
+        sh.upstreams.set(Pair {
+            stable: stable.clone(),
+            canary: old.canary.clone(),
+        });
+        sh.split.set(0);
+        sh.upstreams.set(Pair {
+            stable: stable.clone(),
+            canary: canary.clone(),
+        });
+        tracing::info!(%stable, %canary, old_stable = %old.stable, old_canary = %old.canary, "upstreams switched; the new canary takes no traffic (0%) until its rollout raises the weight");
     }
 
     /// Requests sent (split decisions made) to `cohort` since start.

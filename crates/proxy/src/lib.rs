@@ -44,6 +44,8 @@ mod probe;
 mod routes;
 mod source;
 mod split;
+mod trim;
+mod upstreams;
 
 pub use admin::{AdminAccess, AdminToken};
 pub use canaryd_http::ConnectionLimits;

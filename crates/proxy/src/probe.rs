@@ -15,6 +15,7 @@
 
 use crate::config::{ProbeConfig, Upstream};
 use crate::split::idx;
+use crate::upstreams::Upstreams;
 use bytes::Bytes;
 use canaryd_core::vocab::Cohort;
 use http::Request;
@@ -139,8 +140,7 @@ async fn probe_once(
 
 /// Probes both upstreams every `cfg.interval` until `stop` turns true.
 pub(crate) async fn run(
-    stable: Upstream,
-    canary: Upstream,
+    upstreams: Arc<Upstreams>,
     cfg: ProbeConfig,
     state: Arc<ProbeState>,
     mut stop: watch::Receiver<bool>,
@@ -159,9 +159,12 @@ pub(crate) async fn run(
             _ = stop.changed() => return,
         };
         let late = due.elapsed();
+        // Re-read every round: a release switches the canary while running.
+        let pair = upstreams.get();
+        let (stable, canary) = (&pair.stable, &pair.canary);
         let (s, c) = tokio::join!(
-            probe_once(&client, &stable, &cfg),
-            probe_once(&client, &canary, &cfg)
+            probe_once(&client, stable, &cfg),
+            probe_once(&client, canary, &cfg)
         );
         let starved = late >= cfg.timeout || (s.timed_out && c.timed_out);
         if starved {
@@ -173,8 +176,7 @@ pub(crate) async fn run(
                 "probe round set aside: this process is behind (busy machine), not an upstream"
             );
         }
-        for (cohort, r, upstream) in [(Cohort::Baseline, s, &stable), (Cohort::Canary, c, &canary)]
-        {
+        for (cohort, r, upstream) in [(Cohort::Baseline, s, stable), (Cohort::Canary, c, canary)] {
             let i = idx(cohort);
             timeouts_in_a_row[i] = match (r.timed_out, starved) {
                 (true, false) => timeouts_in_a_row[i] + 1,

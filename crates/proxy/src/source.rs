@@ -98,7 +98,7 @@ impl EmbeddedSource {
         if routes.is_empty() {
             return BaselineStatus::Missing(format!(
                 "the embedded router has measured no request to the stable upstream {} yet",
-                self.shared.stable
+                self.shared.upstreams.get().stable
             ));
         }
         BaselineStatus::Available(Baseline {
@@ -172,10 +172,10 @@ impl EmbeddedSource {
                  {timeouts} timed-out user request(s), {probes} failed health probe(s) in the \
                  window (last probe: {last}); without a working baseline the canary cannot be \
                  compared",
-                sh.stable
+                sh.upstreams.get().stable
             ));
         }
-        stale(sh, b, "stable", &sh.stable)
+        stale(sh, b, "stable", &sh.upstreams.get().stable)
     }
 
     fn canary_view_impaired(&self, now: &HealthMarks, answered: u64) -> Option<String> {
@@ -200,14 +200,14 @@ impl EmbeddedSource {
             return Some(format!(
                 "canary upstream {}: {probes} failed health probe(s) in the window (last: \
                  {last}) {users}",
-                sh.canary
+                sh.upstreams.get().canary
             ));
         }
         if users_failed > 0 {
             // What users got is in the window's errors; judge it.
             return None;
         }
-        stale(sh, c, "canary", &sh.canary)
+        stale(sh, c, "canary", &sh.upstreams.get().canary)
     }
 }
 

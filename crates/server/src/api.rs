@@ -60,8 +60,12 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
 
 /// Why the caller may not proceed, if so.
 fn denial(state: &AppState, headers: &HeaderMap) -> Option<&'static str> {
+    denial_for(state.token.as_deref(), headers)
+}
+
+fn denial_for(token: Option<&Secret>, headers: &HeaderMap) -> Option<&'static str> {
     let presented = bearer(headers);
-    match (&state.token, presented) {
+    match (token, presented) {
         (Some(token), Some(p)) if token.matches(p) => None,
         (None, _) => {
             Some("this canaryd has no API token configured; start it with one to accept commands")
@@ -89,6 +93,20 @@ pub(crate) async fn read_body(body: axum::body::Body) -> Result<axum::body::Byte
             format!("the body is over {} KiB, or broke off", MAX_BODY >> 10),
         )
     })
+}
+
+/// For a route a command serves beside the API's own (`canaryd proxy`'s
+/// releases): the same bearer check, made before any of the body is read,
+/// then the body up to the same cap. `Err` is the answer to send (401, 413).
+pub async fn authorized_body(
+    token: Option<&Secret>,
+    headers: &HeaderMap,
+    body: axum::body::Body,
+) -> Result<axum::body::Bytes, Response> {
+    if let Some(why) = denial_for(token, headers) {
+        return Err(deny(why));
+    }
+    read_body(body).await
 }
 
 fn deny(message: &str) -> Response {

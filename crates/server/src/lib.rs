@@ -14,6 +14,9 @@
 //! | GET | `/api/v1/rollouts` | the running rollouts |
 //! | POST | `/api/v1/commands` | `{workload, revision, action, by, reason?}` → [`canaryd_driver::Reply`] |
 //!
+//! A command may serve more routes beside these with the same guard
+//! ([`authorized_body`]): `canaryd proxy` adds `POST /api/v1/releases`.
+//!
 //! It also lets Argo Rollouts and Flagger ask canaryd for a verdict on a
 //! canary they steer ([`analysis`], [`integrations_router`]): the Argo `web`
 //! metric endpoint and Flagger's webhooks, answered from cached windows.
@@ -27,7 +30,7 @@ mod registry;
 
 pub use analysis::answer::Answer;
 pub use analysis::{AnalysisConfig, AnalysisError, AnalysisService, SourceFactory};
-pub use api::{router, CommandBody};
+pub use api::{authorized_body, router, CommandBody};
 pub use argo::Question as ArgoQuestion;
 pub use flagger::Payload as FlaggerPayload;
 pub use integrations::{integrations_router, serve_analysis};

@@ -17,6 +17,7 @@
 //! | `audit_head` | one row: `last_seq` and `last_hash` of the newest entry                    |
 //! | `baseline_cache` | the stable history a source last returned, per workload and route, with its fetch time |
 //! | `stable_history` | the stable cohort's traffic a proxy measured, per workload, route and interval |
+//! | `proxy_releases` | the stable and canary upstream of each release a proxy took, who released it and why |
 //! | `writer_lease` | one row: the process allowed to write (pid, host, since, last renewal; see [`WriterLease`]) |
 //!
 //! The schema version is kept in `PRAGMA user_version`; a database written by a
@@ -69,6 +70,7 @@ mod filter;
 mod history;
 mod lease;
 mod outbox;
+mod releases;
 mod rollouts;
 mod schema;
 mod store;
@@ -82,6 +84,7 @@ pub use error::{KeyConflict, StoreError};
 pub use history::HistoryRow;
 pub use lease::{LeaseHolder, LeaseRecord, WriterLease};
 pub use outbox::{NewEffect, OutboxRow};
+pub use releases::Release;
 pub use rollouts::{RolloutFilter, RolloutRow};
 pub use schema::SCHEMA_VERSION;
 pub use store::Store;

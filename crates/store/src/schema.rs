@@ -157,8 +157,26 @@ CREATE TABLE stable_history (
 CREATE INDEX stable_history_by_time ON stable_history (workload, at_ms);
 "#;
 
+/// Version 5: the canary upstream of each release a `canaryd proxy` took,
+/// by `canaryd release` or by a `--revision` it had never seen. The router
+/// lives in the process, so after a restart this row, not the command line,
+/// says which upstreams serve the workload (the newest release wins).
+const V5: &str = r#"
+CREATE TABLE proxy_releases (
+    workload    TEXT    NOT NULL,
+    revision    TEXT    NOT NULL,
+    stable_url  TEXT    NOT NULL,
+    canary_url  TEXT    NOT NULL,
+    released_by TEXT    NOT NULL,
+    reason      TEXT,
+    at_ms       INTEGER NOT NULL,
+    PRIMARY KEY (workload, revision)
+) STRICT;
+CREATE INDEX proxy_releases_by_time ON proxy_releases (workload, at_ms);
+"#;
+
 /// All migrations in order; the schema version is the number applied.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
 
 /// The schema version this build creates and understands.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -74,12 +74,12 @@ fn the_cache_survives_reopening_and_is_added_to_old_databases() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c.db");
     // A version-1 database, as the previous release left it: everything but
-    // the cache table (and the tables of versions 3 and 4).
+    // the cache table (and the tables of versions 3, 4 and 5).
     {
         drop(Store::open(&path).unwrap());
         let conn = rusqlite::Connection::open(&path).unwrap();
         conn.execute_batch(
-            "DROP TABLE baseline_cache; DROP TABLE writer_lease; DROP TABLE stable_history; PRAGMA user_version = 1;",
+            "DROP TABLE baseline_cache; DROP TABLE writer_lease; DROP TABLE stable_history; DROP TABLE proxy_releases; PRAGMA user_version = 1;",
         )
         .unwrap();
     }

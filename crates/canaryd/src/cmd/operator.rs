@@ -47,6 +47,25 @@ pub fn load_token(file: Option<&PathBuf>) -> Result<String, Fail> {
 }
 
 pub fn run(action: &str, args: OperatorArgs) -> Result<u8, Fail> {
+    let body = serde_json::json!({
+        "workload": args.workload,
+        "revision": args.revision,
+        "action": action,
+        "by": args.by,
+        "reason": args.reason,
+    });
+    send(action, &args, "api/v1/commands", body)
+}
+
+/// Posts `body` to `path` of the running canaryd and reports its answer:
+/// exit 0 when applied, 1 when refused (409), 3 for a bad request, 4 when
+/// canaryd cannot be reached or refuses the token.
+pub(crate) fn send(
+    action: &str,
+    args: &OperatorArgs,
+    path: &str,
+    body: serde_json::Value,
+) -> Result<u8, Fail> {
     if args.by.trim().is_empty() {
         return Err(Fail::invalid(
             "--by must name who is asking; it goes into the audit log",
@@ -55,14 +74,7 @@ pub fn run(action: &str, args: OperatorArgs) -> Result<u8, Fail> {
     let server = canaryd_notify::SafeUrl::parse(&args.server)
         .map_err(|e| Fail::invalid(format!("--server / CANARYD_SERVER: {e}")))?;
     let token = load_token(args.token_file.as_ref())?;
-    let body = serde_json::json!({
-        "workload": args.workload,
-        "revision": args.revision,
-        "action": action,
-        "by": args.by,
-        "reason": args.reason,
-    });
-    let url = server.join_path("api/v1/commands");
+    let url = server.join_path(path);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

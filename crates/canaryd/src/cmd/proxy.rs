@@ -17,7 +17,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use tokio::sync::mpsc;
 
-use super::{proxy_history, proxy_start};
+use super::{proxy_history, proxy_release, proxy_start};
 use crate::{fmt, DbArg, Fail};
 use canaryd_core::policy::BaselinePolicy;
 use canaryd_core::rollout::Phase;
@@ -140,15 +140,34 @@ pub fn run(args: ProxyArgs) -> Result<u8, Fail> {
             &canary_url.to_string(),
         );
     };
-    let key = RolloutKey::new(args.workload.clone(), revision);
+    let flags = proxy_release::Current {
+        key: RolloutKey::new(args.workload.clone(), revision),
+        stable: router_cfg.stable.clone(),
+        canary: router_cfg.canary.clone(),
+    };
 
-    // Before any listener exists: this process alone writes the database, and
-    // the router starts at the split the stored state says is in force.
+    // Before any listener exists: this process alone writes the database, the
+    // release in force is the newest one stored (flags naming a new revision
+    // are one), and the router starts at the split the stored state says.
     let mut store = fmt::open_store(&args.db.db)?;
     let lease = proxy_start::take_lease(&args.db.db, &mut store, "canaryd proxy")?;
-    let stored = proxy_start::load(&store, &key)?;
+    let mut current = proxy_release::at_start(&mut store, flags)?;
+    router_cfg.stable = current.stable.clone();
+    router_cfg.canary = current.canary.clone();
+    let stored = proxy_start::load(&store, &current.key)?;
     router_cfg.initial_weight = proxy_start::stored_weight(stored.as_ref());
     let fault = proxy_start::fault_hook()?;
+    let in_memory = args.db.db.as_os_str() == ":memory:";
+    // Releases are committed on a connection of their own, fenced by the lease.
+    let mut release_store = if in_memory {
+        None
+    } else {
+        let mut s = fmt::open_store(&args.db.db)?;
+        if let Some(t) = lease.as_ref().and_then(|l| l.token()) {
+            s.fence(&t);
+        }
+        Some(s)
+    };
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -172,7 +191,8 @@ pub fn run(args: ProxyArgs) -> Result<u8, Fail> {
         }
         if let Some(s) = &stored {
             println!(
-                "stored state of {key}: {} at {}%; serving {}% to the canary from the first request",
+                "stored state of {}: {} at {}%; serving {}% to the canary from the first request",
+                current.key,
                 s.phase,
                 s.weight,
                 router.weight()
@@ -180,12 +200,13 @@ pub fn run(args: ProxyArgs) -> Result<u8, Fail> {
         }
 
         let registry = Registry::default();
-        let (tx, rx) = mpsc::channel::<Request>(16);
-        registry.register(key.clone(), tx);
         if token.is_none() {
             eprintln!("warning: no API token (--api-token-file or CANARYD_API_TOKEN): operator commands will be refused");
         }
-        let api = canaryd_server::router(registry.clone(), token);
+        let (release_tx, mut releases) = mpsc::channel::<proxy_release::Asked>(4);
+        let api = canaryd_server::router(registry.clone(), token.clone()).merge(
+            proxy_release::routes(token, current.key.workload.0.clone(), release_tx),
+        );
         let listener = tokio::net::TcpListener::bind(args.api_listen)
             .await
             .map_err(|e| Fail::invalid(format!("cannot listen for the API on {}: {e}", args.api_listen)))?;
@@ -195,10 +216,11 @@ pub fn run(args: ProxyArgs) -> Result<u8, Fail> {
             }
         });
         println!(
-            "canaryd proxy: {} → stable {} / canary {}; rollout {key}; API on {}",
+            "canaryd proxy: {} → stable {} / canary {}; rollout {}; API on {}",
             router.url(),
-            stable_url,
-            canary_url,
+            current.stable,
+            current.canary,
+            current.key,
             args.api_listen
         );
 
@@ -207,12 +229,11 @@ pub fn run(args: ProxyArgs) -> Result<u8, Fail> {
             stored.as_ref().map(|s| &s.phase),
             Some(Phase::Promoted { .. })
         )));
-        let in_memory = args.db.db.as_os_str() == ":memory:";
         if !in_memory {
             proxy_history::spawn_recorder(
                 &router,
                 &args.db.db,
-                key.workload.0.clone(),
+                current.key.workload.0.clone(),
                 window,
                 lookback,
                 canary_is_stable.clone(),
@@ -221,31 +242,55 @@ pub fn run(args: ProxyArgs) -> Result<u8, Fail> {
         let mut source = proxy_history::HistorySource {
             inner: router.metrics_source(),
             store: if in_memory { None } else { Some(fmt::open_store(&args.db.db)?) },
-            workload: key.workload.0.clone(),
+            workload: current.key.workload.0.clone(),
             lookback,
         };
         let limits = LiveLimits { idle_windows: None, max_windows: None };
-        let outcome = tokio::select! {
-            r = run_live(&mut driver, &mut source, &key, rx, limits, log_progress) => Some(r?),
-            _ = shutdown_signal() => None,
-        };
-        registry.unregister(&key);
-        let code = match outcome {
-            Some((state, _)) => {
-                if matches!(state.phase, Phase::Promoted { .. }) {
-                    canary_is_stable.store(true, Ordering::SeqCst);
+        let stop = shutdown_signal();
+        tokio::pin!(stop);
+        let status = proxy_release::Status::default();
+        // One rollout after another, each started by a release, until stopped.
+        let code = 'releases: loop {
+            let key = current.key.clone();
+            let (tx, rx) = mpsc::channel::<Request>(16);
+            registry.register(key.clone(), tx);
+            let progress = |p: &Progress| {
+                log_progress(p);
+                note_state(&status, p);
+            };
+            let live = run_live(&mut driver, &mut source, &key, rx, limits, progress);
+            tokio::pin!(live);
+            let outcome = loop {
+                tokio::select! {
+                    r = &mut live => break Some(r?),
+                    Some(asked) = releases.recv() => proxy_release::while_in_progress(&current, &status, asked),
+                    _ = &mut stop => break None,
                 }
-                println!(
-                    "rollout {key} finished: {}; serving at {}% canary until stopped",
-                    canaryd_driver::replay::phase_detail(&state),
-                    router.weight()
-                );
-                shutdown_signal().await;
-                canaryd_driver::replay::outcome_of(&state).exit_code()
-            }
-            None => {
+            };
+            registry.unregister(&key);
+            let Some((state, _)) = outcome else {
                 println!("stopping: rollout {key} is saved and resumes where it was on the next start");
-                2
+                break 2;
+            };
+            if matches!(state.phase, Phase::Promoted { .. }) {
+                canary_is_stable.store(true, Ordering::SeqCst);
+            }
+            println!(
+                "rollout {key} finished: {}; serving at {}% canary until stopped or a new canary is released",
+                canaryd_driver::replay::phase_detail(&state),
+                router.weight()
+            );
+            loop {
+                tokio::select! {
+                    Some(asked) = releases.recv() => {
+                        if let Some(next) = proxy_release::take(release_store.as_mut(), &router, &current, &state, asked) {
+                            canary_is_stable.store(false, Ordering::SeqCst);
+                            current = next;
+                            continue 'releases;
+                        }
+                    }
+                    _ = &mut stop => break 'releases canaryd_driver::replay::outcome_of(&state).exit_code(),
+                }
             }
         };
         router.shutdown().await;
@@ -254,6 +299,18 @@ pub fn run(args: ProxyArgs) -> Result<u8, Fail> {
         }
         Ok(code)
     })
+}
+
+/// Keeps the running rollout's phase for a release refused meanwhile.
+fn note_state(status: &proxy_release::Status, p: &Progress) {
+    match p {
+        Progress::Started { state, .. } => status.set(state),
+        Progress::Window { applied, .. } | Progress::Operator { applied, .. } => {
+            status.set(&applied.state)
+        }
+        Progress::BaselineChecked { applied } => status.set(&applied.state),
+        Progress::SourceFailed { .. } | Progress::StoreFailed { .. } => {}
+    }
 }
 
 /// Deadlines and the connection cap of the router's listeners.

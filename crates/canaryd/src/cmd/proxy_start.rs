@@ -115,6 +115,12 @@ impl LeaseGuard {
         });
     }
 
+    /// The token that fences commits, for another connection of this process.
+    pub fn token(&self) -> Option<String> {
+        let held = self.lease.lock().unwrap_or_else(|p| p.into_inner());
+        held.as_ref().map(|l| l.token().to_string())
+    }
+
     /// Gives the lease up, so the next process starts without judging it stale.
     pub fn release(&self) {
         let taken = self.lease.lock().unwrap_or_else(|p| p.into_inner()).take();

@@ -188,6 +188,19 @@ pub fn run(args: ReportArgs) -> Result<u8, Fail> {
                             describe_decision(&decision)
                         );
                     }
+                    Err(_) if e.payload["record"] == "new_canary" => {
+                        let _ = writeln!(
+                            other_md,
+                            "- {at}: new canary at {} by {}{} (stable {})",
+                            e.payload["canary_url"].as_str().unwrap_or("?"),
+                            e.payload["by"].as_str().unwrap_or("?"),
+                            e.payload["reason"]
+                                .as_str()
+                                .map(|r| format!(": {r}"))
+                                .unwrap_or_default(),
+                            e.payload["stable_url"].as_str().unwrap_or("?"),
+                        );
+                    }
                     Ok(AuditRecord::Window { .. }) | Err(_) => {
                         let _ =
                             writeln!(other_md, "- {at}: entry #{} ({})", e.seq, e.kind.as_str());

@@ -65,6 +65,7 @@ const VALUE_FLAGS: &[&str] = &[
     "--db",
     "--listen",
     "--lease-name",
+    "--lease-duration",
     "--lease-namespace",
     "--identity",
 ];
@@ -596,7 +597,8 @@ fn check_deployment(t: &Typed, e: &Expect, sa: &str) -> Result<(), String> {
     );
     ensure!(
         flags.contains_key("--no-leader-election") != e.leader_election
-            && flags.contains_key("--lease-name") == e.leader_election,
+            && flags.contains_key("--lease-name") == e.leader_election
+            && flags.contains_key("--lease-duration") == e.leader_election,
         "leader election {} but flags {flags:?}",
         e.leader_election
     );

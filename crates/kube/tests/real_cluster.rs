@@ -11,115 +11,27 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use canaryd_kube::controller::reconcile_canary;
 use canaryd_kube::crd::{Canary, CanaryStatus, WindowStatus};
 use canaryd_kube::events::Announcer;
 use canaryd_kube::status::{write_status, EventWords};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::api::events::v1::Event;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, DeleteParams, PostParams};
+use kube::api::{Api, PostParams};
 use kube::{Client, CustomResourceExt, Resource};
 use serde_json::json;
 use support::canary::{context, Script, POLICY};
+use support::cluster::{cluster, ensure_crd, TestNamespace};
 
-/// A client for the cluster, or `None` (said on stdout) when not asked to run.
-async fn cluster() -> Option<Client> {
-    let kubeconfig = std::env::var("KUBECONFIG").unwrap_or_default();
-    if kubeconfig.is_empty() {
-        println!("skipped: KUBECONFIG not set");
-        return None;
-    }
-    if std::env::var("CANARYD_E2E").as_deref() != Ok("1") {
-        println!(
-            "skipped: CANARYD_E2E is not 1 (set it to run against the cluster KUBECONFIG names)"
-        );
-        return None;
-    }
-    Some(
-        Client::try_default()
-            .await
-            .expect("a Kubernetes client for the cluster KUBECONFIG names"),
-    )
-}
-
-/// A namespace of this test's own, deleted on drop (also on a failed
-/// assertion). Needs the multi-threaded runtime (`block_in_place`).
-struct TestNamespace {
-    client: Client,
-    name: String,
-}
-
-impl TestNamespace {
-    async fn new(client: &Client, test: &str) -> TestNamespace {
-        let millis = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis())
-            .unwrap_or(0);
-        let name = format!("canaryd-{test}-{}-{millis}", std::process::id());
-        let ns: Namespace =
-            serde_json::from_value(json!({"metadata": {"name": name}})).expect("a Namespace");
-        Api::<Namespace>::all(client.clone())
-            .create(&PostParams::default(), &ns)
-            .await
-            .expect("create the test namespace");
-        ensure_canary_crd(client).await;
-        TestNamespace {
-            client: client.clone(),
-            name,
-        }
-    }
-}
-
-impl Drop for TestNamespace {
-    fn drop(&mut self) {
-        let api: Api<Namespace> = Api::all(self.client.clone());
-        let name = self.name.clone();
-        tokio::task::block_in_place(|| {
-            tokio::runtime::Handle::current().block_on(async move {
-                if let Err(e) = api.delete(&name, &DeleteParams::background()).await {
-                    eprintln!("could not delete namespace {name}: {e} (delete it by hand)");
-                }
-            })
-        });
-    }
-}
-
-/// Creates the `Canary` CRD unless it exists, and waits until it is served.
-async fn ensure_canary_crd(client: &Client) {
-    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
-    let crd = Canary::crd();
-    let name = crd.metadata.name.clone().expect("a CRD has a name");
-    if api.get_opt(&name).await.expect("read CRDs").is_none() {
-        match api.create(&PostParams::default(), &crd).await {
-            Ok(_) => {}
-            Err(kube::Error::Api(e)) if e.code == 409 => {}
-            Err(e) => panic!("create CRD {name}: {e}"),
-        }
-    }
-    let started = Instant::now();
-    loop {
-        let established = api
-            .get(&name)
-            .await
-            .expect("read the CRD")
-            .status
-            .and_then(|s| s.conditions)
-            .unwrap_or_default()
-            .iter()
-            .any(|c| c.type_ == "Established" && c.status == "True");
-        if established {
-            return;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "CRD {name} not Established after 60 s"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+/// A namespace of this test's own (deleted on drop), with the `Canary` CRD
+/// served.
+async fn test_namespace(client: &Client, test: &str) -> TestNamespace {
+    let ns = TestNamespace::new(client, test).await;
+    ensure_crd(client, Canary::crd()).await;
+    ns
 }
 
 fn canary_object(spec: serde_json::Value) -> Canary {
@@ -148,7 +60,7 @@ async fn a_new_revisions_status_holds_only_its_own_windows() {
     let Some(client) = cluster().await else {
         return;
     };
-    let ns = TestNamespace::new(&client, "status").await;
+    let ns = test_namespace(&client, "status").await;
     let canaries: Api<Canary> = Api::namespaced(client.clone(), &ns.name);
     canaries
         .create(
@@ -204,7 +116,7 @@ async fn each_transition_is_an_event_with_its_own_words() {
     let Some(client) = cluster().await else {
         return;
     };
-    let ns = TestNamespace::new(&client, "events").await;
+    let ns = test_namespace(&client, "events").await;
     let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns.name);
     let object: ConfigMap =
         serde_json::from_value(json!({"metadata": {"name": "web"}})).expect("a ConfigMap");
@@ -270,7 +182,7 @@ async fn an_unreadable_baseline_holds_the_rollout_and_says_why() {
     let Some(client) = cluster().await else {
         return;
     };
-    let ns = TestNamespace::new(&client, "baseline").await;
+    let ns = test_namespace(&client, "baseline").await;
     let pp = PostParams::default();
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns.name);
     deployments
@@ -353,7 +265,7 @@ async fn a_canary_cannot_make_the_controller_read_its_own_files() {
     let Some(client) = cluster().await else {
         return;
     };
-    let ns = TestNamespace::new(&client, "secrets").await;
+    let ns = test_namespace(&client, "secrets").await;
     let dir = tempfile::tempdir().expect("a temp dir");
     let token_file = dir.path().join("token");
     std::fs::write(&token_file, "controller-sa-token-0123456789").expect("write the token file");
@@ -450,7 +362,7 @@ async fn every_shipped_example_is_accepted_by_the_api_server() {
     let Some(client) = cluster().await else {
         return;
     };
-    let ns = TestNamespace::new(&client, "examples").await;
+    let ns = test_namespace(&client, "examples").await;
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/kubernetes");
     let mut applied = Vec::new();
     for entry in std::fs::read_dir(&dir).expect("the examples") {
@@ -528,7 +440,7 @@ async fn a_canary_that_is_not_available_gets_no_traffic_and_the_rollout_holds() 
     let Some(client) = cluster().await else {
         return;
     };
-    let ns = TestNamespace::new(&client, "ready").await;
+    let ns = test_namespace(&client, "ready").await;
     ensure_crd(
         &client,
         upstream_crd("gateway.networking.k8s.io_httproutes.yaml"),

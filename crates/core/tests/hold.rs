@@ -6,17 +6,15 @@
 //! collectors came back advanced a two-window step. Both tests below fail there.
 
 use canaryd_core::effect::{AuditRecord, Decision, Effect, OperatorAction, OperatorCommand};
-use canaryd_core::observation::{
-    Baseline, BaselineStatus, CollectorHealth, LatencySummary, Observation, RouteWindow, Window,
-};
-use canaryd_core::policy::{preset, Policy};
+use canaryd_core::observation::{BaselineStatus, CollectorHealth, Window};
+use canaryd_core::policy::Policy;
 use canaryd_core::rollout::{step, Event, Phase, Rollout};
 use canaryd_core::verdict::Verdict;
-use canaryd_core::vocab::{RolloutKey, Route, Timestamp};
+use canaryd_core::vocab::{RolloutKey, Timestamp};
 use proptest::prelude::*;
-use std::collections::BTreeMap;
 
-const ROUTE: &str = "GET /pay";
+mod support;
+use support::{obs, policy};
 
 #[derive(Debug, Clone, Copy)]
 enum Step {
@@ -29,56 +27,20 @@ enum Step {
     Resume,
 }
 
-fn obs(requests: u64, errors: u64) -> Observation {
-    Observation {
-        requests,
-        errors,
-        latency_ms: LatencySummary {
-            p50: Some(40.0),
-            p95: Some(120.0),
-            p99: Some(305.0),
-        },
-        ..Default::default()
-    }
-}
-
 fn window(kind: Step, at: i64) -> Window {
     let canary = match kind {
         Step::Thin => obs(20, 0),
         _ => obs(2_000, 8),
     };
-    let mut routes = BTreeMap::new();
-    routes.insert(
-        Route::from(ROUTE),
-        RouteWindow {
-            canary: Some(canary),
-            baseline: Some(obs(28_000, 110)),
-        },
-    );
-    Window {
-        start: Timestamp(at),
-        end: Timestamp(at + 60_000),
-        collectors: match kind {
-            Step::Blind => CollectorHealth::Unhealthy("Prometheus unreachable".into()),
-            _ => CollectorHealth::Healthy,
-        },
-        routes,
-        error_budget_remaining: Some(1.0),
-        gaps: Vec::new(),
-    }
+    let collectors = match kind {
+        Step::Blind => CollectorHealth::Unhealthy("Prometheus unreachable".into()),
+        _ => CollectorHealth::Healthy,
+    };
+    support::window(canary, obs(28_000, 110), collectors, at)
 }
 
 fn baseline() -> BaselineStatus {
-    let mut routes = BTreeMap::new();
-    routes.insert(Route::from(ROUTE), obs(500_000, 2_000));
-    BaselineStatus::Available(Baseline {
-        history_hours: 168.0,
-        routes,
-    })
-}
-
-fn policy(name: &str) -> Policy {
-    preset(name).unwrap_or_else(|| panic!("preset {name} does not resolve"))
+    support::week_of_history(2_000)
 }
 
 /// Runs the steps and checks, at every automatic advance or promotion, that

@@ -7,60 +7,17 @@
 //! fails there on its first case.
 
 use canaryd_core::effect::{AuditRecord, Decision, Effect, RollbackCause};
-use canaryd_core::observation::{
-    Baseline, BaselineStatus, CollectorHealth, LatencySummary, Observation, RouteWindow, Window,
-};
-use canaryd_core::policy::{preset, Policy};
+use canaryd_core::observation::{CollectorHealth, Observation, Window};
+use canaryd_core::policy::Policy;
 use canaryd_core::rollout::{step, Event, Phase, Rollout};
-use canaryd_core::vocab::{RolloutKey, Route, Timestamp};
+use canaryd_core::vocab::{RolloutKey, Timestamp};
 use proptest::prelude::*;
-use std::collections::BTreeMap;
 
-const ROUTE: &str = "GET /pay";
-
-fn obs(requests: u64, errors: u64) -> Observation {
-    Observation {
-        requests,
-        errors,
-        latency_ms: LatencySummary {
-            p50: Some(40.0),
-            p95: Some(120.0),
-            p99: Some(300.0),
-        },
-        ..Default::default()
-    }
-}
+mod support;
+use support::{obs, policy, week_of_history};
 
 fn window(canary: Observation, baseline: Observation, at: i64) -> Window {
-    let mut routes = BTreeMap::new();
-    routes.insert(
-        Route::from(ROUTE),
-        RouteWindow {
-            canary: Some(canary),
-            baseline: Some(baseline),
-        },
-    );
-    Window {
-        start: Timestamp(at),
-        end: Timestamp(at + 60_000),
-        collectors: CollectorHealth::Healthy,
-        routes,
-        error_budget_remaining: Some(1.0),
-        gaps: Vec::new(),
-    }
-}
-
-fn clean_history() -> BaselineStatus {
-    let mut routes = BTreeMap::new();
-    routes.insert(Route::from(ROUTE), obs(500_000, 0));
-    BaselineStatus::Available(Baseline {
-        history_hours: 168.0,
-        routes,
-    })
-}
-
-fn policy(name: &str) -> Policy {
-    preset(name).unwrap_or_else(|| panic!("preset {name} does not resolve"))
+    support::window(canary, baseline, CollectorHealth::Healthy, at)
 }
 
 /// Feeds the windows; returns the 1-based window that rolled back, with the
@@ -70,7 +27,7 @@ fn run(policy: &Policy, windows: &[(Observation, Observation)]) -> Option<(usize
     let (mut s, _) = step(
         &Rollout::new(RolloutKey::new("payments/payment-api", "v2")),
         Event::Start {
-            baseline: clean_history(),
+            baseline: week_of_history(0),
         },
         policy,
         now,

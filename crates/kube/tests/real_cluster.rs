@@ -171,6 +171,20 @@ fn deployment(name: &str, track: &str, build: &str) -> Deployment {
     .expect("a Deployment")
 }
 
+/// The Deployment pair of the pair-mode tests: `web` (stable, build 1) and
+/// `web-canary` (canary, build 2).
+async fn create_deployment_pair(client: &Client, namespace: &str) -> Api<Deployment> {
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), namespace);
+    let pp = PostParams::default();
+    for (name, track, build) in [("web", "stable", "1"), ("web-canary", "canary", "2")] {
+        deployments
+            .create(&pp, &deployment(name, track, build))
+            .await
+            .unwrap_or_else(|e| panic!("create the {track} Deployment: {e}"));
+    }
+    deployments
+}
+
 /// Defect 5: a baseline that cannot be *read* used to be taken for one that
 /// does not *exist*: the Canary went to `awaiting_approval` (asking a human
 /// to approve a rollout canaryd cannot see) with `MetricsReady=True`
@@ -184,15 +198,7 @@ async fn an_unreadable_baseline_holds_the_rollout_and_says_why() {
     };
     let ns = test_namespace(&client, "baseline").await;
     let pp = PostParams::default();
-    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns.name);
-    deployments
-        .create(&pp, &deployment("web", "stable", "1"))
-        .await
-        .expect("create the stable Deployment");
-    deployments
-        .create(&pp, &deployment("web-canary", "canary", "2"))
-        .await
-        .expect("create the canary Deployment");
+    let deployments = create_deployment_pair(&client, &ns.name).await;
     let canaries: Api<Canary> = Api::namespaced(client.clone(), &ns.name);
     let canary = canaries
         .create(
@@ -209,10 +215,7 @@ async fn an_unreadable_baseline_holds_the_rollout_and_says_why() {
             .into(),
     );
     let dir = tempfile::tempdir().expect("a temp dir");
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0);
+    let now = support::cluster::now_ms();
     let ctx = context(client.clone(), &dir.path().join("c.db"), &script, now, true);
     let outcome = reconcile_canary(&canary, &ctx)
         .await
@@ -270,15 +273,7 @@ async fn a_canary_cannot_make_the_controller_read_its_own_files() {
     let token_file = dir.path().join("token");
     std::fs::write(&token_file, "controller-sa-token-0123456789").expect("write the token file");
     let pp = PostParams::default();
-    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns.name);
-    deployments
-        .create(&pp, &deployment("web", "stable", "1"))
-        .await
-        .expect("create the stable Deployment");
-    deployments
-        .create(&pp, &deployment("web-canary", "canary", "2"))
-        .await
-        .expect("create the canary Deployment");
+    let deployments = create_deployment_pair(&client, &ns.name).await;
     let policy = format!(
         "{POLICY}source:\n  prometheus:\n    url: http://127.0.0.1:9/collect\n    \
          auth: {{bearer: {{token: {{file: {}}}}}}}\n",
@@ -295,10 +290,7 @@ async fn a_canary_cannot_make_the_controller_read_its_own_files() {
         .expect("create the Canary");
 
     let script = Script::new(&[]);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0);
+    let now = support::cluster::now_ms();
     let ctx = context(client.clone(), &dir.path().join("c.db"), &script, now, true);
     reconcile_canary(&canary, &ctx)
         .await
@@ -447,15 +439,7 @@ async fn a_canary_that_is_not_available_gets_no_traffic_and_the_rollout_holds() 
     )
     .await;
     let pp = PostParams::default();
-    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns.name);
-    deployments
-        .create(&pp, &deployment("web", "stable", "1"))
-        .await
-        .expect("create the stable Deployment");
-    deployments
-        .create(&pp, &deployment("web-canary", "canary", "2"))
-        .await
-        .expect("create the canary Deployment");
+    let deployments = create_deployment_pair(&client, &ns.name).await;
     let resource = kube::api::ApiResource::from_gvk(&kube::api::GroupVersionKind::gvk(
         "gateway.networking.k8s.io",
         "v1",

@@ -20,7 +20,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+#[path = "../../kube/tests/support/cluster.rs"]
+mod cluster;
+use cluster::{cluster, ensure_crd, upstream_crd};
 
 use canaryd_kube::crd::Canary;
 use canaryd_sim::prometheus::PrometheusServer;
@@ -29,7 +33,6 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
 use k8s_openapi::api::events::v1::Event;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{
     Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
 };
@@ -42,24 +45,6 @@ use tokio::sync::watch;
 const DEADLINE: Duration = Duration::from_secs(300);
 /// Short, so the takeover comes soon after the kill (the flag's minimum is 3 s).
 const LEASE: &str = "6s";
-
-async fn cluster() -> Option<Client> {
-    if std::env::var("KUBECONFIG").unwrap_or_default().is_empty() {
-        println!("skipped: KUBECONFIG not set");
-        return None;
-    }
-    if std::env::var("CANARYD_E2E").as_deref() != Ok("1") {
-        println!(
-            "skipped: CANARYD_E2E is not 1 (set it to run against the cluster KUBECONFIG names)"
-        );
-        return None;
-    }
-    Some(
-        Client::try_default()
-            .await
-            .expect("a Kubernetes client for the cluster KUBECONFIG names"),
-    )
-}
 
 /// The test's namespace, deleted on drop (also on a failed assertion),
 /// and the controller processes, killed on drop.
@@ -94,59 +79,13 @@ impl Drop for Cleanup {
     }
 }
 
-async fn ensure_crd(client: &Client, crd: CustomResourceDefinition) {
-    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
-    let name = crd.metadata.name.clone().expect("a CRD has a name");
-    if api.get_opt(&name).await.expect("read CRDs").is_none() {
-        match api.create(&PostParams::default(), &crd).await {
-            Ok(_) => {}
-            Err(kube::Error::Api(e)) if e.code == 409 => {}
-            Err(e) => panic!("create CRD {name}: {e}"),
-        }
-    }
-    wait_for(&format!("CRD {name} Established"), || async {
-        api.get(&name)
-            .await
-            .ok()
-            .and_then(|c| c.status)
-            .and_then(|s| s.conditions)
-            .unwrap_or_default()
-            .iter()
-            .any(|c| c.type_ == "Established" && c.status == "True")
-            .then_some(())
-    })
-    .await;
-}
-
 /// Polls `check` until it returns `Some`, or panics after [`DEADLINE`].
-async fn wait_for<T, F, Fut>(what: &str, mut check: F) -> T
+async fn wait_for<T, F, Fut>(what: &str, check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
 {
-    let started = Instant::now();
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(
-            started.elapsed() < DEADLINE,
-            "waited {DEADLINE:?} for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-fn httproute_crd() -> CustomResourceDefinition {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/k8s-crds/gateway.networking.k8s.io_httproutes.yaml");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e} (the upstream CRDs live in shared/k8s-crds)",
-            path.display()
-        )
-    });
-    serde_saphyr::from_str(&text).expect("the upstream HTTPRoute CRD parses")
+    cluster::wait_within(DEADLINE, what, check).await
 }
 
 fn route_resource() -> ApiResource {
@@ -428,7 +367,11 @@ async fn the_standby_takes_over_a_killed_leaders_rollout_without_repeating_or_sk
         .await
         .expect("create the namespace");
     ensure_crd(&client, Canary::crd()).await;
-    ensure_crd(&client, httproute_crd()).await;
+    ensure_crd(
+        &client,
+        upstream_crd("gateway.networking.k8s.io_httproutes.yaml"),
+    )
+    .await;
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), &namespace);
     deployments
         .create(&pp, &deployment("web", "stable", "1"))

@@ -1,7 +1,8 @@
 //! The real cluster for the real-cluster tests: a client when asked for
 //! (`KUBECONFIG` and `CANARYD_E2E=1`), a namespace of the test's own deleted
 //! on drop, and CRDs created when missing and left in place (other tests of
-//! the suite use them too).
+//! the suite use them too). `canaryd`'s `controller_cluster.rs` includes this
+//! file too (`#[path]`), so it names nothing else of the kube tests' support.
 #![allow(dead_code)]
 
 use std::future::Future;
@@ -78,7 +79,17 @@ impl Drop for TestNamespace {
 }
 
 /// Polls `check` until it returns `Some`, or panics after [`DEADLINE`].
-pub async fn wait_for<T, F, Fut>(what: &str, mut check: F) -> T
+pub async fn wait_for<T, F, Fut>(what: &str, check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    wait_within(DEADLINE, what, check).await
+}
+
+/// [`wait_for`] with a deadline of the caller's, for waits that span Lease
+/// expiries or whole rollouts.
+pub async fn wait_within<T, F, Fut>(deadline: Duration, what: &str, mut check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
@@ -89,8 +100,8 @@ where
             return v;
         }
         assert!(
-            started.elapsed() < DEADLINE,
-            "waited {DEADLINE:?} for {what}"
+            started.elapsed() < deadline,
+            "waited {deadline:?} for {what}"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -123,7 +134,10 @@ pub async fn ensure_crd(client: &Client, crd: CustomResourceDefinition) {
 
 /// An upstream CRD from `shared/k8s-crds` (read there, never copied).
 pub fn upstream_crd(file: &str) -> CustomResourceDefinition {
-    let path = super::shared_crds().join(file);
+    // Both crates that include this file sit at crates/NAME.
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/k8s-crds")
+        .join(file);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!(
             "{}: {e} (the upstream CRDs live in shared/k8s-crds)",

@@ -243,6 +243,45 @@ async fn a_cohort_that_matches_nothing_is_a_gap_not_a_pass() {
     );
 }
 
+/// Right after Prometheus restarts, a range holds too few samples for any
+/// series: neither cohort has a request count. That is the collectors being
+/// blind (the rollout pauses and resumes on its own), not a lack of traffic
+/// (which, repeated, pauses it for good).
+#[tokio::test]
+async fn no_request_series_for_either_cohort_is_a_blind_spot_not_a_gap() {
+    let fake = Fake::new(|_| ok(vec![]));
+    let plan = cfg("url: http://prom:9090\nbaseline: v1").plan().unwrap();
+    let mut src = PrometheusSource::new(plan, fake, RolloutKey::new("pay", "v2"));
+    let key = src.key().clone();
+    let w = src
+        .window(&key, 10, Timestamp(0), Timestamp(60_000))
+        .await
+        .unwrap();
+    match &w.collectors {
+        CollectorHealth::Unhealthy(why) => assert!(
+            why.contains("no `http_requests_total` samples for either cohort"),
+            "{why}"
+        ),
+        CollectorHealth::Healthy => panic!("an empty Prometheus is not healthy: {w:?}"),
+    }
+
+    // One cohort seen is still the other cohort's gap, judged as before.
+    let fake = Fake::new(|_| {
+        ok(vec![s(
+            &[("route", "/pay"), ("method", "GET"), ("version", "v1")],
+            10.0,
+        )])
+    });
+    let plan = cfg("url: http://prom:9090\nbaseline: v1").plan().unwrap();
+    let mut src = PrometheusSource::new(plan, fake, RolloutKey::new("pay", "v2"));
+    let w = src
+        .window(&key, 11, Timestamp(0), Timestamp(60_000))
+        .await
+        .unwrap();
+    assert_eq!(w.collectors, CollectorHealth::Healthy);
+    assert!(!w.gaps.is_empty());
+}
+
 #[tokio::test]
 async fn nan_counts_and_partial_warnings_are_never_numbers() {
     let fake = Fake::new(|q| {

@@ -304,6 +304,27 @@ pub fn assemble(
         for (q, a) in plan.queries.iter().zip(answers) {
             let le = matches!(q.kind, MetricKind::LatencyBuckets).then_some("le");
             let by_sub = sums(plan, batch.batched(), t, a, le);
+            // Neither cohort has a single request series: Prometheus holds no
+            // samples for this window at all (it has just restarted, or its
+            // scrapes are late). That is a blind spot, not a lack of traffic:
+            // counted as "not enough data" it would pause the rollout for good
+            // after a few windows, where a blind spot lifts on its own.
+            if q.kind == MetricKind::Requests
+                && batch.cohorts.len() > 1
+                && by_sub.values().all(|m| m.is_empty())
+            {
+                let why = format!(
+                    "Prometheus holds no `{}` samples for either cohort in this window \
+                     (restarted, or its scrapes are late)",
+                    q.name
+                );
+                w.collectors = match w.collectors {
+                    CollectorHealth::Unhealthy(r) => {
+                        CollectorHealth::Unhealthy(format!("{r}; {why}"))
+                    }
+                    CollectorHealth::Healthy => CollectorHealth::Unhealthy(why),
+                };
+            }
             for &c in batch.cohorts {
                 let any = by_sub.values().any(|m| m.keys().any(|(_, cc)| *cc == c));
                 if !any && q.kind != MetricKind::Errors {

@@ -2,13 +2,13 @@
 //! shell's sections — `source:` (where the numbers come from), `router:` (what
 //! moves traffic) and `notify:` (who is told, inline or a path to a notify
 //! file). The core parses the first and skips the others
-//! ([`canaryd_core::policy::SHELL_SECTIONS`]); they are parsed here with the
+//! ([`canaryd_policy::SHELL_SECTIONS`]); they are parsed here with the
 //! integrations' own strict types, and every problem in any section is
 //! reported before anything starts.
 
-use canaryd_core::policy::parse_policy;
 use canaryd_core::Policy;
 use canaryd_notify::NotifyConfig;
+use canaryd_policy::parse_policy;
 use canaryd_routers::RouterConfig;
 use canaryd_sources::config::SourceConfig;
 use serde::Deserialize;

@@ -85,7 +85,7 @@ async fn a_full_database_holds_the_split_alerts_and_resumes() {
     cfg.probe.timeout = Duration::from_secs(5);
     let router = Router::start(cfg).await.unwrap();
 
-    let policy = canaryd_core::policy::parse_policy(
+    let policy = canaryd_policy::parse_policy(
         "full-disk.yaml",
         "name: full-disk\nwindow: 1s\nladder:\n  - {weight: 50, hold_windows: 1000}\n  - {weight: 100, hold_windows: 1}\n\
          ramp_budget: 1h\ntraffic: {min_requests_per_route: 1, max_extensions: 1000}\n\

@@ -6,10 +6,11 @@
 
 use canaryd_core::effect::{AuditRecord, Decision, Effect};
 use canaryd_core::observation::{Baseline, BaselineStatus, Observation};
-use canaryd_core::policy::{parse_policy, preset, BaselineApproval, BaselinePolicy, Policy};
+use canaryd_core::policy::{BaselineApproval, BaselinePolicy, Policy};
 use canaryd_core::replay::replay;
 use canaryd_core::rollout::{step, Event, Phase, Rollout};
 use canaryd_core::vocab::{RolloutKey, Route, Timestamp};
+use canaryd_policy::{parse_policy, preset};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 
@@ -161,7 +162,7 @@ fn approval_always_is_a_policy_setting() {
             ..
         }
     ));
-    let shown = canaryd_core::policy::policy_to_yaml(&p);
+    let shown = canaryd_policy::policy_to_yaml(&p);
     assert!(shown.contains("approval: always"), "{shown}");
     let e = parse_policy(
         "p.yaml",

@@ -138,6 +138,6 @@ fn the_floor_is_shown() {
         "{}",
         p.summary()
     );
-    let yaml = canaryd_core::policy::policy_to_yaml(&p);
+    let yaml = canaryd_policy::policy_to_yaml(&p);
     assert!(yaml.contains("min_value: 0.001"), "{yaml}");
 }

@@ -6,9 +6,9 @@
 
 use canaryd_core::effect::{OperatorAction, OperatorCommand};
 use canaryd_core::observation::{Baseline, BaselineStatus, CollectorHealth, RouteWindow, Window};
-use canaryd_core::policy::{parse_policy, PolicyErrors};
 use canaryd_core::vocab::{RolloutKey, Route};
 use canaryd_core::Policy;
+use canaryd_policy::{parse_policy, PolicyErrors};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

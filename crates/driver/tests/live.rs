@@ -6,11 +6,11 @@ use canaryd_core::effect::{OperatorAction, OperatorCommand};
 use canaryd_core::observation::{
     Baseline, BaselineStatus, LatencySummary, Observation, RouteWindow, Window,
 };
-use canaryd_core::policy::preset;
 use canaryd_core::rollout::Phase;
 use canaryd_core::vocab::{RolloutKey, Route, Timestamp, Weight};
 use canaryd_driver::traits::{CollectingNotifier, VirtualRouter};
 use canaryd_driver::{run_live, Driver, LiveLimits, MetricsSource, Progress, SourceError, Stopped};
+use canaryd_policy::preset;
 use canaryd_store::{AuditReport, Store};
 use std::collections::{BTreeMap, VecDeque};
 use tokio::sync::mpsc;

@@ -7,12 +7,12 @@ use canaryd_core::effect::{AuditRecord, Notice};
 use canaryd_core::observation::{
     Baseline, BaselineStatus, LatencySummary, Observation, RouteWindow, Window,
 };
-use canaryd_core::policy::preset;
 use canaryd_core::replay::replay;
 use canaryd_core::rollout::{Event, Phase};
 use canaryd_core::vocab::{RolloutKey, Route, Timestamp, Weight};
 use canaryd_driver::traits::{CollectingNotifier, VirtualRouter};
 use canaryd_driver::{ActionError, Driver, DriverError, Notifier, TrafficRouter};
+use canaryd_policy::preset;
 use canaryd_store::{AuditKind, Store};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

@@ -1,8 +1,8 @@
 //! Reading what a `Canary` points at: which kind of target it names, the
 //! revisions on the canary and stable side now, and its policy.
 
-use canaryd_core::policy::file::parse_policy;
 use canaryd_core::Policy;
+use canaryd_policy::parse_policy;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, DynamicObject};

@@ -3,7 +3,6 @@
 //! dropped, the store reopened) between every reconcile.
 
 use canaryd_core::observation::{Baseline, BaselineStatus, Observation, RouteWindow, Window};
-use canaryd_core::policy::file::parse_policy;
 use canaryd_core::rollout::Phase;
 use canaryd_core::vocab::{RolloutKey, Route, Timestamp, Weight};
 use canaryd_driver::traits::{CollectingNotifier, VirtualRouter};
@@ -12,6 +11,7 @@ use canaryd_kube::crd::CanaryStatus;
 use canaryd_kube::execute::execute;
 use canaryd_kube::reconcile::{plan, ObservedTarget};
 use canaryd_kube::status::{mirror, push_window};
+use canaryd_policy::parse_policy;
 use canaryd_store::Store;
 use std::collections::BTreeMap;
 use std::time::Duration;

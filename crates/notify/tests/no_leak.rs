@@ -11,12 +11,12 @@ use axum::routing::post;
 use canaryd_core::observation::{
     Baseline, BaselineStatus, CollectorHealth, LatencySummary, Observation, RouteWindow, Window,
 };
-use canaryd_core::policy::preset;
 use canaryd_core::rollout::{Event, Phase};
 use canaryd_core::vocab::{RolloutKey, Route, Timestamp};
 use canaryd_driver::traits::VirtualRouter;
 use canaryd_driver::Driver;
 use canaryd_notify::{Notifiers, NotifyConfig, Secret};
+use canaryd_policy::preset;
 use canaryd_store::Store;
 use proptest::prelude::*;
 use std::collections::BTreeMap;

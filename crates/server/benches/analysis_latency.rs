@@ -9,11 +9,11 @@
 use canaryd_core::observation::{
     Baseline, BaselineStatus, LatencySummary, Observation, RouteWindow, Window,
 };
-use canaryd_core::policy::preset;
 use canaryd_core::vocab::{RolloutKey, Route, Timestamp, Weight};
 use canaryd_driver::traits::CollectingNotifier;
 use canaryd_driver::{MetricsSource, SourceError};
 use canaryd_notify::Secret;
+use canaryd_policy::preset;
 use canaryd_server::{
     integrations_router, AnalysisConfig, AnalysisService, Registry, SourceFactory,
 };

@@ -1,11 +1,11 @@
 //! The operator API over real HTTP, against a real live loop, driver and store.
 
 use canaryd_core::observation::{BaselineStatus, Window};
-use canaryd_core::policy::preset;
 use canaryd_core::vocab::{RolloutKey, Timestamp, Weight};
 use canaryd_driver::traits::{CollectingNotifier, VirtualRouter};
 use canaryd_driver::{run_live, Driver, LiveLimits, MetricsSource, Request, SourceError};
 use canaryd_notify::Secret;
+use canaryd_policy::preset;
 use canaryd_server::{router, Registry};
 use canaryd_store::{AuditKind, Store};
 use serde_json::{json, Value};

@@ -5,13 +5,13 @@
 use std::path::{Path, PathBuf};
 
 use canaryd_core::observation::Window;
-use canaryd_core::policy::{parse_policy, preset, PRESET_NAMES};
 use canaryd_core::rollout::Event;
 use canaryd_core::vocab::{RolloutKey, Timestamp};
 use canaryd_core::{OperatorCommand, Policy};
 use canaryd_driver::replay::{describe_decision, outcome_of, phase_detail};
 use canaryd_driver::scenario::ScenarioStep;
 use canaryd_driver::Scenario;
+use canaryd_policy::{parse_policy, preset, PRESET_NAMES};
 use canaryd_sim::detect::backtest::{
     backtest, parse_audit_export, parse_prometheus, with_start, Backtest, Recorded,
 };

@@ -1,8 +1,8 @@
 //! `canaryd policy check|show|test`.
 
-use canaryd_core::policy::policy_to_yaml;
 use canaryd_core::Policy;
 use canaryd_driver::{run_scenario, Scenario};
+use canaryd_policy::policy_to_yaml;
 use clap::Subcommand;
 use std::path::{Path, PathBuf};
 

@@ -10,12 +10,12 @@ mod scenario;
 
 use canaryd_core::effect::{OperatorAction, OperatorCommand};
 use canaryd_core::observation::{BaselineStatus, Window};
-use canaryd_core::policy::parse_policy;
 use canaryd_core::vocab::{RolloutKey, Timestamp, Weight};
 use canaryd_driver::{
     run_live, ActionError, Driver, LiveLimits, MetricsSource, Progress, Request, SourceError,
     TrafficRouter,
 };
+use canaryd_policy::parse_policy;
 use canaryd_proxy::{Router, RouterConfig, RouterHandle};
 use canaryd_sim::{SampleApp, SampleAppConfig};
 use clap::Args;

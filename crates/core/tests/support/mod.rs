@@ -5,8 +5,9 @@
 use canaryd_core::observation::{
     Baseline, BaselineStatus, CollectorHealth, LatencySummary, Observation, RouteWindow, Window,
 };
-use canaryd_core::policy::{preset, Policy};
+use canaryd_core::policy::Policy;
 use canaryd_core::vocab::{Route, Timestamp};
+use canaryd_policy::preset;
 use std::collections::BTreeMap;
 
 pub const ROUTE: &str = "GET /pay";

@@ -11,9 +11,9 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use canaryd_core::policy::file::parse_policy;
 use canaryd_driver::driver::load_rollout;
 use canaryd_driver::{Driver, DriverError};
+use canaryd_policy::parse_policy;
 use canaryd_store::Store;
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::api::Api;

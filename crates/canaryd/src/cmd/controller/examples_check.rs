@@ -7,13 +7,13 @@
 
 use std::path::{Path, PathBuf};
 
-use canaryd_core::policy::file::parse_policy;
 use canaryd_kube::controller::{
     refuse_policy_credentials, Credentials, SecretValue, SourceFactory, SourceRequest,
 };
 use canaryd_kube::crd::Canary;
 use canaryd_kube::reconcile::rollout_key;
 use canaryd_kube::router::any::choose;
+use canaryd_policy::parse_policy;
 use serde_json::Value;
 
 use super::sources::PolicySources;

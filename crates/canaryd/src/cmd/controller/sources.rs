@@ -263,7 +263,7 @@ rules: [{name: errors, metric: error_rate, absolute: 5%}]
 
     fn build(metrics: Option<&MetricsSpec>, text: &str) -> Result<Source, String> {
         canaryd_notify::http::install_crypto_provider();
-        let policy = canaryd_core::policy::parse_policy("t", text).unwrap();
+        let policy = canaryd_policy::parse_policy("t", text).unwrap();
         let key = canaryd_core::vocab::RolloutKey::new("shop/web", "6c9f7d");
         let credentials = creds();
         PolicySources.source(&SourceRequest {

@@ -4,9 +4,10 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use canaryd_core::observation::{Baseline, BaselineStatus, Observation, Window};
-use canaryd_core::policy::{preset, Policy};
+use canaryd_core::policy::Policy;
 use canaryd_core::rollout::{step, Event, Phase, Rollout};
 use canaryd_core::vocab::{RolloutKey, Route, Timestamp};
+use canaryd_policy::preset;
 
 use super::{Contender, Step};
 

@@ -1,7 +1,7 @@
 //! Every validation rule triggers with the right field, line and a message
 //! that says what is allowed; all problems are reported together.
 
-use canaryd_core::policy::{parse_policy, PolicyError, PolicyErrors};
+use canaryd_policy::{parse_policy, PolicyError, PolicyErrors};
 
 fn errors(text: &str) -> PolicyErrors {
     match parse_policy("p.yaml", text) {
@@ -1043,7 +1043,8 @@ fn display_format() {
 
 #[test]
 fn validate_policy_checks_policies_built_in_code() {
-    use canaryd_core::policy::{preset, validate_policy, LadderStep, Metric, Ramp};
+    use canaryd_core::policy::{LadderStep, Metric, Ramp};
+    use canaryd_policy::{preset, validate_policy};
     let Some(mut p) = preset("slo-ratio") else {
         panic!("no preset")
     };
@@ -1392,7 +1393,8 @@ fn step_min_requests_at_least_one() {
 
 #[test]
 fn validate_policy_checks_tests_built_in_code() {
-    use canaryd_core::policy::{preset, validate_policy, TestKind, TestSpec};
+    use canaryd_core::policy::{TestKind, TestSpec};
+    use canaryd_policy::{preset, validate_policy};
     let Some(mut p) = preset("statistical") else {
         panic!("no preset")
     };

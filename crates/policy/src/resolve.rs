@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use super::draft::{Draft, DraftRamp, F};
 use super::error::Errors;
-use super::model::{CollectorPolicy, Policy};
 use super::presets::PRESET_NAMES;
 use super::resolve_ramp::{check_budget, resolve_adaptive, resolve_ladder};
 use super::resolve_rules::resolve_rules;
 use super::resolve_sections::{resolve_baseline, resolve_error_budget, resolve_traffic};
+use canaryd_core::policy::{CollectorPolicy, Policy};
 
 /// `5m`, `70m`, `24h`, `7d`: durations the way policy files write them, as
 /// one whole number of the largest unit that divides them exactly (so that

@@ -1,7 +1,7 @@
 //! No input makes `parse_policy` panic: a list of malformed and hostile
 //! documents, and property tests on arbitrary text and mutated valid files.
 
-use canaryd_core::policy::{parse_policy, policy_to_yaml, preset, PolicyErrors, PRESET_NAMES};
+use canaryd_policy::{parse_policy, policy_to_yaml, preset, PolicyErrors, PRESET_NAMES};
 use proptest::prelude::*;
 
 /// Parses, and checks the shape of any error: never empty, every message

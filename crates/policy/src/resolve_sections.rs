@@ -2,8 +2,8 @@
 
 use super::draft::{Draft, F};
 use super::error::Errors;
-use super::model::{BaselinePolicy, ErrorBudgetGate, TrafficPolicy};
 use super::resolve::fmt_d;
+use canaryd_core::policy::{BaselinePolicy, ErrorBudgetGate, TrafficPolicy};
 
 pub(crate) fn resolve_traffic(d: &Draft, errs: &mut Errors) -> Option<TrafficPolicy> {
     let min_requests_per_route = match &d.min_requests_per_route {

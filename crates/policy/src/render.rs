@@ -4,9 +4,9 @@
 
 use serde::Serialize;
 
-use super::model::{BaselinePolicy, Comparison, Policy, Ramp};
 use super::presets::PRESET_NAMES;
 use super::resolve::{fmt_d, times};
+use canaryd_core::policy::{BaselinePolicy, Comparison, Policy, Ramp};
 
 #[derive(Serialize)]
 struct OutPolicy<'a> {

@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use super::error::Loc;
-use super::model::{
+use canaryd_core::policy::{
     BaselineApproval, BaselinePolicy, Comparison, Metric, Policy, Ramp, TestKind, TestSpec,
 };
 

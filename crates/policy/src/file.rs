@@ -6,20 +6,20 @@
 //! (ranges, ladder shape, ramp budget, rules).
 //! Every stage keeps going after a problem so that all of them are reported.
 //!
-//! The core does no I/O: callers read the file and pass its text and name.
+//! Nothing here does I/O: callers read the file and pass its text and name.
 
 use super::draft::{
     Draft, DraftAdaptive, DraftBaseline, DraftBudget, DraftRamp, DraftStep, Hold, F,
 };
 use super::error::{suggestion, Errors, PolicyErrors};
 use super::file_rules::read_rules;
-use super::model::{BaselineApproval, Policy};
 use super::presets::{preset, PRESET_NAMES};
 use super::resolve::resolve;
 use super::yaml::{
     describe, get_bool, get_duration, get_fraction, get_int, get_seq, get_str, loc_of, map_view,
     parse_document, MapView, Node, SNode,
 };
+use canaryd_core::policy::{BaselineApproval, Policy};
 
 pub(crate) const TOP_FIELDS: &[&str] = &[
     "name",

@@ -5,10 +5,10 @@
 use std::time::Duration;
 
 use canaryd_core::policy::{
-    parse_policy, policy_to_yaml, preset, validate_policy, AdaptiveRamp, BaselinePolicy,
-    Comparison, ErrorBudgetGate, LadderStep, Metric, Policy, Ramp, Rule, TestKind, TestSpec,
-    PRESET_NAMES,
+    AdaptiveRamp, BaselinePolicy, Comparison, ErrorBudgetGate, LadderStep, Metric, Policy, Ramp,
+    Rule, TestKind, TestSpec,
 };
+use canaryd_policy::{parse_policy, policy_to_yaml, preset, validate_policy, PRESET_NAMES};
 
 const MIN: Duration = Duration::from_secs(60);
 

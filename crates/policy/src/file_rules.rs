@@ -6,12 +6,12 @@
 
 use super::draft::{at, Consec, DraftRule, DraftTest, Kind, F};
 use super::error::{quote, suggestion, Errors};
-use super::model::{Metric, TestKind};
 use super::resolve_rules::{is_fraction, is_latency, unit_hint};
 use super::yaml::{
     as_number, describe, get_bool, get_duration, get_int, get_seq, get_str, loc_of, map_view,
     parse_percent, MapView, Node, SNode,
 };
+use canaryd_core::policy::{Metric, TestKind};
 
 const RULE_FIELDS: &[&str] = &[
     "name",

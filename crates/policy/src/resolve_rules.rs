@@ -6,9 +6,9 @@ use std::time::Duration;
 use super::draft::{Consec, Draft, DraftRule, DraftTest, Kind, DEFAULT_CONSECUTIVE, F};
 use super::error::{Errors, Loc};
 use super::file_rules::test_kind_names;
-use super::model::{BaselinePolicy, Comparison, Metric, Rule, TestKind, TestSpec};
 use super::resolve::fmt_d;
-use crate::vocab::Route;
+use canaryd_core::policy::{BaselinePolicy, Comparison, Metric, Rule, TestKind, TestSpec};
+use canaryd_core::vocab::Route;
 
 /// Metrics measured as a fraction (0.01 = 1%).
 pub(crate) fn is_fraction(m: &Metric) -> bool {

@@ -1,9 +1,11 @@
 //! The resolved policy: what the judge and the state machine read.
 //!
-//! A policy file (see [`super::file`]) is parsed, merged onto its preset and
-//! validated into this model. Once a `Policy` exists it is known to be
-//! coherent: the ladder ends at 100, holds fit the budget, every rule has the
-//! data it needs. The engine never re-checks.
+//! A policy file is parsed, merged onto its preset and validated into this
+//! model by the `canaryd-policy` crate, which owns everything about policy
+//! files (YAML, presets, error messages); the engine only reads the result.
+//! Once a `Policy` exists it is known to be coherent: the ladder ends at 100,
+//! holds fit the budget, every rule has the data it needs. The engine never
+//! re-checks.
 
 use serde::{Deserialize, Serialize};
 use std::time::Duration;

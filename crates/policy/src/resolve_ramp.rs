@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use super::draft::{DraftAdaptive, DraftRamp, Hold, F};
 use super::error::{Errors, Loc};
-use super::model::{AdaptiveRamp, LadderStep, Ramp};
 use super::resolve::{fmt_d, times};
+use canaryd_core::policy::{AdaptiveRamp, LadderStep, Ramp};
 
 /// Windows a hold lasts. `field` is the step's path (`ladder[1]`, `adaptive`).
 pub(crate) fn hold_windows(

@@ -12,11 +12,11 @@ use std::time::Duration;
 
 use super::draft::Draft;
 use super::error::Errors;
-use super::model::{
+use super::resolve::resolve;
+use canaryd_core::policy::{
     AdaptiveRamp, BaselineApproval, BaselinePolicy, CollectorPolicy, Comparison, ErrorBudgetGate,
     LadderStep, Metric, Policy, Ramp, Rule, TestKind, TestSpec, TrafficPolicy,
 };
-use super::resolve::resolve;
 
 /// The presets a policy file may name in `preset:`.
 pub const PRESET_NAMES: &[&str] = &[

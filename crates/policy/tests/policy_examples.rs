@@ -6,9 +6,10 @@ use std::time::Duration;
 use canaryd_core::vocab::Route;
 
 use canaryd_core::policy::{
-    parse_policy, policy_to_yaml, preset, AdaptiveRamp, BaselinePolicy, Comparison,
-    ErrorBudgetGate, Metric, Policy, Ramp, TestKind, TestSpec, PRESET_NAMES,
+    AdaptiveRamp, BaselinePolicy, Comparison, ErrorBudgetGate, Metric, Policy, Ramp, TestKind,
+    TestSpec,
 };
+use canaryd_policy::{parse_policy, policy_to_yaml, preset, PRESET_NAMES};
 
 fn example(name: &str) -> Policy {
     let path = format!("{}/../../examples/{name}.yaml", env!("CARGO_MANIFEST_DIR"));

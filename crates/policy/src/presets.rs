@@ -82,25 +82,95 @@ fn ladder(steps: &[(u8, u32)]) -> Ramp {
     )
 }
 
-/// A rule on all routes, with the preset's default request minimum.
-fn rule(
-    name: &str,
-    metric: Metric,
-    comparison: Comparison,
-    consecutive: u32,
-    critical: bool,
-    min_requests: u64,
-) -> Rule {
+/// How fast a preset ramps: its window, its ramp and the budget the ramp must
+/// fit. Every preset sets its own.
+struct Pace {
+    window: Duration,
+    ramp: Ramp,
+    ramp_budget: Duration,
+}
+
+/// What every preset shares; each one then sets its rules and whatever else
+/// differs. The preset's name is its `preset:`; `min_requests` canary
+/// requests per route per window before a rule may breach, thin windows
+/// extended at most 3 times; a week's baseline ([`week_baseline`]); no
+/// error-budget gate; collectors that recover resume the rollout.
+fn base(name: &str, pace: Pace, min_requests: u64) -> Policy {
+    Policy {
+        name: name.into(),
+        preset: Some(name.into()),
+        window: pace.window,
+        ramp: pace.ramp,
+        ramp_budget: pace.ramp_budget,
+        rules: Vec::new(),
+        traffic: TrafficPolicy {
+            min_requests_per_route: min_requests,
+            max_extensions: 3,
+        },
+        baseline: week_baseline(),
+        error_budget: None,
+        collectors: CollectorPolicy { auto_resume: true },
+    }
+}
+
+/// A rule of preset `p` on all routes: 2 consecutive breaching windows (one
+/// bad window is noise), not critical, no test, and the preset's request
+/// minimum (so it follows a file's `traffic.min_requests_per_route`).
+fn rule(p: &Policy, name: &str, metric: Metric, comparison: Comparison) -> Rule {
     Rule {
         test: None,
         name: name.into(),
         metric,
         comparison,
         routes: Vec::new(),
-        consecutive,
-        critical,
-        min_requests,
+        consecutive: 2,
+        critical: false,
+        min_requests: p.traffic.min_requests_per_route,
         min_value: None,
+    }
+}
+
+/// The sustained-regression rules of the ratio presets (`slo-ratio`,
+/// `adaptive-weight`): error rate > 2× baseline, with the
+/// [`RATIO_ERROR_FLOOR`], or p99 > 1.5× baseline.
+fn ratio_rules(p: &Policy) -> [Rule; 2] {
+    [
+        Rule {
+            min_value: Some(RATIO_ERROR_FLOOR),
+            ..rule(
+                p,
+                "error_rate-ratio",
+                Metric::ErrorRate,
+                Comparison::Ratio(2.0),
+            )
+        },
+        rule(
+            p,
+            "latency_p99-ratio",
+            Metric::LatencyP99,
+            Comparison::Ratio(1.5),
+        ),
+    ]
+}
+
+/// The SLO presets' (`absolute-slo`, `progressive`) error rule: more than 1%
+/// errors.
+fn one_percent_errors(p: &Policy) -> Rule {
+    rule(
+        p,
+        "error_rate-absolute",
+        Metric::ErrorRate,
+        Comparison::Absolute(0.01),
+    )
+}
+
+/// `r` made critical: one breaching window rolls back, for failures that are
+/// no statistical blip (a failed health check, a broken build).
+fn critical(r: Rule) -> Rule {
+    Rule {
+        consecutive: 1,
+        critical: true,
+        ..r
     }
 }
 
@@ -135,41 +205,15 @@ fn week_baseline() -> BaselinePolicy {
 ///   A real regression on a clean baseline (1% errors against 0) still rolls
 ///   back in 2 windows.
 fn slo_ratio() -> Policy {
-    let min_requests = 1_000;
-    Policy {
-        name: "slo-ratio".into(),
-        preset: Some("slo-ratio".into()),
+    let pace = Pace {
         window: mins(5),
         ramp: ladder(&[(10, 2), (25, 2), (50, 2), (100, 2)]),
         ramp_budget: mins(60),
-        rules: vec![
-            Rule {
-                min_value: Some(RATIO_ERROR_FLOOR),
-                ..rule(
-                    "error_rate-ratio",
-                    Metric::ErrorRate,
-                    Comparison::Ratio(2.0),
-                    2,
-                    false,
-                    min_requests,
-                )
-            },
-            rule(
-                "latency_p99-ratio",
-                Metric::LatencyP99,
-                Comparison::Ratio(1.5),
-                2,
-                false,
-                min_requests,
-            ),
-        ],
-        traffic: TrafficPolicy {
-            min_requests_per_route: min_requests,
-            max_extensions: 3,
-        },
-        baseline: week_baseline(),
-        error_budget: None,
-        collectors: CollectorPolicy { auto_resume: true },
+    };
+    let p = base("slo-ratio", pace, 1_000);
+    Policy {
+        rules: ratio_rules(&p).into(),
+        ..p
     }
 }
 
@@ -182,38 +226,24 @@ fn slo_ratio() -> Policy {
 /// - Breach = error rate > 1% or p99 > 500 ms, in 2 consecutive checks.
 /// - `baseline: none`: only absolute rules, and no baseline gate.
 fn absolute_slo() -> Policy {
-    let min_requests = 100;
-    Policy {
-        name: "absolute-slo".into(),
-        preset: Some("absolute-slo".into()),
-        window: Duration::from_secs(60),
+    let pace = Pace {
+        window: secs(60),
         ramp: ladder(&[(5, 5), (25, 10), (100, 1)]),
         ramp_budget: mins(30),
+    };
+    let p = base("absolute-slo", pace, 100);
+    Policy {
         rules: vec![
+            one_percent_errors(&p),
             rule(
-                "error_rate-absolute",
-                Metric::ErrorRate,
-                Comparison::Absolute(0.01),
-                2,
-                false,
-                min_requests,
-            ),
-            rule(
+                &p,
                 "latency_p99-absolute",
                 Metric::LatencyP99,
                 Comparison::Absolute(500.0),
-                2,
-                false,
-                min_requests,
             ),
         ],
-        traffic: TrafficPolicy {
-            min_requests_per_route: min_requests,
-            max_extensions: 3,
-        },
         baseline: BaselinePolicy::None,
-        error_budget: None,
-        collectors: CollectorPolicy { auto_resume: true },
+        ..p
     }
 }
 
@@ -233,57 +263,43 @@ fn absolute_slo() -> Policy {
 /// - Error-budget gate: with less than 20% of the monthly budget left,
 ///   advancing is deferred (the rollout holds); at 0% it freezes for a human.
 fn progressive() -> Policy {
-    let min_requests = 100;
-    Policy {
-        name: "progressive".into(),
-        preset: Some("progressive".into()),
+    let pace = Pace {
         window: mins(1),
         ramp: ladder(&[(5, 15), (20, 15), (50, 15), (100, 15)]),
         ramp_budget: mins(90),
+    };
+    let p = base("progressive", pace, 100);
+    Policy {
         rules: vec![
+            one_percent_errors(&p),
+            Rule {
+                consecutive: 5,
+                ..rule(
+                    &p,
+                    "latency_p95-absolute",
+                    Metric::LatencyP95,
+                    Comparison::Absolute(1000.0),
+                )
+            },
             rule(
-                "error_rate-absolute",
-                Metric::ErrorRate,
-                Comparison::Absolute(0.01),
-                2,
-                false,
-                min_requests,
-            ),
-            rule(
-                "latency_p95-absolute",
-                Metric::LatencyP95,
-                Comparison::Absolute(1000.0),
-                5,
-                false,
-                min_requests,
-            ),
-            rule(
+                &p,
                 "exceptions-per-15m",
                 Metric::Custom("exceptions_15m".into()),
                 Comparison::Absolute(9.0),
-                2,
-                false,
-                min_requests,
             ),
-            rule(
+            critical(rule(
+                &p,
                 "health-check-failures",
                 Metric::Custom("health_check_failures".into()),
                 Comparison::Absolute(0.0),
-                1,
-                true,
-                min_requests,
-            ),
+            )),
         ],
-        traffic: TrafficPolicy {
-            min_requests_per_route: min_requests,
-            max_extensions: 3,
-        },
         baseline: BaselinePolicy::None,
         error_budget: Some(ErrorBudgetGate {
             defer_below: 0.2,
             freeze_at: 0.0,
         }),
-        collectors: CollectorPolicy { auto_resume: true },
+        ..p
     }
 }
 
@@ -304,10 +320,7 @@ fn progressive() -> Policy {
 ///   0.1%)`, and for the single-window circuit breaker `max(5× baseline, 1%)`
 ///   — one error in 200 requests against a clean baseline is not a broken build.
 fn adaptive_weight() -> Policy {
-    let min_requests = 200;
-    Policy {
-        name: "adaptive-weight".into(),
-        preset: Some("adaptive-weight".into()),
+    let pace = Pace {
         window: mins(1),
         ramp: Ramp::Adaptive(AdaptiveRamp {
             initial_weight: 5,
@@ -318,53 +331,32 @@ fn adaptive_weight() -> Policy {
             hold_windows: 2,
         }),
         ramp_budget: mins(60),
-        rules: vec![
-            Rule {
-                min_value: Some(RATIO_ERROR_FLOOR),
-                ..rule(
-                    "error_rate-ratio",
-                    Metric::ErrorRate,
-                    Comparison::Ratio(2.0),
-                    2,
-                    false,
-                    min_requests,
-                )
-            },
-            rule(
-                "latency_p99-ratio",
-                Metric::LatencyP99,
-                Comparison::Ratio(1.5),
-                2,
-                false,
-                min_requests,
-            ),
-            Rule {
-                min_value: Some(CIRCUIT_BREAK_ERROR_FLOOR),
-                ..rule(
-                    "error_rate-circuit-break",
-                    Metric::ErrorRate,
-                    Comparison::Ratio(5.0),
-                    1,
-                    true,
-                    min_requests,
-                )
-            },
-            rule(
-                "latency_p99-circuit-break",
-                Metric::LatencyP99,
-                Comparison::Ratio(3.0),
-                1,
-                true,
-                min_requests,
-            ),
-        ],
-        traffic: TrafficPolicy {
-            min_requests_per_route: min_requests,
-            max_extensions: 3,
-        },
-        baseline: week_baseline(),
-        error_budget: None,
-        collectors: CollectorPolicy { auto_resume: true },
+    };
+    let p = base("adaptive-weight", pace, 200);
+    // Severe regressions break the circuit on a single window.
+    let circuit_breakers = [
+        critical(Rule {
+            min_value: Some(CIRCUIT_BREAK_ERROR_FLOOR),
+            ..rule(
+                &p,
+                "error_rate-circuit-break",
+                Metric::ErrorRate,
+                Comparison::Ratio(5.0),
+            )
+        }),
+        critical(rule(
+            &p,
+            "latency_p99-circuit-break",
+            Metric::LatencyP99,
+            Comparison::Ratio(3.0),
+        )),
+    ];
+    Policy {
+        rules: ratio_rules(&p)
+            .into_iter()
+            .chain(circuit_breakers)
+            .collect(),
+        ..p
     }
 }
 
@@ -394,58 +386,44 @@ fn adaptive_weight() -> Policy {
 ///   rollbacks (the rollback happens without asking), and the full
 ///   statistical report is the verdict's test evidence, not a policy field.
 fn statistical() -> Policy {
-    let min_requests = 100;
-    let test = |kind| {
-        Some(TestSpec {
-            kind,
-            alpha: 0.001,
-            warn_alpha: Some(0.01),
-            min_effect: Some(0.2),
-            transient: None,
-        })
-    };
     let step = |weight, min_requests| LadderStep {
         weight,
         hold_windows: 1,
         min_requests: Some(min_requests),
     };
-    Policy {
-        name: "statistical".into(),
-        preset: Some("statistical".into()),
+    let pace = Pace {
         window: mins(5),
         ramp: Ramp::Ladder(vec![step(5, 100), step(25, 500), step(100, 1_000)]),
         ramp_budget: mins(30),
+    };
+    let p = base("statistical", pace, 100);
+    let tested = |kind, r: Rule| Rule {
+        test: Some(TestSpec {
+            kind,
+            alpha: 0.001,
+            warn_alpha: Some(0.01),
+            min_effect: Some(0.2),
+            transient: None,
+        }),
+        ..r
+    };
+    Policy {
         rules: vec![
-            Rule {
-                test: test(TestKind::ChiSquare),
-                ..rule(
-                    "errors-chi2",
-                    Metric::ErrorRate,
-                    Comparison::Ratio(1.0),
-                    2,
-                    false,
-                    min_requests,
-                )
-            },
-            Rule {
-                test: test(TestKind::MannWhitney),
-                ..rule(
+            tested(
+                TestKind::ChiSquare,
+                rule(&p, "errors-chi2", Metric::ErrorRate, Comparison::Ratio(1.0)),
+            ),
+            tested(
+                TestKind::MannWhitney,
+                rule(
+                    &p,
                     "latency-mann-whitney",
                     Metric::LatencyP50,
                     Comparison::Ratio(1.0),
-                    2,
-                    false,
-                    min_requests,
-                )
-            },
+                ),
+            ),
         ],
-        traffic: TrafficPolicy {
-            min_requests_per_route: min_requests,
-            max_extensions: 3,
-        },
-        baseline: week_baseline(),
-        error_budget: None,
-        collectors: CollectorPolicy { auto_resume: true },
+        ..p
     }
 }
 
@@ -496,96 +474,79 @@ fn statistical() -> Policy {
 ///   requests per route, else a human approves. Collectors that recover
 ///   resume the rollout on their own.
 fn canaryd() -> Policy {
-    let min_requests = 100;
-    Policy {
-        name: "canaryd".into(),
-        preset: Some("canaryd".into()),
+    let pace = Pace {
         window: secs(30),
         ramp: ladder(&[(3, 24), (25, 4), (50, 6), (100, 2)]),
         ramp_budget: mins(40),
+    };
+    let p = base("canaryd", pace, 100);
+    // An anytime-valid test that sets a 60 s burst aside: its rule may
+    // decide on one window (`consecutive: 1`, see above).
+    let sequential = |kind, alpha| {
+        Some(TestSpec {
+            kind,
+            alpha,
+            warn_alpha: None,
+            min_effect: None,
+            transient: Some(secs(60)),
+        })
+    };
+    Policy {
         rules: vec![
             Rule {
-                test: Some(TestSpec {
-                    kind: TestKind::SequentialErrors,
-                    alpha: 0.025,
-                    warn_alpha: None,
-                    min_effect: None,
-                    transient: Some(secs(60)),
-                }),
+                test: sequential(TestKind::SequentialErrors, 0.025),
                 min_value: Some(0.001),
-                ..rule(
-                    "errors",
-                    Metric::ErrorRate,
-                    Comparison::Ratio(1.6),
-                    1,
-                    false,
-                    min_requests,
-                )
+                consecutive: 1,
+                ..rule(&p, "errors", Metric::ErrorRate, Comparison::Ratio(1.6))
             },
             Rule {
                 min_value: Some(50.0),
+                consecutive: 6,
                 ..rule(
+                    &p,
                     "latency-p95",
                     Metric::LatencyP95,
                     Comparison::Ratio(1.2),
-                    6,
-                    false,
-                    min_requests,
                 )
             },
             Rule {
                 min_value: Some(20.0),
+                consecutive: 6,
                 ..rule(
+                    &p,
                     "latency-p50",
                     Metric::LatencyP50,
                     Comparison::Ratio(1.15),
-                    6,
-                    false,
-                    min_requests,
                 )
             },
             Rule {
-                test: Some(TestSpec {
-                    kind: TestKind::SequentialLatency,
-                    alpha: 0.01,
-                    warn_alpha: None,
-                    min_effect: None,
-                    transient: Some(secs(60)),
-                }),
+                test: sequential(TestKind::SequentialLatency, 0.01),
                 min_value: Some(100.0),
+                consecutive: 1,
                 ..rule(
+                    &p,
                     "latency-p99",
                     Metric::LatencyP99,
                     Comparison::Ratio(1.2),
-                    1,
-                    false,
-                    min_requests,
                 )
             },
+            Rule {
+                min_requests: 50,
+                ..critical(rule(
+                    &p,
+                    "error-storm",
+                    Metric::ErrorRate,
+                    Comparison::Absolute(0.25),
+                ))
+            },
             rule(
-                "error-storm",
-                Metric::ErrorRate,
-                Comparison::Absolute(0.25),
-                1,
-                true,
-                50,
-            ),
-            rule(
+                &p,
                 "latency-storm",
                 Metric::LatencyP99,
                 Comparison::Ratio(3.0),
-                2,
-                false,
-                min_requests,
             ),
         ],
-        traffic: TrafficPolicy {
-            min_requests_per_route: min_requests,
-            max_extensions: 3,
-        },
-        baseline: week_baseline(),
-        error_budget: None,
-        collectors: CollectorPolicy { auto_resume: true },
+        ..p
     }
 }
 

@@ -22,8 +22,10 @@ mod file_rules;
 mod render;
 mod resolve;
 mod resolve_ramp;
+mod resolve_rule;
 mod resolve_rules;
 mod resolve_sections;
+mod resolve_test;
 mod yaml;
 
 pub use error::{PolicyError, PolicyErrors};

@@ -9,11 +9,11 @@ use std::path::{Path, PathBuf};
 
 use canaryd_core::policy::file::parse_policy;
 use canaryd_kube::controller::{
-    refuse_policy_credentials, Credentials, SecretValue, SourceFactory, SourceRequest,
+    refuse_policy_credentials, Credentials, EdgeFactory, SecretValue, SourceRequest,
 };
 use canaryd_kube::crd::Canary;
 use canaryd_kube::reconcile::rollout_key;
-use canaryd_kube::router::any::choose;
+use canaryd_kube::router::select::choose;
 use serde_json::Value;
 
 use super::sources::PolicySources;

@@ -126,14 +126,12 @@ pub fn connect(
     policy: &Policy,
     source: &SourceConfig,
     key: &canaryd_core::vocab::RolloutKey,
-) -> Result<canaryd_sources::config::Source, Fail> {
-    let s = source
-        .connect(key)
-        .map_err(|e| Fail::invalid(format!("{}: {e}", file_path.display())))?;
-    Ok(match &policy.baseline {
-        canaryd_core::policy::BaselinePolicy::Required { lookback, .. } => {
-            s.with_lookback(*lookback)
-        }
-        canaryd_core::policy::BaselinePolicy::None => s,
-    })
+) -> Result<canaryd_sources::config::Connected, Fail> {
+    let lookback = match &policy.baseline {
+        canaryd_core::policy::BaselinePolicy::Required { lookback, .. } => Some(*lookback),
+        canaryd_core::policy::BaselinePolicy::None => None,
+    };
+    source
+        .connect(key, lookback)
+        .map_err(|e| Fail::invalid(format!("{}: {e}", file_path.display())))
 }

@@ -23,7 +23,8 @@ use canaryd_core::observation::{Baseline, BaselineStatus, LatencySummary, Observ
 use canaryd_core::rollout::{Event, Phase};
 use canaryd_core::vocab::{RolloutKey, Route};
 use canaryd_driver::live::wall_clock;
-use canaryd_driver::{run_live, ActionError, Driver, LiveLimits, Notifier, Progress, Stopped};
+use canaryd_driver::{run_live, Driver, LiveLimits, Progress, Stopped};
+use canaryd_ports::{ActionError, Notifier};
 use canaryd_proxy::{Router, RouterConfig};
 use canaryd_sim::{SampleApp, SampleAppConfig};
 use canaryd_store::{AuditReport, Store};
@@ -34,6 +35,7 @@ use std::time::Duration;
 #[derive(Clone, Default)]
 struct Recording(Arc<Mutex<Vec<Notice>>>);
 
+#[canaryd_ports::async_trait]
 impl Notifier for Recording {
     async fn notify(&mut self, _k: &RolloutKey, n: &Notice) -> Result<(), ActionError> {
         self.0.lock().unwrap().push(n.clone());
@@ -96,7 +98,13 @@ async fn a_full_database_holds_the_split_alerts_and_resumes() {
     .unwrap();
     let store = Store::open(&dir.path().join("canaryd.db")).unwrap();
     let notices = Recording::default();
-    let mut driver = Driver::new(store, router.clone(), notices.clone(), policy).unwrap();
+    let mut driver = Driver::new(
+        store,
+        Box::new(router.clone()),
+        Box::new(notices.clone()),
+        policy,
+    )
+    .unwrap();
     let key = RolloutKey::new("shop/pay", "v2");
     let started = driver
         .apply(

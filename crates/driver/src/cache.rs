@@ -15,7 +15,7 @@ use canaryd_store::{CachedRoute, Store};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::traits::{MetricsSource, SourceError};
+use canaryd_ports::{async_trait, MetricsSource, SourceError};
 
 /// `source` wrapped with a baseline cache in `store`.
 pub struct CachedBaseline<S> {
@@ -134,6 +134,7 @@ fn decode(rows: &[CachedRoute]) -> Option<Baseline> {
     })
 }
 
+#[async_trait]
 impl<S: MetricsSource> MetricsSource for CachedBaseline<S> {
     async fn baseline(&mut self, key: &RolloutKey) -> Result<BaselineStatus, SourceError> {
         let now = (self.clock)();
@@ -177,6 +178,7 @@ mod tests {
         answer: BaselineStatus,
     }
 
+    #[async_trait]
     impl MetricsSource for Counting {
         async fn baseline(&mut self, _key: &RolloutKey) -> Result<BaselineStatus, SourceError> {
             self.baselines += 1;

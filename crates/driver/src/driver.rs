@@ -13,14 +13,14 @@
 //! after it does no harm.
 
 use canaryd_core::effect::{AuditRecord, Decision, Effect, Notice};
+use canaryd_core::observation::{BaselineStatus, CollectorHealth, Window};
 use canaryd_core::rollout::{step, Event, Rollout};
 use canaryd_core::verdict::Judgement;
 use canaryd_core::vocab::{RolloutKey, Timestamp};
 use canaryd_core::Policy;
+use canaryd_ports::{ActionError, MetricsSource, Notifier, SourceError, TrafficRouter};
 use canaryd_store::{AuditKind, Commit, NewAuditEntry, NewEffect, RolloutRow, Store, StoreError};
 use serde_json::json;
-
-use crate::traits::{ActionError, Notifier, TrafficRouter};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DriverError {
@@ -43,6 +43,8 @@ pub enum DriverError {
         key: String,
         effect: String,
         message: String,
+        /// Whether the edge said a retry may help.
+        kind: canaryd_ports::ErrorKind,
     },
 }
 
@@ -66,10 +68,26 @@ pub type Scrubber = Box<dyn Fn(&mut serde_json::Value) + Send + Sync>;
 /// the point the outbox exists for (state committed, router not yet called).
 pub type AfterCommit = Box<dyn Fn(&Rollout, &[Effect]) -> bool + Send + Sync>;
 
-pub struct Driver<R, N> {
+/// A window closed through [`Driver::close_window`]: what was read, why
+/// reading failed if it did, and what applying it did.
+#[derive(Debug)]
+pub struct ClosedWindow {
+    /// The window as judged (an unreliable one when the read failed or the
+    /// store could not commit before).
+    pub window: Window,
+    /// Why the metrics source could not be read, when it could not.
+    pub read_error: Option<SourceError>,
+    /// The result of applying the window; a store outage shows up here.
+    pub applied: Result<Applied, DriverError>,
+}
+
+/// The shell for rollouts sharing one policy, one router and one notifier:
+/// every mode (proxy, gate, controller, demo, replay) drives rollouts
+/// through it, so they all flush, step, commit and act in the same order.
+pub struct Driver {
     store: Store,
-    router: R,
-    notifier: N,
+    router: Box<dyn TrafficRouter>,
+    notifier: Box<dyn Notifier>,
     policy: Policy,
     policy_json: String,
     scrub: Option<Scrubber>,
@@ -78,8 +96,14 @@ pub struct Driver<R, N> {
     store_failing: Option<String>,
 }
 
-impl<R: TrafficRouter, N: Notifier> Driver<R, N> {
-    pub fn new(store: Store, router: R, notifier: N, policy: Policy) -> Result<Self, DriverError> {
+impl Driver {
+    /// A driver acting through `router` and `notifier`, deciding with `policy`.
+    pub fn new(
+        store: Store,
+        router: Box<dyn TrafficRouter>,
+        notifier: Box<dyn Notifier>,
+        policy: Policy,
+    ) -> Result<Self, DriverError> {
         let policy_json = serde_json::to_string(&policy).map_err(|source| DriverError::Encode {
             what: "the policy",
             source,
@@ -121,14 +145,6 @@ impl<R: TrafficRouter, N: Notifier> Driver<R, N> {
         &self.store
     }
 
-    pub fn router(&self) -> &R {
-        &self.router
-    }
-
-    pub fn notifier(&self) -> &N {
-        &self.notifier
-    }
-
     pub fn policy(&self) -> &Policy {
         &self.policy
     }
@@ -154,6 +170,85 @@ impl<R: TrafficRouter, N: Notifier> Driver<R, N> {
     /// The rollout's current state, or a fresh one if the store has none.
     pub fn load(&self, key: &RolloutKey) -> Result<Rollout, DriverError> {
         load_rollout(&self.store, key).map(|r| r.unwrap_or_else(|| Rollout::new(key.clone())))
+    }
+
+    /// Starts `key` on the stable revision's history. The caller reads the
+    /// baseline first (see [`MetricsSource::baseline`]): a history that
+    /// cannot be *read* is not one that does not *exist*, and only the
+    /// caller knows how it waits for one it cannot read.
+    pub async fn start(
+        &mut self,
+        key: &RolloutKey,
+        baseline: BaselineStatus,
+        now: Timestamp,
+    ) -> Result<Applied, DriverError> {
+        self.apply(key, Event::Start { baseline }, now).await
+    }
+
+    /// Closes the window `start..end` of `key`, during which the canary had
+    /// `weight` (the committed state's): reads it from `source` and applies
+    /// it. A source that cannot be read makes
+    /// the window *unreliable* (the rollout holds), never a verdict on the
+    /// canary; so does a store that could not commit since the last window,
+    /// since nothing was decided meanwhile.
+    pub async fn close_window(
+        &mut self,
+        source: &mut dyn MetricsSource,
+        key: &RolloutKey,
+        weight: canaryd_core::vocab::Weight,
+        start: Timestamp,
+        end: Timestamp,
+    ) -> ClosedWindow {
+        let (mut window, read_error) = match source.window(key, weight, start, end).await {
+            Ok(w) => (w, None),
+            Err(e) => {
+                let unreliable = Window {
+                    start,
+                    end,
+                    collectors: CollectorHealth::Unhealthy(format!("metrics source failed: {e}")),
+                    ..Default::default()
+                };
+                (unreliable, Some(e))
+            }
+        };
+        if let Some(why) = self.store_failing() {
+            window.collectors = CollectorHealth::Unhealthy(format!(
+                "canaryd could not commit its decisions (the database failed: {why}); \
+                 the split was held and nothing was decided meanwhile"
+            ));
+        }
+        let applied = self
+            .apply(
+                key,
+                Event::WindowClosed {
+                    window: window.clone(),
+                },
+                end,
+            )
+            .await;
+        ClosedWindow {
+            window,
+            read_error,
+            applied,
+        }
+    }
+
+    /// Asks `source` for the history again, past any cache, and applies
+    /// what it says: a rollout awaiting approval for want of a baseline
+    /// starts on its own once the history has grown (the core decides). A
+    /// history that cannot be read counts as missing.
+    pub async fn recheck_baseline(
+        &mut self,
+        source: &mut dyn MetricsSource,
+        key: &RolloutKey,
+        now: Timestamp,
+    ) -> Result<Applied, DriverError> {
+        let baseline = match source.fresh_baseline(key).await {
+            Ok(b) => b,
+            Err(e) => BaselineStatus::Missing(format!("baseline lookup failed: {e}")),
+        };
+        self.apply(key, Event::BaselineChecked { baseline }, now)
+            .await
     }
 
     /// Applies one event to one rollout: flush, step, commit, act.
@@ -276,7 +371,7 @@ impl<R: TrafficRouter, N: Notifier> Driver<R, N> {
             };
             let result = match &outcome {
                 Ok(()) => json!({"ok": true}),
-                Err(e) => json!({"ok": false, "error": e.0}),
+                Err(e) => json!({"ok": false, "error": e.message()}),
             };
             let mut payload = json!({
                 "effect": row.kind,
@@ -313,7 +408,8 @@ impl<R: TrafficRouter, N: Notifier> Driver<R, N> {
                 }
                 Err(e) => {
                     self.store.append_audit(entry)?;
-                    let message = match self.scrubbed(serde_json::Value::String(e.0)) {
+                    let message = match self.scrubbed(serde_json::Value::String(e.message().into()))
+                    {
                         serde_json::Value::String(m) => m,
                         _ => String::new(),
                     };
@@ -321,6 +417,7 @@ impl<R: TrafficRouter, N: Notifier> Driver<R, N> {
                         key: key.to_string(),
                         effect: row.kind,
                         message,
+                        kind: e.kind(),
                     });
                 }
             }

@@ -8,14 +8,15 @@
 //! driver).
 
 use canaryd_core::effect::{Notice, NoticeKind, OperatorCommand, Severity};
-use canaryd_core::observation::{CollectorHealth, Window};
+use canaryd_core::observation::Window;
 use canaryd_core::rollout::{Event, Phase, Rollout};
 use canaryd_core::vocab::{duration_ms, RolloutKey, Timestamp, Weight};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::driver::{is_store_outage, Applied, Driver, DriverError};
-use crate::traits::{MetricsSource, Notifier, TrafficRouter};
+use canaryd_ports::MetricsSource;
+
+use crate::driver::{is_store_outage, Applied, ClosedWindow, Driver, DriverError};
 
 /// An operator command sent to a running rollout, with where to send the answer.
 #[derive(Debug)]
@@ -123,12 +124,7 @@ pub fn wall_clock() -> Timestamp {
 
 /// Notes a store outage and, when it is news, alerts at once (the alert
 /// cannot go through the outbox: nothing can be committed).
-async fn outage<R: TrafficRouter, N: Notifier>(
-    driver: &mut Driver<R, N>,
-    key: &RolloutKey,
-    state: &Rollout,
-    why: String,
-) {
+async fn outage(driver: &mut Driver, key: &RolloutKey, state: &Rollout, why: String) {
     if !driver.note_store_outage(why.clone()) {
         return;
     }
@@ -150,19 +146,14 @@ async fn outage<R: TrafficRouter, N: Notifier>(
 }
 
 /// Drives `key` until it finishes, needs a human for too long, or is told to stop.
-pub async fn run_live<S, R, N>(
-    driver: &mut Driver<R, N>,
-    source: &mut S,
+pub async fn run_live(
+    driver: &mut Driver,
+    source: &mut dyn MetricsSource,
     key: &RolloutKey,
     mut commands: mpsc::Receiver<Request>,
     limits: LiveLimits,
     mut progress: impl FnMut(&Progress),
-) -> Result<(Rollout, Stopped), DriverError>
-where
-    S: MetricsSource,
-    R: TrafficRouter,
-    N: Notifier,
-{
+) -> Result<(Rollout, Stopped), DriverError> {
     let window_len = driver.policy().window;
     // Read the wall clock once, then follow tokio's clock: identical in a live
     // run, and virtual (deterministic, instant) under `tokio::time::pause()`.
@@ -218,7 +209,7 @@ where
                 }
             }
         };
-        let applied = driver.apply(key, Event::Start { baseline }, now()).await?;
+        let applied = driver.start(key, baseline, now()).await?;
         state = applied.state.clone();
         progress(&Progress::Started {
             state: state.clone(),
@@ -289,26 +280,10 @@ where
                 windows += 1;
                 let end = now();
                 let index = state.windows + 1;
-                let mut window = match source.window(key, state.weight, window_start, end).await {
-                    Ok(w) => w,
-                    Err(e) => {
-                        progress(&Progress::SourceFailed { index, error: e.to_string() });
-                        Window {
-                            start: window_start,
-                            end,
-                            collectors: CollectorHealth::Unhealthy(format!("metrics source failed: {e}")),
-                            ..Default::default()
-                        }
-                    }
-                };
-                // While the store cannot commit, no window is judged: the first
-                // one that commits again is unreliable, so the outage is
-                // audited as a pause and the hold restarts after it.
-                if let Some(why) = driver.store_failing() {
-                    window.collectors = CollectorHealth::Unhealthy(format!(
-                        "canaryd could not commit its decisions (the database failed: {why}); \
-                         the split was held and nothing was decided meanwhile"
-                    ));
+                let ClosedWindow { window, read_error, applied } =
+                    driver.close_window(source, key, state.weight, window_start, end).await;
+                if let Some(e) = read_error {
+                    progress(&Progress::SourceFailed { index, error: e.to_string() });
                 }
                 window_start = end;
                 // Keep the schedule: a slow source must not stretch every later window.
@@ -317,7 +292,7 @@ where
                 if deadline < now_instant {
                     deadline = now_instant + Duration::from_millis(duration_ms(window_len).max(1) as u64 / 10);
                 }
-                let applied = match driver.apply(key, Event::WindowClosed { window: window.clone() }, end).await {
+                let applied = match applied {
                     Err(DriverError::Store(e)) if is_store_outage(&e) => {
                         let error = e.to_string();
                         outage(driver, key, &state, error.clone()).await;
@@ -335,11 +310,7 @@ where
                 // grown long enough ends the wait (the core decides). A store
                 // outage here is skipped: the next window checks again.
                 if matches!(state.phase, Phase::AwaitingApproval { .. }) && rechecks_baseline(driver.policy()) {
-                    let baseline = match source.fresh_baseline(key).await {
-                        Ok(b) => b,
-                        Err(e) => canaryd_core::BaselineStatus::Missing(format!("baseline lookup failed: {e}")),
-                    };
-                    match driver.apply(key, Event::BaselineChecked { baseline }, now()).await {
+                    match driver.recheck_baseline(source, key, now()).await {
                         Err(DriverError::Store(e)) if is_store_outage(&e) => {
                             let error = e.to_string();
                             outage(driver, key, &state, error.clone()).await;

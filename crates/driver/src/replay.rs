@@ -12,8 +12,8 @@ use canaryd_store::Store;
 use serde::Serialize;
 
 use crate::driver::{Driver, DriverError};
+use crate::recording::{CollectingNotifier, VirtualRouter};
 use crate::scenario::{Outcome, Scenario, ScenarioStep};
-use crate::traits::{CollectingNotifier, VirtualRouter};
 
 /// One line of the replay table.
 #[derive(Debug, Clone, Serialize)]
@@ -153,23 +153,16 @@ pub async fn run_scenario(
     start: Timestamp,
 ) -> Result<ReplayReport, DriverError> {
     let key = scenario.key.clone();
+    let (router, notifier) = (VirtualRouter::default(), CollectingNotifier::default());
     let mut driver = Driver::new(
         store,
-        VirtualRouter::default(),
-        CollectingNotifier::default(),
+        Box::new(router.clone()),
+        Box::new(notifier.clone()),
         scenario.policy.clone(),
     )?;
     let window_ms = duration_ms(scenario.policy.window);
 
-    let first = driver
-        .apply(
-            &key,
-            Event::Start {
-                baseline: scenario.baseline.clone(),
-            },
-            start,
-        )
-        .await?;
+    let first = driver.start(&key, scenario.baseline.clone(), start).await?;
     let mut state = first.state;
     let mut decided_at: Option<u32> = None;
     let mut windows = Vec::new();
@@ -246,19 +239,14 @@ pub async fn run_scenario(
         }
     }
 
-    let notices = driver
-        .notifier()
-        .notices
-        .iter()
-        .map(|n| n.title.clone())
-        .collect();
+    let notices = notifier.notices().into_iter().map(|n| n.title).collect();
     Ok(ReplayReport {
         workload: key.workload.0.clone(),
         revision: key.revision.0.clone(),
         policy: scenario.policy.name.clone(),
         outcome: outcome_of(&state),
         after_window: decided_at,
-        final_weight: driver.router().weight,
+        final_weight: router.weight(),
         phase_detail: phase_detail(&state),
         windows,
         operator,

@@ -8,9 +8,11 @@ use canaryd_core::observation::{
 };
 use canaryd_core::rollout::Phase;
 use canaryd_core::vocab::{RolloutKey, Route, Timestamp, Weight};
-use canaryd_driver::traits::{CollectingNotifier, VirtualRouter};
-use canaryd_driver::{run_live, Driver, LiveLimits, MetricsSource, Progress, SourceError, Stopped};
+use canaryd_driver::{
+    run_live, CollectingNotifier, Driver, LiveLimits, Progress, Stopped, VirtualRouter,
+};
 use canaryd_policy::preset;
+use canaryd_ports::{MetricsSource, SourceError};
 use canaryd_store::{AuditReport, Store};
 use std::collections::{BTreeMap, VecDeque};
 use tokio::sync::mpsc;
@@ -35,6 +37,7 @@ fn obs(requests: u64, errors: u64) -> Observation {
     }
 }
 
+#[canaryd_ports::async_trait]
 impl MetricsSource for Script {
     async fn baseline(&mut self, _k: &RolloutKey) -> Result<BaselineStatus, SourceError> {
         Ok(self.baseline.clone())
@@ -49,8 +52,8 @@ impl MetricsSource for Script {
     ) -> Result<Window, SourceError> {
         self.asked.push((weight, start, end));
         match self.windows.pop_front().flatten() {
-            None => Err(SourceError(
-                "prometheus at 127.0.0.1:9090: connection refused".into(),
+            None => Err(SourceError::transient(
+                "prometheus at 127.0.0.1:9090: connection refused",
             )),
             Some(errors) => {
                 let mut routes = BTreeMap::new();
@@ -85,14 +88,21 @@ fn key() -> RolloutKey {
     RolloutKey::new("payments/payment-api", "v7")
 }
 
-fn driver(store: Store) -> Driver<VirtualRouter, CollectingNotifier> {
-    Driver::new(
+fn driver(store: Store) -> Driver {
+    driver_and_router(store).0
+}
+
+/// A driver, and a handle on its router to see the split it was told.
+fn driver_and_router(store: Store) -> (Driver, VirtualRouter) {
+    let router = VirtualRouter::default();
+    let driver = Driver::new(
         store,
-        VirtualRouter::default(),
-        CollectingNotifier::default(),
+        Box::new(router.clone()),
+        Box::new(CollectingNotifier::default()),
         preset("slo-ratio").unwrap(),
     )
-    .unwrap()
+    .unwrap();
+    (driver, router)
 }
 
 const NO_LIMITS: LiveLimits = LiveLimits {
@@ -177,7 +187,7 @@ async fn an_operator_approval_arrives_between_windows() {
 
 #[tokio::test(start_paused = true)]
 async fn a_failing_source_pauses_and_never_rolls_back() {
-    let mut d = driver(Store::open_in_memory().unwrap());
+    let (mut d, router) = driver_and_router(Store::open_in_memory().unwrap());
     let mut src = Script {
         baseline: available(),
         windows: [Some(10), None, None, None, None].into(),
@@ -200,7 +210,7 @@ async fn a_failing_source_pauses_and_never_rolls_back() {
     );
     assert_eq!(state.weight, 10, "the split is held");
     assert_eq!(failures, 3);
-    assert_eq!(d.router().weight, 10);
+    assert_eq!(router.weight(), 10);
 }
 
 #[tokio::test(start_paused = true)]
@@ -270,12 +280,13 @@ struct UnreadableBaseline {
     inner: Script,
 }
 
+#[canaryd_ports::async_trait]
 impl MetricsSource for UnreadableBaseline {
     async fn baseline(&mut self, k: &RolloutKey) -> Result<BaselineStatus, SourceError> {
         self.reads += 1;
         if self.reads <= self.fails {
-            return Err(SourceError(
-                "prometheus at 127.0.0.1:9: connection refused".into(),
+            return Err(SourceError::transient(
+                "prometheus at 127.0.0.1:9: connection refused",
             ));
         }
         self.inner.baseline(k).await

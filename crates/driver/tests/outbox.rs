@@ -10,9 +10,9 @@ use canaryd_core::observation::{
 use canaryd_core::replay::replay;
 use canaryd_core::rollout::{Event, Phase};
 use canaryd_core::vocab::{RolloutKey, Route, Timestamp, Weight};
-use canaryd_driver::traits::{CollectingNotifier, VirtualRouter};
-use canaryd_driver::{ActionError, Driver, DriverError, Notifier, TrafficRouter};
+use canaryd_driver::{CollectingNotifier, Driver, DriverError, VirtualRouter};
 use canaryd_policy::preset;
+use canaryd_ports::{ActionError, Notifier, TrafficRouter};
 use canaryd_store::{AuditKind, Store};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -27,8 +27,8 @@ struct FlakyRouter {
 impl FlakyRouter {
     fn record(&self, what: String) -> Result<(), ActionError> {
         if *self.down.lock().unwrap() {
-            return Err(ActionError(
-                "gateway API server unreachable: connection refused".into(),
+            return Err(ActionError::transient(
+                "gateway API server unreachable: connection refused",
             ));
         }
         self.calls.lock().unwrap().push(what);
@@ -36,6 +36,7 @@ impl FlakyRouter {
     }
 }
 
+#[canaryd_ports::async_trait]
 impl TrafficRouter for FlakyRouter {
     async fn set_weight(&mut self, _k: &RolloutKey, w: Weight) -> Result<(), ActionError> {
         self.record(format!("set_weight {w}"))
@@ -50,9 +51,10 @@ impl TrafficRouter for FlakyRouter {
 
 struct DeadNotifier;
 
+#[canaryd_ports::async_trait]
 impl Notifier for DeadNotifier {
     async fn notify(&mut self, _k: &RolloutKey, _n: &Notice) -> Result<(), ActionError> {
-        Err(ActionError("hooks.slack.com: 503".into()))
+        Err(ActionError::transient("hooks.slack.com: 503"))
     }
 }
 
@@ -114,8 +116,8 @@ async fn a_failed_rollback_stays_in_the_outbox_and_runs_exactly_once_after_resta
         let store = Store::open(&db).unwrap();
         let mut d = Driver::new(
             store,
-            router.clone(),
-            CollectingNotifier::default(),
+            Box::new(router.clone()),
+            Box::new(CollectingNotifier::default()),
             policy.clone(),
         )
         .unwrap();
@@ -147,7 +149,14 @@ async fn a_failed_rollback_stays_in_the_outbox_and_runs_exactly_once_after_resta
 
     *router.down.lock().unwrap() = false;
     let store = Store::open(&db).unwrap();
-    let mut d = Driver::new(store, router.clone(), CollectingNotifier::default(), policy).unwrap();
+    let notifier = CollectingNotifier::default();
+    let mut d = Driver::new(
+        store,
+        Box::new(router.clone()),
+        Box::new(notifier.clone()),
+        policy,
+    )
+    .unwrap();
     assert_eq!(d.flush(&key(), Timestamp(660_000)).await.unwrap(), 2);
     assert_eq!(
         d.flush(&key(), Timestamp(720_000)).await.unwrap(),
@@ -156,9 +165,9 @@ async fn a_failed_rollback_stays_in_the_outbox_and_runs_exactly_once_after_resta
     );
     let calls = router.calls.lock().unwrap().clone();
     assert_eq!(calls, ["set_weight 10", "roll_back"]);
-    assert_eq!(d.notifier().notices.len(), 1);
+    assert_eq!(notifier.notices().len(), 1);
     assert_eq!(
-        d.notifier().notices[0].title,
+        notifier.notices()[0].title,
         "payments/payment-api v9 rolled back"
     );
 
@@ -177,10 +186,11 @@ async fn a_failed_rollback_stays_in_the_outbox_and_runs_exactly_once_after_resta
 #[tokio::test]
 async fn a_dead_notifier_never_holds_up_a_rollback() {
     let policy = preset("slo-ratio").unwrap();
+    let router = VirtualRouter::default();
     let mut d = Driver::new(
         Store::open_in_memory().unwrap(),
-        VirtualRouter::default(),
-        DeadNotifier,
+        Box::new(router.clone()),
+        Box::new(DeadNotifier),
         policy,
     )
     .unwrap();
@@ -193,7 +203,7 @@ async fn a_dead_notifier_never_holds_up_a_rollback() {
         .await
         .unwrap();
     assert!(matches!(applied.state.phase, Phase::RolledBack { .. }));
-    assert_eq!(d.router().weight, 0);
+    assert_eq!(router.weight(), 0);
     assert!(d.store().pending_effects(None, None).unwrap().is_empty());
     let failed: Vec<_> = d
         .store()
@@ -223,8 +233,8 @@ async fn the_stored_audit_log_replays_to_the_stored_state() {
     let policy = preset("slo-ratio").unwrap();
     let mut d = Driver::new(
         Store::open(&db).unwrap(),
-        VirtualRouter::default(),
-        CollectingNotifier::default(),
+        Box::new(VirtualRouter::default()),
+        Box::new(CollectingNotifier::default()),
         policy.clone(),
     )
     .unwrap();
@@ -272,8 +282,8 @@ async fn refused_commands_change_nothing_and_are_audited() {
     let policy = preset("slo-ratio").unwrap();
     let mut d = Driver::new(
         Store::open_in_memory().unwrap(),
-        VirtualRouter::default(),
-        CollectingNotifier::default(),
+        Box::new(VirtualRouter::default()),
+        Box::new(CollectingNotifier::default()),
         policy,
     )
     .unwrap();
@@ -320,8 +330,8 @@ async fn a_scrubber_sees_every_payload_before_it_is_stored() {
     });
     let mut d = Driver::new(
         Store::open_in_memory().unwrap(),
-        VirtualRouter::default(),
-        CollectingNotifier::default(),
+        Box::new(VirtualRouter::default()),
+        Box::new(CollectingNotifier::default()),
         policy,
     )
     .unwrap()

@@ -11,7 +11,7 @@
 //! Lease) and streams every change to the open watches, so the loop sees
 //! what it would see in a cluster: its own status write comes back as a
 //! watch event and triggers a reconcile that has nothing to do. Metrics
-//! windows are answered from memory (always healthy) by a `SourceFactory`.
+//! windows are answered from memory (always healthy) by a `EdgeFactory`.
 //!
 //! The policy's window is compressed to a few seconds so that every Canary
 //! starts its rollout and closes `WINDOWS` windows within well under a
@@ -42,11 +42,11 @@ use canaryd_core::observation::{
     Baseline, BaselineStatus, LatencySummary, Observation, RouteWindow, Window,
 };
 use canaryd_core::vocab::{RolloutKey, Route, Timestamp, Weight};
-use canaryd_driver::{MetricsSource, SourceError};
 use canaryd_kube::controller::{
-    run, Context, ControllerMetrics, LeaderFlag, LeaseConfig, ReconcileResult, RunConfig, Scope,
-    SourceFactory, SourceRequest,
+    run, Context, ControllerMetrics, EdgeFactory, LeaderFlag, LeaseConfig, ReconcileResult,
+    RunConfig, Scope, SourceRequest,
 };
+use canaryd_ports::{MetricsSource, SourceError};
 use futures::channel::mpsc;
 use futures::stream::BoxStream;
 use futures::StreamExt;
@@ -441,14 +441,12 @@ struct MemorySource {
     tally: Arc<Tally>,
 }
 
-impl SourceFactory for MemorySources {
-    type Source = MemorySource;
-
-    fn source(&self, request: &SourceRequest<'_>) -> Result<MemorySource, String> {
-        Ok(MemorySource {
+impl EdgeFactory for MemorySources {
+    fn source(&self, request: &SourceRequest<'_>) -> Result<Box<dyn MetricsSource>, String> {
+        Ok(Box::new(MemorySource {
             canary: format!("{}/{}", request.namespace, request.canary),
             tally: self.0.clone(),
-        })
+        }))
     }
 }
 
@@ -464,6 +462,7 @@ fn obs(requests: u64, errors: u64, p95_ms: f64) -> Observation {
     }
 }
 
+#[canaryd_ports::async_trait]
 impl MetricsSource for MemorySource {
     async fn baseline(&mut self, _key: &RolloutKey) -> Result<BaselineStatus, SourceError> {
         let mut routes = BTreeMap::new();

@@ -1,6 +1,6 @@
 //! Errors of the Kubernetes side, worded for the operator who must fix them.
 
-use canaryd_driver::ActionError;
+use canaryd_ports::{ActionError, ErrorKind};
 
 #[derive(Debug, thiserror::Error)]
 pub enum KubeError {
@@ -56,6 +56,6 @@ impl KubeError {
 
 impl From<KubeError> for ActionError {
     fn from(e: KubeError) -> ActionError {
-        ActionError(e.to_string())
+        ActionError::new(ErrorKind::from_transient(e.is_transient()), e.to_string())
     }
 }

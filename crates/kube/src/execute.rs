@@ -4,10 +4,10 @@
 //! the controller safe to kill at any moment.
 
 use canaryd_core::effect::{Effect, Notice};
-use canaryd_core::observation::{CollectorHealth, Window};
-use canaryd_core::rollout::{Event, Rollout};
+use canaryd_core::rollout::Rollout;
 use canaryd_core::vocab::Timestamp;
-use canaryd_driver::{Driver, DriverError, MetricsSource, Notifier, TrafficRouter};
+use canaryd_driver::{ClosedWindow, Driver, DriverError};
+use canaryd_ports::MetricsSource;
 use canaryd_store::{AuditKind, NewAuditEntry, Store};
 use serde_json::json;
 
@@ -40,18 +40,13 @@ pub struct Executed {
 
 /// Runs `plan`. `audit` is a second handle on the driver's database, for
 /// the controller's own entries (a superseded rollout).
-pub async fn execute<S, R, N>(
+pub async fn execute(
     plan: &Plan,
-    driver: &mut Driver<R, N>,
-    source: &mut S,
+    driver: &mut Driver,
+    source: &mut dyn MetricsSource,
     audit: &mut Store,
     now: Timestamp,
-) -> Result<Executed, DriverError>
-where
-    S: MetricsSource,
-    R: TrafficRouter,
-    N: Notifier,
-{
+) -> Result<Executed, DriverError> {
     let mut out = Executed::default();
     // A baseline that cannot be *read* is not a baseline that does not
     // *exist*: starting with `Missing` would ask a human to approve a
@@ -115,7 +110,7 @@ where
                         }
                     },
                 };
-                let applied = driver.apply(key, Event::Start { baseline }, now).await?;
+                let applied = driver.start(key, baseline, now).await?;
                 collect_notices(&applied.effects, &mut out.notices);
                 out.state = Some(applied.state);
             }
@@ -125,30 +120,22 @@ where
                     out.state = Some(state);
                     break;
                 }
-                let window = match source.window(key, state.weight, *start, *end).await {
-                    Ok(w) => {
-                        out.metrics_read = Some(Ok(()));
-                        w
-                    }
-                    Err(e) => {
-                        out.metrics_read = Some(Err(format!(
-                            "reading the window ending {} failed: {e}; the window counts as \
-                             unreliable (the rollout holds, it is never rolled back on that)",
-                            rfc3339(*end)
-                        )));
-                        Window {
-                            start: *start,
-                            end: *end,
-                            collectors: CollectorHealth::Unhealthy(format!(
-                                "metrics source failed: {e}"
-                            )),
-                            ..Default::default()
-                        }
-                    }
-                };
-                let applied = driver
-                    .apply(key, Event::WindowClosed { window }, *end)
-                    .await?;
+                let ClosedWindow {
+                    read_error,
+                    applied,
+                    ..
+                } = driver
+                    .close_window(source, key, state.weight, *start, *end)
+                    .await;
+                out.metrics_read = Some(match read_error {
+                    None => Ok(()),
+                    Some(e) => Err(format!(
+                        "reading the window ending {} failed: {e}; the window counts as \
+                         unreliable (the rollout holds, it is never rolled back on that)",
+                        rfc3339(*end)
+                    )),
+                });
+                let applied = applied?;
                 collect_notices(&applied.effects, &mut out.notices);
                 if let Some(j) = &applied.judgement {
                     out.windows.push(WindowStatus {

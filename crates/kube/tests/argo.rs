@@ -5,9 +5,9 @@
 mod support;
 
 use canaryd_core::vocab::RolloutKey;
-use canaryd_driver::TrafficRouter;
 use canaryd_kube::argo::ArgoRollout;
 use canaryd_kube::router::argo::ArgoRouter;
+use canaryd_ports::TrafficRouter;
 use serde_json::{json, Value};
 use support::{mock_client, schema_errors, upstream_schema};
 
@@ -226,7 +226,7 @@ async fn aborted_rollout_is_never_promoted() {
     });
     let mut router = ArgoRouter::new(client, "shop", "checkout");
     let err = router.promote(&key()).await.unwrap_err();
-    assert!(err.0.contains("aborted"), "{}", err.0);
+    assert!(err.message().contains("aborted"), "{}", err.message());
     drop(router);
     api.await.unwrap();
 }

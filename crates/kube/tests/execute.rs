@@ -5,13 +5,14 @@
 use canaryd_core::observation::{Baseline, BaselineStatus, Observation, RouteWindow, Window};
 use canaryd_core::rollout::Phase;
 use canaryd_core::vocab::{RolloutKey, Route, Timestamp, Weight};
-use canaryd_driver::traits::{CollectingNotifier, VirtualRouter};
-use canaryd_driver::{Driver, MetricsSource, SourceError};
+use canaryd_driver::Driver;
+use canaryd_driver::{CollectingNotifier, VirtualRouter};
 use canaryd_kube::crd::CanaryStatus;
 use canaryd_kube::execute::execute;
 use canaryd_kube::reconcile::{plan, ObservedTarget};
 use canaryd_kube::status::{mirror, push_window};
 use canaryd_policy::parse_policy;
+use canaryd_ports::{MetricsSource, SourceError};
 use canaryd_store::Store;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -43,6 +44,7 @@ fn obs(requests: u64, errors: u64) -> Observation {
     }
 }
 
+#[canaryd_ports::async_trait]
 impl MetricsSource for Source {
     async fn baseline(&mut self, _key: &RolloutKey) -> Result<BaselineStatus, SourceError> {
         let mut routes = BTreeMap::new();
@@ -100,10 +102,11 @@ fn run(db: &std::path::Path, bad_from: Option<u32>) -> (CanaryStatus, Vec<String
     let mut source = Source { reads: 0, bad_from };
     for _ in 0..50 {
         // A fresh driver every time: only the store carries state across.
+        let router = VirtualRouter::default();
         let mut driver = Driver::new(
             Store::open(db).unwrap(),
-            VirtualRouter::default(),
-            CollectingNotifier::default(),
+            Box::new(router.clone()),
+            Box::new(CollectingNotifier::default()),
             policy.clone(),
         )
         .unwrap();
@@ -122,7 +125,7 @@ fn run(db: &std::path::Path, bad_from: Option<u32>) -> (CanaryStatus, Vec<String
         let done = rt
             .block_on(execute(&p, &mut driver, &mut source, &mut audit, now))
             .unwrap();
-        actions.extend(driver.router().actions.iter().cloned());
+        actions.extend(router.actions());
         if let Some(state) = &done.state {
             status = mirror(&status, state, Some(1), "t");
         }

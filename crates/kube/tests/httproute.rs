@@ -4,12 +4,12 @@
 mod support;
 
 use canaryd_core::vocab::RolloutKey;
-use canaryd_driver::TrafficRouter;
 use canaryd_kube::crd::HttpRouteRouterSpec;
 use canaryd_kube::error::KubeError;
 use canaryd_kube::router::httproute::{
     route_acceptance, route_accepted, weight_patch, AcceptWait, Acceptance, HttpRouteRouter,
 };
+use canaryd_ports::TrafficRouter;
 use serde_json::{json, Value};
 use support::{mock_client, schema_errors, upstream_schema};
 
@@ -212,7 +212,11 @@ async fn unaccepted_route_fails_the_action() {
     });
     let mut router = HttpRouteRouter::new(client, "shop", spec());
     let err = router.set_weight(&key(), 10).await.unwrap_err();
-    assert!(err.0.contains("NotAllowedByListeners"), "{}", err.0);
+    assert!(
+        err.message().contains("NotAllowedByListeners"),
+        "{}",
+        err.message()
+    );
     drop(router);
     api.await.unwrap();
 }
@@ -262,7 +266,11 @@ async fn a_gateway_that_never_catches_up_fails_the_action_naming_the_generation(
         every: std::time::Duration::from_secs(1),
     });
     let err = router.set_weight(&key(), 25).await.unwrap_err();
-    assert!(err.0.contains("not yet seen generation 8"), "{}", err.0);
+    assert!(
+        err.message().contains("not yet seen generation 8"),
+        "{}",
+        err.message()
+    );
     drop(router);
     api.await.unwrap();
 }

@@ -3,9 +3,9 @@
 mod support;
 
 use canaryd_core::vocab::RolloutKey;
-use canaryd_driver::TrafficRouter;
 use canaryd_kube::revision::template_revision;
 use canaryd_kube::router::pair::DeploymentPairRouter;
+use canaryd_ports::TrafficRouter;
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 use serde_json::{json, Value};
 use support::mock_client;
@@ -187,10 +187,10 @@ async fn promote_copies_the_pod_spec_keeping_stable_labels_then_drops_the_canary
     let mut first = router(client);
     let err = first.promote(&key()).await.unwrap_err();
     assert!(
-        err.0.contains("waiting for it to roll out")
-            && err.0.contains("4 of 9 replicas are available"),
+        err.message().contains("waiting for it to roll out")
+            && err.message().contains("4 of 9 replicas are available"),
         "{}",
-        err.0
+        err.message()
     );
     drop(first);
     api.await.unwrap();
@@ -249,7 +249,7 @@ async fn promote_refuses_a_revision_that_was_not_judged() {
     });
     let mut router = router(client);
     let err = router.promote(&key()).await.unwrap_err();
-    assert!(err.0.contains("not judged"), "{}", err.0);
+    assert!(err.message().contains("not judged"), "{}", err.message());
     drop(router);
     api.await.unwrap();
 }
@@ -266,7 +266,16 @@ async fn missing_stable_deployment_is_named() {
     });
     let mut router = router(client);
     let err = router.set_weight(&key(), 10).await.unwrap_err();
-    assert!(err.0.contains("Deployment shop/web not found"), "{}", err.0);
+    assert!(
+        err.message().contains("Deployment shop/web not found"),
+        "{}",
+        err.message()
+    );
+    assert_eq!(
+        err.kind(),
+        canaryd_ports::ErrorKind::Permanent,
+        "a missing Deployment needs a human"
+    );
     drop(router);
     api.await.unwrap();
 }

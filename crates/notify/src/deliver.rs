@@ -9,7 +9,7 @@
 
 use canaryd_core::effect::{Notice, NoticeKind, Severity};
 use canaryd_core::vocab::RolloutKey;
-use canaryd_driver::{ActionError, Notifier};
+use canaryd_ports::{ActionError, Notifier};
 use std::collections::HashSet;
 use std::time::Duration;
 
@@ -261,6 +261,7 @@ impl Notifiers {
     }
 }
 
+#[canaryd_ports::async_trait]
 impl Notifier for Notifiers {
     async fn notify(&mut self, key: &RolloutKey, notice: &Notice) -> Result<(), ActionError> {
         let failed: Vec<String> = self
@@ -280,7 +281,9 @@ impl Notifier for Notifiers {
         if failed.is_empty() {
             Ok(())
         } else {
-            Err(ActionError(failed.join("; ")))
+            // Each target was already retried with back-off; what is left
+            // is an outage at the receiving end, which passes on its own.
+            Err(ActionError::transient(failed.join("; ")))
         }
     }
 }

@@ -13,10 +13,10 @@ use canaryd_core::observation::{
 };
 use canaryd_core::rollout::{Event, Phase};
 use canaryd_core::vocab::{RolloutKey, Route, Timestamp};
-use canaryd_driver::traits::VirtualRouter;
-use canaryd_driver::Driver;
+use canaryd_driver::{Driver, VirtualRouter};
 use canaryd_notify::{Notifiers, NotifyConfig, Secret};
 use canaryd_policy::preset;
+use canaryd_ports::Notifier;
 use canaryd_store::Store;
 use proptest::prelude::*;
 use std::collections::BTreeMap;
@@ -68,6 +68,21 @@ fn window(errors: u64, end: i64, collectors: CollectorHealth) -> Event {
     }
 }
 
+/// The notifiers, shared with the driver so the test can read their log.
+#[derive(Clone)]
+struct Shared(Arc<tokio::sync::Mutex<Notifiers>>);
+
+#[canaryd_ports::async_trait]
+impl Notifier for Shared {
+    async fn notify(
+        &mut self,
+        key: &RolloutKey,
+        notice: &canaryd_core::effect::Notice,
+    ) -> Result<(), canaryd_ports::ActionError> {
+        self.0.lock().await.notify(key, notice).await
+    }
+}
+
 async fn rollout(
     slack: String,
     pd_key: String,
@@ -95,10 +110,11 @@ async fn rollout(
     redactor.add(&Secret::new(api_token.clone()));
     redactor.add(&Secret::new(prom_password.clone()));
     let scrub = Box::new(move |v: &mut serde_json::Value| redactor.redact_json(v));
+    let notifiers = Shared(Arc::new(tokio::sync::Mutex::new(notifiers)));
     let mut d = Driver::new(
         Store::open_in_memory().unwrap(),
-        VirtualRouter::default(),
-        notifiers,
+        Box::new(VirtualRouter::default()),
+        Box::new(notifiers.clone()),
         preset("slo-ratio").unwrap(),
     )
     .unwrap()
@@ -146,8 +162,9 @@ async fn rollout(
     d.store().export_audit(&mut audit).unwrap();
     let mut outputs = vec![String::from_utf8(audit).unwrap()];
     outputs.extend(errors);
-    outputs.extend(d.notifier().log.iter().filter_map(|l| l.error.clone()));
-    outputs.extend(d.notifier().warnings.iter().cloned());
+    let notifiers = notifiers.0.lock().await;
+    outputs.extend(notifiers.log.iter().filter_map(|l| l.error.clone()));
+    outputs.extend(notifiers.warnings.iter().cloned());
     let received = got.lock().unwrap().clone();
     assert!(
         received.len() >= 6,

@@ -14,7 +14,7 @@ use crate::metrics::Snapshot;
 use crate::split::idx;
 use canaryd_core::observation::{Baseline, BaselineStatus, CollectorHealth, RouteWindow, Window};
 use canaryd_core::vocab::{Cohort, RolloutKey, Route, Timestamp, Weight};
-use canaryd_driver::traits::{ActionError, MetricsSource, SourceError, TrafficRouter};
+use canaryd_ports::{ActionError, MetricsSource, SourceError, TrafficRouter};
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -241,6 +241,7 @@ fn marks(sh: &Shared) -> HealthMarks {
     }
 }
 
+#[canaryd_ports::async_trait]
 impl MetricsSource for EmbeddedSource {
     async fn baseline(&mut self, _key: &RolloutKey) -> Result<BaselineStatus, SourceError> {
         Ok(self.baseline_status())
@@ -257,9 +258,11 @@ impl MetricsSource for EmbeddedSource {
     }
 }
 
+#[canaryd_ports::async_trait]
 impl TrafficRouter for RouterHandle {
     async fn set_weight(&mut self, _key: &RolloutKey, weight: Weight) -> Result<(), ActionError> {
-        RouterHandle::set_weight(self, weight).map_err(|e| ActionError(e.to_string()))
+        // A weight past 100 is a bug in the caller, not a passing failure.
+        RouterHandle::set_weight(self, weight).map_err(|e| ActionError::permanent(e.to_string()))
     }
 
     async fn roll_back(&mut self, _key: &RolloutKey) -> Result<(), ActionError> {

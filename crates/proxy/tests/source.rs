@@ -5,7 +5,7 @@ mod common;
 
 use canaryd_core::observation::{BaselineStatus, CollectorHealth};
 use canaryd_core::vocab::{Cohort, RolloutKey, Route, Timestamp};
-use canaryd_driver::traits::MetricsSource;
+use canaryd_ports::MetricsSource;
 use canaryd_proxy::RouteTable;
 use canaryd_sim::{Faults, FaultsPatch, LatencyDist};
 use common::{wait_until, Rig};

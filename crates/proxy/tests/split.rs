@@ -4,7 +4,7 @@
 mod common;
 
 use canaryd_core::vocab::{Cohort, RolloutKey};
-use canaryd_driver::traits::TrafficRouter;
+use canaryd_ports::TrafficRouter;
 use canaryd_proxy::Stickiness;
 use canaryd_sim::load::{self, LoadConfig};
 use common::{call, empty, wait_until, Rig};

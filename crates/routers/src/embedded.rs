@@ -7,8 +7,8 @@
 //! operator sees rather than a split nobody intended.
 
 use canaryd_core::vocab::{RolloutKey, Weight};
-use canaryd_driver::{ActionError, TrafficRouter};
 use canaryd_notify::{Redactor, SafeUrl, Secret};
+use canaryd_ports::{ActionError, ErrorKind, TrafficRouter};
 use reqwest::StatusCode;
 
 use crate::action::Action;
@@ -36,6 +36,16 @@ pub enum EmbeddedError {
         wanted: Weight,
         got: Weight,
     },
+}
+
+/// An unreachable router (restarting, say) may answer next time; a refusal,
+/// an answer that is not a weight, or a weight someone else set needs a look.
+impl From<EmbeddedError> for ActionError {
+    fn from(e: EmbeddedError) -> ActionError {
+        let transient = matches!(e, EmbeddedError::Unreachable { .. })
+            || matches!(&e, EmbeddedError::Refused { status, .. } if status.is_server_error());
+        ActionError::new(ErrorKind::from_transient(transient), e.to_string())
+    }
 }
 
 #[derive(serde::Deserialize)]
@@ -160,22 +170,21 @@ impl EmbeddedRouter {
     }
 }
 
+#[canaryd_ports::async_trait]
 impl TrafficRouter for EmbeddedRouter {
     async fn set_weight(&mut self, _key: &RolloutKey, weight: Weight) -> Result<(), ActionError> {
         self.apply(Action::SetWeight(weight))
             .await
-            .map_err(|e| ActionError(e.to_string()))
+            .map_err(ActionError::from)
     }
 
     async fn roll_back(&mut self, _key: &RolloutKey) -> Result<(), ActionError> {
         self.apply(Action::RollBack)
             .await
-            .map_err(|e| ActionError(e.to_string()))
+            .map_err(ActionError::from)
     }
 
     async fn promote(&mut self, _key: &RolloutKey) -> Result<(), ActionError> {
-        self.apply(Action::Promote)
-            .await
-            .map_err(|e| ActionError(e.to_string()))
+        self.apply(Action::Promote).await.map_err(ActionError::from)
     }
 }

@@ -14,7 +14,7 @@
 //! after a crash the driver may run the same action again.
 
 use canaryd_core::vocab::RolloutKey;
-use canaryd_driver::{ActionError, TrafficRouter};
+use canaryd_ports::{ActionError, ErrorKind, TrafficRouter};
 use std::collections::BTreeMap;
 use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
@@ -58,6 +58,15 @@ pub enum ExecError {
         command: String,
         source: std::io::Error,
     },
+}
+
+/// A command that cannot be started (not installed, not on PATH) fails the
+/// same way next time; one that failed or hung may pass when run again.
+impl From<ExecError> for ActionError {
+    fn from(e: ExecError) -> ActionError {
+        let transient = !matches!(e, ExecError::Spawn { .. });
+        ActionError::new(ErrorKind::from_transient(transient), e.to_string())
+    }
 }
 
 /// The checked argv templates of each action.
@@ -297,23 +306,24 @@ impl ExecRouter {
     }
 }
 
+#[canaryd_ports::async_trait]
 impl TrafficRouter for ExecRouter {
     async fn set_weight(&mut self, key: &RolloutKey, weight: u8) -> Result<(), ActionError> {
         self.run(key, Action::SetWeight(weight))
             .await
-            .map_err(|e| ActionError(e.to_string()))
+            .map_err(ActionError::from)
     }
 
     async fn roll_back(&mut self, key: &RolloutKey) -> Result<(), ActionError> {
         self.run(key, Action::RollBack)
             .await
-            .map_err(|e| ActionError(e.to_string()))
+            .map_err(ActionError::from)
     }
 
     async fn promote(&mut self, key: &RolloutKey) -> Result<(), ActionError> {
         self.run(key, Action::Promote)
             .await
-            .map_err(|e| ActionError(e.to_string()))
+            .map_err(ActionError::from)
     }
 }
 

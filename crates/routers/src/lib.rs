@@ -43,7 +43,7 @@
 //!
 //! - [`RouterConfig`]: the section, checked at load (unknown fields and
 //!   placeholders, empty commands, bad URLs) without reading any secret;
-//! - [`AnyRouter::build`]: loads secrets and gives the driver's `TrafficRouter`;
+//! - [`build`]: loads secrets and gives the driver's `TrafficRouter`, boxed;
 //! - [`ShadowRouter`]: `--dry-run`; records what it would have done, cannot act;
 //! - [`ExecRouter`], [`WebhookRouter`], [`EmbeddedRouter`]: the kinds, with
 //!   their own error types for callers that want more than the message.
@@ -52,7 +52,7 @@
 //! Setting an absolute weight is; configure commands and requests that way.
 
 mod action;
-mod any;
+mod build;
 pub mod config;
 pub mod embedded;
 pub mod exec;
@@ -62,7 +62,7 @@ pub mod template;
 pub mod webhook;
 
 pub use action::Action;
-pub use any::AnyRouter;
+pub use build::{build, BuiltRouter, ExternalRouter};
 pub use config::{ConfigError, RouterConfig};
 pub use embedded::{EmbeddedError, EmbeddedRouter};
 pub use exec::{ExecError, ExecRouter};

@@ -6,7 +6,8 @@
 //! that has no production credentials.
 
 use canaryd_core::vocab::{RolloutKey, Weight};
-use canaryd_driver::{ActionError, TrafficRouter};
+use canaryd_ports::{ActionError, TrafficRouter};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::action::Action;
 use crate::config::{ConfigError, RouterConfig};
@@ -31,11 +32,19 @@ pub struct Planned {
     pub would: String,
 }
 
+/// A handle: clone it, give one clone to the driver and read what the
+/// rollout would have done through the other.
+#[derive(Clone)]
 pub struct ShadowRouter {
-    plan: Plan,
+    plan: Arc<Plan>,
+    log: Arc<Mutex<ShadowLog>>,
+}
+
+#[derive(Default)]
+struct ShadowLog {
     /// The weight the real router would be at now.
-    pub weight: Weight,
-    pub planned: Vec<Planned>,
+    weight: Weight,
+    planned: Vec<Planned>,
 }
 
 impl ShadowRouter {
@@ -53,15 +62,29 @@ impl ShadowRouter {
             RouterConfig::External(_) => Plan::External,
         };
         Ok(ShadowRouter {
-            plan,
-            weight: 0,
-            planned: Vec::new(),
+            plan: Arc::new(plan),
+            log: Arc::default(),
         })
+    }
+
+    /// The weight the real router would be at now.
+    pub fn weight(&self) -> Weight {
+        self.log().weight
+    }
+
+    /// What the real router would have done so far, in order.
+    pub fn planned(&self) -> Vec<Planned> {
+        self.log().planned.clone()
+    }
+
+    /// The log, past a panic in another holder: it is only ever appended to.
+    fn log(&self) -> MutexGuard<'_, ShadowLog> {
+        self.log.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// What `action` would do for `key`.
     pub fn describe(&self, key: &RolloutKey, action: Action) -> String {
-        match &self.plan {
+        match self.plan.as_ref() {
             Plan::Embedded { url } => format!("PUT {url} {{\"weight\": {}}}", action.weight()),
             Plan::Exec(c) => format!("run {}", shell_words(&c.argv(key, action))),
             Plan::Webhook(r) => r.describe(key, action),
@@ -72,8 +95,9 @@ impl ShadowRouter {
     fn record(&mut self, key: &RolloutKey, action: Action) -> Result<(), ActionError> {
         let would = self.describe(key, action);
         tracing::info!(rollout = %key, %action, %would, "dry run: not acting");
-        self.weight = action.weight();
-        self.planned.push(Planned {
+        let mut log = self.log();
+        log.weight = action.weight();
+        log.planned.push(Planned {
             key: key.clone(),
             action,
             would,
@@ -82,6 +106,7 @@ impl ShadowRouter {
     }
 }
 
+#[canaryd_ports::async_trait]
 impl TrafficRouter for ShadowRouter {
     async fn set_weight(&mut self, key: &RolloutKey, weight: Weight) -> Result<(), ActionError> {
         self.record(key, Action::SetWeight(weight))

@@ -1,7 +1,7 @@
 //! Loading the `router:` section: every kind parses, and every mistake gets
 //! an error naming the field and what is allowed.
 
-use canaryd_routers::{AnyRouter, ConfigError, RouterConfig, ShadowRouter};
+use canaryd_routers::{ConfigError, RouterConfig, ShadowRouter};
 
 fn err(yaml: &str) -> String {
     RouterConfig::from_yaml("policy.yaml", yaml)
@@ -108,7 +108,7 @@ fn secrets_are_needed_to_act_but_not_to_plan() {
         "webhook: {set_weight: {url: 'http://h/'}, secret: {env: CANARYD_ROUTERS_TEST_UNSET}}",
     )
     .unwrap();
-    let e = match AnyRouter::build(&cfg) {
+    let e = match canaryd_routers::build(&cfg) {
         Err(e) => e,
         Ok(_) => panic!("built without its secret"),
     };

@@ -4,7 +4,7 @@
 mod common;
 
 use canaryd_core::vocab::RolloutKey;
-use canaryd_driver::TrafficRouter;
+use canaryd_ports::TrafficRouter;
 use canaryd_proxy::{AdminAccess, AdminToken, Router, RouterConfig as ProxyConfig, RouterHandle};
 use canaryd_routers::config::EmbeddedConfig;
 use canaryd_routers::{Action, EmbeddedError, EmbeddedRouter, RouterConfig};
@@ -84,7 +84,12 @@ async fn weight_changes_take_effect_and_are_read_back() {
     assert_eq!(rig.proxy.weight(), 0);
     assert_eq!(version_served(&rig).await, "v1");
 
-    let e = r.set_weight(&key, 101).await.unwrap_err().0;
+    let e = r
+        .set_weight(&key, 101)
+        .await
+        .unwrap_err()
+        .message()
+        .to_string();
     assert!(e.contains("400") && e.contains("out of range"), "{e}");
     assert_eq!(rig.proxy.weight(), 0);
     rig.stop().await;
@@ -102,7 +107,12 @@ async fn the_token_is_enforced() {
         format!("embedded: {{admin_url: '{}'}}", rig.admin_url()),
     ] {
         let mut r = client(&yaml);
-        let e = r.set_weight(&key, 50).await.unwrap_err().0;
+        let e = r
+            .set_weight(&key, 50)
+            .await
+            .unwrap_err()
+            .message()
+            .to_string();
         assert!(e.contains("401") && e.contains("bearer token"), "{e}");
         assert!(!e.contains("wrong-token"), "{e}");
     }

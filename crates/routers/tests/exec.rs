@@ -2,7 +2,7 @@
 //! fails, and that a hanging one is killed with its children.
 
 use canaryd_core::vocab::RolloutKey;
-use canaryd_driver::TrafficRouter;
+use canaryd_ports::TrafficRouter;
 use canaryd_routers::config::ExecConfig;
 use canaryd_routers::{Action, ExecError, ExecRouter, RouterConfig};
 use std::path::{Path, PathBuf};
@@ -128,7 +128,12 @@ async fn a_failing_command_is_named_with_its_status_and_stderr() {
         }
         other => panic!("expected Failed, got {other:?}"),
     }
-    let msg = r.set_weight(&key, 10).await.unwrap_err().0;
+    let msg = r
+        .set_weight(&key, 10)
+        .await
+        .unwrap_err()
+        .message()
+        .to_string();
     assert!(
         msg.contains("router command `sh -c") && msg.contains("httproutes shop not found"),
         "{msg}"

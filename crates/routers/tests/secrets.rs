@@ -5,7 +5,7 @@
 
 use axum::http::{HeaderMap, StatusCode};
 use canaryd_core::vocab::RolloutKey;
-use canaryd_routers::{Action, AnyRouter, RouterConfig};
+use canaryd_routers::{BuiltRouter, RouterConfig};
 
 /// Answers `status` with every request header echoed in the body.
 async fn echoing(status: u16) -> String {
@@ -22,8 +22,8 @@ async fn echoing(status: u16) -> String {
     format!("http://{addr}")
 }
 
-fn build(yaml: &str) -> AnyRouter {
-    AnyRouter::build(&RouterConfig::from_yaml("test", yaml).unwrap()).unwrap()
+fn build(yaml: &str) -> BuiltRouter {
+    canaryd_routers::build(&RouterConfig::from_yaml("test", yaml).unwrap()).unwrap()
 }
 
 #[tokio::test]
@@ -37,21 +37,27 @@ async fn webhook_header_secrets_are_sent_but_never_quoted() {
             "webhook:\n  set_weight:\n    url: {base}/w\n    headers: {{X-Auth: {{env: CANARYD_TEST_ROUTER_HDR_16}}, X-Api-Key: {inline}, X-Team: payments}}\n  retries: 0\n"
         ));
         assert!(
-            r.warnings()
+            r.warnings
                 .iter()
                 .any(|w| w.contains("X-Api-Key") || w.contains("x-api-key")),
             "an inline credential-named header is warned about: {:?}",
-            r.warnings()
+            r.warnings
         );
         let key = RolloutKey::new("shop/checkout", "v2");
-        let err = r.apply(&key, Action::SetWeight(10)).await.unwrap_err().0;
+        let err = r
+            .router
+            .set_weight(&key, 10)
+            .await
+            .unwrap_err()
+            .message()
+            .to_string();
         assert!(err.contains("x-team=payments"), "the echo is quoted: {err}");
         assert!(!err.contains(from_env), "{{env:}} header leaked: {err}");
         assert!(
             !err.contains(inline),
             "inline credential header leaked: {err}"
         );
-        let secrets: Vec<String> = r.secrets().iter().map(|s| s.expose().to_string()).collect();
+        let secrets: Vec<String> = r.secrets.iter().map(|s| s.expose().to_string()).collect();
         assert!(secrets.contains(&from_env.to_string()) && secrets.contains(&inline.to_string()));
     }
 }
@@ -66,16 +72,22 @@ async fn exec_env_secrets_are_masked_in_what_a_failing_command_prints() {
         file.display()
     ));
     assert!(
-        r.warnings().iter().any(|w| w.contains("DB_PASSWORD")),
+        r.warnings.iter().any(|w| w.contains("DB_PASSWORD")),
         "{:?}",
-        r.warnings()
+        r.warnings
     );
     let key = RolloutKey::new("shop/checkout", "v2");
-    let err = r.apply(&key, Action::SetWeight(10)).await.unwrap_err().0;
+    let err = r
+        .router
+        .set_weight(&key, 10)
+        .await
+        .unwrap_err()
+        .message()
+        .to_string();
     assert!(err.contains("visible-value"), "the output is quoted: {err}");
     assert!(!err.contains("inline-pw-8e9f0a1b2c"), "{err}");
     assert!(!err.contains("file-secret-3c4d5e6f7a"), "{err}");
-    assert_eq!(r.secrets().len(), 2);
+    assert_eq!(r.secrets.len(), 2);
 }
 
 mod property {
@@ -115,21 +127,21 @@ mod property {
                 let mut w = build(&format!(
                     "webhook:\n  set_weight:\n    url: {base}/w\n    headers: {{X-Auth: {{env: CANARYD_TEST_ROUTER_PROP_16}}, Authorization: {hdr_inline}}}\n    body: '{{\"w\": {{weight}}}}'\n  secret: {hmac}\n  retries: 0\n"
                 ));
-                texts.extend(w.warnings().iter().cloned());
+                texts.extend(w.warnings.iter().cloned());
                 let key = RolloutKey::new("shop/checkout", "v2");
-                texts.push(w.apply(&key, Action::SetWeight(10)).await.unwrap_err().0);
+                texts.push(w.router.set_weight(&key, 10).await.unwrap_err().message().to_string());
                 let mut t = build(&format!(
                     "webhook:\n  set_weight: {{url: {base}/t}}\n  token: {token}\n  retries: 0\n"
                 ));
-                texts.push(t.apply(&key, Action::RollBack).await.unwrap_err().0);
+                texts.push(t.router.roll_back(&key).await.unwrap_err().message().to_string());
                 let file = dir.path().join("f");
                 std::fs::write(&file, &env_file).unwrap();
                 let mut x = build(&format!(
                     "exec:\n  set_weight: [sh, -c, 'echo \"$A_TOKEN $FROM_FILE\"; printenv A_TOKEN FROM_FILE >&2; exit 1']\n  env: {{A_TOKEN: {env_inline}, FROM_FILE: {{file: {}}}}}\n",
                     file.display()
                 ));
-                texts.extend(x.warnings().iter().cloned());
-                texts.push(x.apply(&key, Action::Promote).await.unwrap_err().0);
+                texts.extend(x.warnings.iter().cloned());
+                texts.push(x.router.promote(&key).await.unwrap_err().message().to_string());
                 for text in &texts {
                     for s in secrets {
                         assert!(!text.contains(s.as_str()), "secret in: {text}");

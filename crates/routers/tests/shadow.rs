@@ -1,11 +1,11 @@
-//! `--dry-run` and the `AnyRouter` dispatch: a shadow router records what it
+//! `--dry-run` and `build`'s dispatch: a shadow router records what it
 //! would do and never acts; the real one acts for each kind.
 
 mod common;
 
 use canaryd_core::vocab::RolloutKey;
-use canaryd_driver::TrafficRouter;
-use canaryd_routers::{Action, AnyRouter, Planned, RouterConfig, ShadowRouter};
+use canaryd_ports::TrafficRouter;
+use canaryd_routers::{Action, Planned, RouterConfig, ShadowRouter};
 use common::Receiver;
 
 #[tokio::test]
@@ -24,13 +24,13 @@ async fn shadow_records_every_action_and_runs_nothing() {
     let key = RolloutKey::new("shop", "v2 beta");
     shadow.set_weight(&key, 10).await.unwrap();
     shadow.set_weight(&key, 25).await.unwrap();
-    assert_eq!(shadow.weight, 25);
+    assert_eq!(shadow.weight(), 25);
     shadow.roll_back(&key).await.unwrap();
-    assert_eq!(shadow.weight, 0);
+    assert_eq!(shadow.weight(), 0);
     assert!(!marker.exists(), "the shadow router ran a command");
     let touch = format!("'touch {}'", marker.display());
     assert_eq!(
-        shadow.planned,
+        shadow.planned(),
         vec![
             Planned {
                 key: key.clone(),
@@ -67,7 +67,8 @@ async fn shadow_webhooks_send_nothing_and_show_no_credentials() {
     shadow.set_weight(&key, 40).await.unwrap();
     shadow.promote(&key).await.unwrap();
     assert!(rx.requests().is_empty(), "the shadow router sent a request");
-    let would: Vec<&str> = shadow.planned.iter().map(|p| p.would.as_str()).collect();
+    let planned = shadow.planned();
+    let would: Vec<&str> = planned.iter().map(|p| p.would.as_str()).collect();
     assert_eq!(
         would,
         vec![
@@ -81,7 +82,7 @@ async fn shadow_webhooks_send_nothing_and_show_no_credentials() {
     let mut shadow = ShadowRouter::new(&embedded).unwrap();
     shadow.roll_back(&key).await.unwrap();
     assert_eq!(
-        shadow.planned[0].would,
+        shadow.planned()[0].would,
         "PUT http://127.0.0.1:9/admin/weight {\"weight\": 0}"
     );
 }
@@ -97,18 +98,18 @@ async fn any_router_dispatches_to_the_configured_kind() {
         ),
     )
     .unwrap();
-    let mut r = AnyRouter::build(&cfg).unwrap();
+    let mut r = canaryd_routers::build(&cfg).unwrap();
     assert_eq!(
-        r.secrets()
+        r.secrets
             .iter()
             .map(|s| s.expose().to_string())
             .collect::<Vec<_>>(),
         ["inline-signing-key"]
     );
-    assert!(r.warnings()[0].contains("inline"));
+    assert!(r.warnings[0].contains("inline"));
     let key = RolloutKey::new("shop", "v2");
-    r.set_weight(&key, 5).await.unwrap();
-    r.roll_back(&key).await.unwrap();
+    r.router.set_weight(&key, 5).await.unwrap();
+    r.router.roll_back(&key).await.unwrap();
     let bodies: Vec<_> = rx.requests().iter().map(|q| q.body.clone()).collect();
     assert_eq!(bodies, [&b"{\"w\": 5}"[..], &b"{\"w\": 0}"[..]]);
 
@@ -122,13 +123,14 @@ async fn any_router_dispatches_to_the_configured_kind() {
         ),
     )
     .unwrap();
-    let mut r = AnyRouter::build(&cfg).unwrap();
-    assert!(r.secrets().is_empty());
-    r.promote(&key).await.unwrap();
+    let mut r = canaryd_routers::build(&cfg).unwrap();
+    assert!(r.secrets.is_empty());
+    r.router.promote(&key).await.unwrap();
     assert_eq!(std::fs::read_to_string(&out).unwrap(), "100\n");
 
-    let mut none = AnyRouter::build(&RouterConfig::from_yaml("p", "none: {}").unwrap()).unwrap();
-    none.set_weight(&key, 50).await.unwrap();
-    none.roll_back(&key).await.unwrap();
-    assert!(matches!(none, AnyRouter::External));
+    let mut none =
+        canaryd_routers::build(&RouterConfig::from_yaml("p", "none: {}").unwrap()).unwrap();
+    none.router.set_weight(&key, 50).await.unwrap();
+    none.router.roll_back(&key).await.unwrap();
+    assert!(none.secrets.is_empty() && none.warnings.is_empty());
 }

@@ -4,8 +4,8 @@
 mod common;
 
 use canaryd_core::vocab::RolloutKey;
-use canaryd_driver::TrafficRouter;
 use canaryd_notify::Secret;
+use canaryd_ports::TrafficRouter;
 use canaryd_routers::config::WebhookConfig;
 use canaryd_routers::{Action, RouterConfig, WebhookError, WebhookRouter};
 use common::Receiver;
@@ -151,7 +151,12 @@ async fn client_errors_are_not_retried_and_urls_lose_credentials() {
         Some("api_key=k3y-value&x=1")
     );
     rx.answer_with(&[(404, r#"{"error": "unknown flag"}"#)]);
-    let msg = r.set_weight(&key, 10).await.unwrap_err().0;
+    let msg = r
+        .set_weight(&key, 10)
+        .await
+        .unwrap_err()
+        .message()
+        .to_string();
     assert_eq!(rx.requests().len(), 2);
     assert!(msg.contains("404") && msg.contains("unknown flag"), "{msg}");
     assert!(msg.contains(&format!("http://{authority}/w?…")), "{msg}");

@@ -10,10 +10,10 @@ use canaryd_core::observation::{
     Baseline, BaselineStatus, LatencySummary, Observation, RouteWindow, Window,
 };
 use canaryd_core::vocab::{RolloutKey, Route, Timestamp, Weight};
-use canaryd_driver::traits::CollectingNotifier;
-use canaryd_driver::{MetricsSource, SourceError};
+use canaryd_driver::CollectingNotifier;
 use canaryd_notify::Secret;
 use canaryd_policy::preset;
+use canaryd_ports::{MetricsSource, SourceError};
 use canaryd_server::{
     integrations_router, AnalysisConfig, AnalysisService, Registry, SourceFactory,
 };
@@ -38,6 +38,7 @@ fn obs(requests: u64, errors: u64) -> Observation {
 
 struct SlowPrometheus;
 
+#[canaryd_ports::async_trait]
 impl MetricsSource for SlowPrometheus {
     async fn baseline(&mut self, _k: &RolloutKey) -> Result<BaselineStatus, SourceError> {
         tokio::time::sleep(QUERY_COST).await;
@@ -73,9 +74,8 @@ impl MetricsSource for SlowPrometheus {
 struct Factory;
 
 impl SourceFactory for Factory {
-    type Source = SlowPrometheus;
-    fn source_for(&self, _k: &RolloutKey, _s: &str) -> Result<SlowPrometheus, SourceError> {
-        Ok(SlowPrometheus)
+    fn source_for(&self, _k: &RolloutKey, _s: &str) -> Result<Box<dyn MetricsSource>, SourceError> {
+        Ok(Box::new(SlowPrometheus))
     }
 }
 

@@ -16,7 +16,7 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use canaryd_core::vocab::RolloutKey;
-use canaryd_driver::Notifier;
+use canaryd_ports::Notifier;
 use serde::Deserialize;
 
 use crate::analysis::answer::answer;

@@ -14,7 +14,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use canaryd_core::vocab::RolloutKey;
-use canaryd_driver::Notifier;
+use canaryd_ports::Notifier;
 use canaryd_store::AuditKind;
 use serde::Deserialize;
 use serde_json::json;

@@ -14,8 +14,8 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use canaryd_driver::Notifier;
 use canaryd_notify::Secret;
+use canaryd_ports::Notifier;
 use serde_json::json;
 use std::sync::Arc;
 

@@ -2,10 +2,11 @@
 
 use canaryd_core::observation::{BaselineStatus, Window};
 use canaryd_core::vocab::{RolloutKey, Timestamp, Weight};
-use canaryd_driver::traits::{CollectingNotifier, VirtualRouter};
-use canaryd_driver::{run_live, Driver, LiveLimits, MetricsSource, Request, SourceError};
+use canaryd_driver::{run_live, Driver, LiveLimits, Request};
+use canaryd_driver::{CollectingNotifier, VirtualRouter};
 use canaryd_notify::Secret;
 use canaryd_policy::preset;
+use canaryd_ports::{MetricsSource, SourceError};
 use canaryd_server::{router, Registry};
 use canaryd_store::{AuditKind, Store};
 use serde_json::{json, Value};
@@ -14,6 +15,7 @@ use tokio::sync::mpsc;
 /// A source with no history (so the rollout waits for approval) and empty windows.
 struct NoHistory;
 
+#[canaryd_ports::async_trait]
 impl MetricsSource for NoHistory {
     async fn baseline(&mut self, _k: &RolloutKey) -> Result<BaselineStatus, SourceError> {
         Ok(BaselineStatus::Missing("new service".into()))
@@ -52,8 +54,8 @@ async fn start(token: Option<&str>) -> Harness {
     let store = Store::open(&db).unwrap();
     let mut driver = Driver::new(
         store,
-        VirtualRouter::default(),
-        CollectingNotifier::default(),
+        Box::new(VirtualRouter::default()),
+        Box::new(CollectingNotifier::default()),
         preset("slo-ratio").unwrap(),
     )
     .unwrap();

@@ -8,7 +8,7 @@
 
 use axum::routing::any;
 use canaryd_core::vocab::{RolloutKey, Timestamp};
-use canaryd_driver::traits::MetricsSource;
+use canaryd_ports::MetricsSource;
 use canaryd_sources::prometheus::client::PromClient;
 use canaryd_sources::prometheus::config::PrometheusConfig;
 use canaryd_sources::prometheus::source::{PrometheusHub, PrometheusSource};

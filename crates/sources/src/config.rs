@@ -11,18 +11,19 @@
 //! [`SourceConfig::validate`] checks everything that needs neither a secret
 //! nor the network, so `canaryd policy check` rejects a broken section on a
 //! laptop; [`SourceConfig::connect`] loads the secrets and gives the
-//! [`Source`] one rollout reads from.
+//! source one rollout reads from ([`Connected`]).
 
-use canaryd_core::observation::{BaselineStatus, Window};
-use canaryd_core::vocab::{RolloutKey, Timestamp, Weight};
-use canaryd_driver::{MetricsSource, SourceError};
+use canaryd_core::vocab::{RolloutKey, Timestamp};
 use canaryd_notify::Secret;
+use canaryd_ports::MetricsSource;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
+use std::time::Duration;
 
 use crate::datadog::{DatadogConfig, DatadogSource};
 use crate::prometheus::client::{ClientConfig, PromClient};
-use crate::prometheus::config::PrometheusConfig;
+use crate::prometheus::config::{Plan, PrometheusConfig};
+
 use crate::prometheus::source::PrometheusSource;
 
 /// Where a rollout's numbers come from.
@@ -105,8 +106,14 @@ impl SourceConfig {
         }
     }
 
-    /// Loads secrets and builds the source of one rollout. Sends nothing.
-    pub fn connect(&self, key: &RolloutKey) -> Result<Source, SourceConfigError> {
+    /// Loads secrets and builds the source of one rollout, reading the
+    /// stable history over `lookback` when given (the policy's
+    /// `baseline.lookback`). Sends nothing.
+    pub fn connect(
+        &self,
+        key: &RolloutKey,
+        lookback: Option<Duration>,
+    ) -> Result<Connected, SourceConfigError> {
         match self {
             SourceConfig::Prometheus(c) => {
                 let plan = c
@@ -119,101 +126,62 @@ impl SourceConfig {
                     retries: c.retries,
                 })
                 .map_err(|e| SourceConfigError::Prometheus(e.to_string()))?;
-                Ok(Source::Prometheus(PrometheusSource::new(
-                    plan,
-                    client,
-                    key.clone(),
-                )))
+                let mut source = PrometheusSource::new(plan.clone(), client.clone(), key.clone());
+                if let Some(l) = lookback {
+                    source = source.with_lookback(l);
+                }
+                Ok(Connected {
+                    secrets: client.secrets(),
+                    url: client.url().to_string(),
+                    diagnosis: Some(Diagnosis { client, plan }),
+                    source: Box::new(source),
+                })
             }
-            SourceConfig::Datadog(c) => DatadogSource::new(c.clone())
-                .map(|s| Source::Datadog(Box::new(s)))
-                .map_err(|e| SourceConfigError::Datadog(e.to_string())),
+            SourceConfig::Datadog(c) => {
+                let mut source = DatadogSource::new(c.clone())
+                    .map_err(|e| SourceConfigError::Datadog(e.to_string()))?;
+                if let Some(l) = lookback {
+                    source = source.with_lookback(l);
+                }
+                Ok(Connected {
+                    secrets: source.secrets(),
+                    url: source.client().url().to_string(),
+                    diagnosis: None,
+                    source: Box::new(source),
+                })
+            }
         }
     }
 }
 
-/// One rollout's source, whichever backend the policy names.
-pub enum Source {
-    Prometheus(PrometheusSource<PromClient>),
-    Datadog(Box<DatadogSource>),
-}
-
-impl Source {
+/// One rollout's source, whichever backend the policy names: the edge the
+/// driver reads, and what the rest of the process must know about it.
+pub struct Connected {
+    /// The source, for the driver.
+    pub source: Box<dyn MetricsSource>,
     /// Credentials the source holds, for the redactor.
-    pub fn secrets(&self) -> Vec<Secret> {
-        match self {
-            Source::Prometheus(s) => s.hub().client().secrets(),
-            Source::Datadog(s) => s.secrets(),
-        }
-    }
+    pub secrets: Vec<Secret>,
+    /// The endpoint, without credentials, for messages.
+    pub url: String,
+    /// Prometheus only: why a window's series are missing.
+    pub diagnosis: Option<Diagnosis>,
+}
 
-    /// HTTP queries sent so far (retries included).
-    pub fn queries_issued(&self) -> u64 {
-        match self {
-            Source::Prometheus(s) => s.hub().client().queries_issued(),
-            Source::Datadog(s) => s.client().queries_issued(),
-        }
-    }
+/// Reads from a Prometheus why a window's series are missing, matcher by
+/// matcher (`canaryd doctor`).
+pub struct Diagnosis {
+    client: PromClient,
+    plan: Plan,
+}
 
-    /// Reads the stable history over `lookback` (the policy's
-    /// `baseline.lookback`).
-    pub fn with_lookback(self, lookback: std::time::Duration) -> Source {
-        match self {
-            Source::Prometheus(s) => Source::Prometheus(s.with_lookback(lookback)),
-            Source::Datadog(s) => Source::Datadog(Box::new(s.with_lookback(lookback))),
-        }
-    }
-
-    /// Why the window's series are missing, matcher by matcher, read from
-    /// the data over `lookback` (Prometheus only; `None` for Datadog).
-    pub async fn diagnose(
+impl Diagnosis {
+    /// The findings for `key` at `at`, read from the data over `lookback`.
+    pub async fn run(
         &self,
         key: &RolloutKey,
         at: Timestamp,
-        lookback: std::time::Duration,
-    ) -> Option<Vec<crate::prometheus::diagnose::Finding>> {
-        match self {
-            Source::Prometheus(s) => Some(
-                crate::prometheus::diagnose::diagnose(
-                    s.hub().client(),
-                    s.hub().plan(),
-                    key,
-                    at,
-                    lookback,
-                )
-                .await,
-            ),
-            Source::Datadog(_) => None,
-        }
-    }
-
-    /// The endpoint, without credentials, for messages.
-    pub fn url(&self) -> String {
-        match self {
-            Source::Prometheus(s) => s.hub().client().url().to_string(),
-            Source::Datadog(s) => s.client().url().to_string(),
-        }
-    }
-}
-
-impl MetricsSource for Source {
-    async fn baseline(&mut self, key: &RolloutKey) -> Result<BaselineStatus, SourceError> {
-        match self {
-            Source::Prometheus(s) => s.baseline(key).await,
-            Source::Datadog(s) => s.baseline(key).await,
-        }
-    }
-
-    async fn window(
-        &mut self,
-        key: &RolloutKey,
-        weight: Weight,
-        start: Timestamp,
-        end: Timestamp,
-    ) -> Result<Window, SourceError> {
-        match self {
-            Source::Prometheus(s) => s.window(key, weight, start, end).await,
-            Source::Datadog(s) => s.window(key, weight, start, end).await,
-        }
+        lookback: Duration,
+    ) -> Vec<crate::prometheus::diagnose::Finding> {
+        crate::prometheus::diagnose::diagnose(&self.client, &self.plan, key, at, lookback).await
     }
 }

@@ -156,9 +156,10 @@ impl QueryError {
 
 /// Lets a source hand a failed query to the driver, which turns it into an
 /// *unreliable* window (the rollout pauses) rather than a verdict.
-impl From<QueryError> for canaryd_driver::SourceError {
+impl From<QueryError> for canaryd_ports::SourceError {
     fn from(e: QueryError) -> Self {
-        canaryd_driver::SourceError(e.to_string())
+        let kind = canaryd_ports::ErrorKind::from_transient(e.is_transient());
+        canaryd_ports::SourceError::new(kind, e.to_string())
     }
 }
 

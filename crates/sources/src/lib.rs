@@ -10,7 +10,7 @@
 //! reports that it could not see (unreliable: the rollout pauses).
 //!
 //! Layout:
-//! - [`config`]: the `source:` section of a policy file and the [`config::Source`]
+//! - [`config`]: the `source:` section of a policy file and the [`config::Connected`]
 //!   it builds for one rollout;
 //! - [`series`]: the answer model every backend's parser produces;
 //! - [`prometheus`]: the HTTP client and its response parser, query templates

@@ -7,8 +7,8 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Request, Response};
 use canaryd_core::observation::BaselineStatus;
 use canaryd_core::vocab::{RolloutKey, Route, Timestamp};
-use canaryd_driver::MetricsSource;
 use canaryd_notify::SecretSource;
+use canaryd_ports::{ErrorKind, MetricsSource};
 use canaryd_sources::datadog::{DatadogClient, DatadogClientConfig, DatadogConfig, DatadogSource};
 use canaryd_sources::error::QueryError;
 use canaryd_sources::prometheus::client::Backoff;
@@ -258,9 +258,18 @@ async fn bad_keys_become_a_source_error_naming_the_fix_without_the_keys() {
         .await
         .unwrap_err();
     assert_eq!(seen.lock().unwrap().len(), 1, "403 is not retried");
-    assert!(err.0.contains("DD-APPLICATION-KEY"), "{}", err.0);
-    assert!(err.0.contains(&url));
-    assert!(!err.0.contains("dd-api-key-0123456789"));
+    assert!(
+        err.message().contains("DD-APPLICATION-KEY"),
+        "{}",
+        err.message()
+    );
+    assert!(err.message().contains(&url));
+    assert!(!err.message().contains("dd-api-key-0123456789"));
+    assert_eq!(
+        err.kind(),
+        ErrorKind::Permanent,
+        "refused keys need a human"
+    );
 }
 
 #[tokio::test]
@@ -272,7 +281,12 @@ async fn unreachable_datadog_is_a_source_error() {
         .window(&key(), 10, Timestamp(T0), Timestamp(T0 + 5 * MIN))
         .await
         .unwrap_err();
-    assert!(err.0.contains("cannot reach"), "{}", err.0);
+    assert!(err.message().contains("cannot reach"), "{}", err.message());
+    assert_eq!(
+        err.kind(),
+        ErrorKind::Transient,
+        "a server that is down may come back"
+    );
 }
 
 #[tokio::test]
@@ -289,7 +303,8 @@ async fn rate_limited_queries_are_retried_once_then_fail() {
         .await
         .unwrap_err();
     assert_eq!(seen.lock().unwrap().len(), 2, "1 attempt + `retries: 1`");
-    assert!(err.0.contains("rate limiting"), "{}", err.0);
+    assert!(err.message().contains("rate limiting"), "{}", err.message());
+    assert_eq!(err.kind(), ErrorKind::Transient);
 }
 
 #[tokio::test]
@@ -401,11 +416,11 @@ async fn a_proxy_page_echoing_a_key_is_retried_and_redacted() {
         "502 is transient: retried once"
     );
     assert!(
-        err.0.contains("bad gateway for key [REDACTED]"),
+        err.message().contains("bad gateway for key [REDACTED]"),
         "{}",
-        err.0
+        err.message()
     );
-    assert!(!err.0.contains("0123456789"), "{}", err.0);
+    assert!(!err.message().contains("0123456789"), "{}", err.message());
 }
 
 #[test]

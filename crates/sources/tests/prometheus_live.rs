@@ -13,7 +13,7 @@
 
 use canaryd_core::observation::{BaselineStatus, CollectorHealth, Window};
 use canaryd_core::vocab::{RolloutKey, Route, Timestamp};
-use canaryd_driver::traits::MetricsSource;
+use canaryd_ports::MetricsSource;
 use canaryd_sim::prometheus::PrometheusServer;
 use canaryd_sim::{load, Faults, LoadConfig, SampleApp, SampleAppConfig};
 use canaryd_sources::prometheus::baseline::baseline;
@@ -267,7 +267,7 @@ async fn outages_pause_never_judge() {
         .window(&key, 10, Timestamp(t.0 - 5_000), t)
         .await
         .unwrap_err();
-    assert!(err.0.contains(&e.prom.url()), "{err}");
+    assert!(err.message().contains(&e.prom.url()), "{err}");
 
     // Back, with its data: windows again.
     e.prom.restart().await.unwrap();

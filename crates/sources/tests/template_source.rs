@@ -4,7 +4,7 @@
 
 use canaryd_core::observation::{BaselineStatus, CollectorHealth};
 use canaryd_core::vocab::{RolloutKey, Route, Timestamp};
-use canaryd_driver::traits::MetricsSource;
+use canaryd_ports::MetricsSource;
 use canaryd_sources::error::QueryError;
 use canaryd_sources::prometheus::baseline::baseline;
 use canaryd_sources::prometheus::config::{ConfigError, PrometheusConfig};
@@ -396,7 +396,7 @@ async fn an_unreachable_prometheus_is_a_source_error() {
         .await
         .unwrap_err();
     assert!(
-        e.0.contains("connection refused") && e.0.contains("http_requests_total"),
+        e.message().contains("connection refused") && e.message().contains("http_requests_total"),
         "{e}"
     );
 }

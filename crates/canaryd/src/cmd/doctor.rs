@@ -21,9 +21,9 @@ use canaryd_core::judge::judge;
 use canaryd_core::observation::{BaselineStatus, CollectorHealth};
 use canaryd_core::rollout::baseline_gate;
 use canaryd_core::vocab::{RolloutKey, Timestamp};
-use canaryd_driver::MetricsSource;
 use canaryd_notify::config::TargetConfig;
 use canaryd_notify::NotifyConfig;
+use canaryd_ports::MetricsSource;
 use canaryd_sources::prometheus::diagnose::Finding;
 use clap::Args;
 use std::path::PathBuf;
@@ -118,18 +118,18 @@ pub fn run(args: DoctorArgs) -> Result<u8, Fail> {
 
     let (window, baseline, findings) = rt.block_on(async {
         let w = source
+            .source
             .window(&key, args.weight.unwrap_or(0), start, end)
             .await;
-        let b = source.baseline(&key).await;
+        let b = source.source.baseline(&key).await;
         // A gap names the cohort matcher it was looking for; the cause may be
         // elsewhere (a wrong `job=`, a metric that does not exist): ask.
         let missing = w
             .as_ref()
             .is_ok_and(|w| !w.gaps.is_empty() || w.routes.is_empty());
-        let findings = if missing {
-            source.diagnose(&key, end, DIAGNOSIS_LOOKBACK).await
-        } else {
-            None
+        let findings = match (&source.diagnosis, missing) {
+            (Some(d), true) => Some(d.run(&key, end, DIAGNOSIS_LOOKBACK).await),
+            _ => None,
         };
         (w, b, findings)
     });
@@ -137,17 +137,13 @@ pub fn run(args: DoctorArgs) -> Result<u8, Fail> {
     match &window {
         Err(e) => checks.push(Check::fail(
             "source",
-            format!(
-                "{} ({}) did not answer: {e}",
-                source_cfg.kind(),
-                source.url()
-            ),
+            format!("{} ({}) did not answer: {e}", source_cfg.kind(), source.url),
             "check the URL, credentials and that canaryd can reach it",
         )),
         Ok(w) => {
             checks.push(Check::pass(
                 "source",
-                format!("{} at {} answered", source_cfg.kind(), source.url()),
+                format!("{} at {} answered", source_cfg.kind(), source.url),
             ));
             checks.push(match &w.collectors {
                 CollectorHealth::Healthy => {

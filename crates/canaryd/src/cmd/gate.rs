@@ -19,12 +19,12 @@ use canaryd_driver::replay::{
     describe_decision, outcome_of, phase_detail, OperatorLine, WindowLine,
 };
 use canaryd_driver::{
-    run_live, CachedBaseline, Driver, LiveLimits, MetricsSource, Progress, ReplayReport, Request,
-    Stopped, TrafficRouter,
+    run_live, CachedBaseline, Driver, LiveLimits, Progress, ReplayReport, Request, Stopped,
 };
 use canaryd_notify::{Notifiers, Secret};
+use canaryd_ports::{MetricsSource, TrafficRouter};
 use canaryd_routers::config::ExternalConfig;
-use canaryd_routers::{AnyRouter, RouterConfig, ShadowRouter};
+use canaryd_routers::{RouterConfig, ShadowRouter};
 use clap::{Args, ValueEnum};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -122,22 +122,22 @@ pub fn run(args: GateArgs) -> Result<u8, Fail> {
     )?;
     // Built before anything runs: a router whose secrets cannot be loaded is
     // a configuration error (exit 3), not a failure at the first step.
-    let router = if args.dry_run {
-        Routers::Shadow(ShadowRouter::new(&router_cfg).map_err(|e| Fail::invalid(e.to_string()))?)
+    // In a dry run the shadow router records what the real one would do;
+    // the driver gets one handle on it, the summary reads the other.
+    let (router, router_secrets, shadow): (Box<dyn TrafficRouter>, _, _) = if args.dry_run {
+        let shadow = ShadowRouter::new(&router_cfg).map_err(|e| Fail::invalid(e.to_string()))?;
+        (Box::new(shadow.clone()), Vec::new(), Some(shadow))
     } else {
-        let r = AnyRouter::build(&router_cfg).map_err(|e| Fail::invalid(e.to_string()))?;
-        for w in r.warnings() {
+        let built =
+            canaryd_routers::build(&router_cfg).map_err(|e| Fail::invalid(e.to_string()))?;
+        for w in &built.warnings {
             eprintln!("warning: {w}");
         }
-        Routers::Live(r)
+        (built.router, built.secrets, None)
     };
     let mut redactor = notifiers.redactor().clone();
-    let router_secrets = match &router {
-        Routers::Live(r) => r.secrets(),
-        Routers::Shadow(_) => Vec::new(),
-    };
     for s in source
-        .secrets()
+        .secrets
         .iter()
         .chain(token.iter())
         .chain(router_secrets.iter())
@@ -163,8 +163,8 @@ pub fn run(args: GateArgs) -> Result<u8, Fail> {
     // The baseline cache uses a connection of its own on the same database.
     let cache_store = fmt::open_store(&args.db.db)?;
     let fingerprint = source_cfg.fingerprint();
-    let source = CachedBaseline::new(
-        source,
+    let mut source = CachedBaseline::new(
+        source.source,
         cache_store,
         fingerprint,
         args.baseline_ttl,
@@ -188,36 +188,24 @@ pub fn run(args: GateArgs) -> Result<u8, Fail> {
             },
             api: args.api_listen.map(|a| (a, token)),
         };
-        match router {
-            Routers::Shadow(router) => {
-                let driver = Driver::new(store, router, notifiers, policy)?.with_scrubber(scrub);
-                let (code, driver) = drive(driver, source, &ctx).await?;
-                let planned = &driver.router().planned;
-                let say = |line: String| {
-                    if ctx.output == Output::Table {
-                        println!("{line}");
-                    } else {
-                        eprintln!("{line}");
-                    }
-                };
-                say("dry run: canaryd moved no traffic; it would have:".into());
-                for p in planned {
-                    say(format!("  {} → {}", p.action, p.would));
+        let mut driver =
+            Driver::new(store, router, Box::new(notifiers), policy)?.with_scrubber(scrub);
+        let code = drive(&mut driver, &mut source, &ctx).await?;
+        if let Some(shadow) = shadow {
+            let say = |line: String| {
+                if ctx.output == Output::Table {
+                    println!("{line}");
+                } else {
+                    eprintln!("{line}");
                 }
-                Ok(code)
-            }
-            Routers::Live(router) => {
-                let driver = Driver::new(store, router, notifiers, policy)?.with_scrubber(scrub);
-                drive(driver, source, &ctx).await.map(|(code, _)| code)
+            };
+            say("dry run: canaryd moved no traffic; it would have:".into());
+            for p in shadow.planned() {
+                say(format!("  {} → {}", p.action, p.would));
             }
         }
+        Ok(code)
     })
-}
-
-/// The router a gate acts through: the real one, or shadow mode's recorder.
-enum Routers {
-    Live(AnyRouter),
-    Shadow(ShadowRouter),
 }
 
 struct Ctx {
@@ -229,15 +217,7 @@ struct Ctx {
     api: Option<(SocketAddr, Option<Secret>)>,
 }
 
-async fn drive<R, S>(
-    mut driver: Driver<R, Notifiers>,
-    mut source: S,
-    ctx: &Ctx,
-) -> Result<(u8, Driver<R, Notifiers>), Fail>
-where
-    R: TrafficRouter,
-    S: MetricsSource,
-{
+async fn drive(driver: &mut Driver, source: &mut dyn MetricsSource, ctx: &Ctx) -> Result<u8, Fail> {
     let (tx, rx) = mpsc::channel::<Request>(16);
     if let Some((addr, token)) = &ctx.api {
         let registry = canaryd_server::Registry::default();
@@ -267,7 +247,7 @@ where
     }
     let mut windows = Vec::new();
     let mut operator = Vec::new();
-    let (state, stopped) = run_live(&mut driver, &mut source, &ctx.key, rx, ctx.limits, |p| {
+    let (state, stopped) = run_live(driver, source, &ctx.key, rx, ctx.limits, |p| {
         let line = progress_line(p, &mut windows, &mut operator);
         if let Some(line) = line {
             // Progress goes to stdout in table mode and to stderr in JSON
@@ -288,7 +268,7 @@ where
         // Paused or awaiting a human for too long, or stopped early: not decided.
         _ => 2,
     };
-    Ok((code, driver))
+    Ok(code)
 }
 
 fn progress_line(

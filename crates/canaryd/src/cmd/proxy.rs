@@ -185,7 +185,7 @@ pub fn run(args: ProxyArgs) -> Result<u8, Fail> {
             BaselinePolicy::Required { lookback, .. } => *lookback,
             BaselinePolicy::None => Duration::from_secs(7 * 24 * 3600),
         };
-        let mut driver = Driver::new(store, router.clone(), notifiers, policy)?.with_scrubber(scrub);
+        let mut driver = Driver::new(store, Box::new(router.clone()), Box::new(notifiers), policy)?.with_scrubber(scrub);
         if let Some(hook) = fault {
             driver = driver.with_after_commit(hook);
         }

@@ -15,7 +15,7 @@
 use canaryd_core::observation::{Baseline, BaselineStatus, Histogram, Observation, Window};
 use canaryd_core::vocab::{RolloutKey, Route, Timestamp, Weight};
 use canaryd_driver::live::wall_clock;
-use canaryd_driver::{MetricsSource, SourceError};
+use canaryd_ports::{MetricsSource, SourceError};
 use canaryd_proxy::{EmbeddedSource, RouterHandle};
 use canaryd_store::{HistoryRow, Store};
 use std::collections::BTreeMap;
@@ -90,6 +90,7 @@ pub struct HistorySource {
     pub lookback: Duration,
 }
 
+#[canaryd_ports::async_trait]
 impl MetricsSource for HistorySource {
     async fn baseline(&mut self, key: &RolloutKey) -> Result<BaselineStatus, SourceError> {
         let Some(store) = &self.store else {
@@ -98,7 +99,7 @@ impl MetricsSource for HistorySource {
         let now = wall_clock().0;
         let rows = store
             .history(&self.workload, now.saturating_sub(ms(self.lookback)))
-            .map_err(|e| SourceError(e.to_string()))?;
+            .map_err(|e| SourceError::transient(e.to_string()))?;
         Ok(match merge(&rows, now) {
             Some(b) => BaselineStatus::Available(b),
             None => BaselineStatus::Missing(format!(

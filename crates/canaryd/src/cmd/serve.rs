@@ -9,10 +9,10 @@
 //! on the same listener. See README "Argo Rollouts" and "Flagger".
 
 use canaryd_core::vocab::RolloutKey;
-use canaryd_driver::SourceError;
 use canaryd_notify::Notifiers;
+use canaryd_ports::{MetricsSource, SourceError};
 use canaryd_server::{AnalysisConfig, AnalysisService, Registry, SourceFactory};
-use canaryd_sources::config::{Source, SourceConfig};
+use canaryd_sources::config::SourceConfig;
 use clap::Args;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -50,18 +50,18 @@ struct Factory {
 }
 
 impl SourceFactory for Factory {
-    type Source = Source;
-
-    fn source_for(&self, key: &RolloutKey, stable: &str) -> Result<Source, SourceError> {
-        let s = self
-            .source
+    fn source_for(
+        &self,
+        key: &RolloutKey,
+        stable: &str,
+    ) -> Result<Box<dyn MetricsSource>, SourceError> {
+        self.source
             .with_baseline(stable)
-            .connect(key)
-            .map_err(|e| SourceError(e.to_string()))?;
-        Ok(match self.lookback {
-            Some(l) => s.with_lookback(l),
-            None => s,
-        })
+            .connect(key, self.lookback)
+            .map(|c| c.source)
+            // The section was checked at start; what fails here is a secret
+            // that went away since, which needs a human.
+            .map_err(|e| SourceError::permanent(e.to_string()))
     }
 }
 
@@ -102,12 +102,12 @@ pub fn run(args: ServeArgs) -> Result<u8, Fail> {
     // Load the secrets once now, so a missing one is an error at start and
     // not at the first question.
     let connected = source
-        .connect(&RolloutKey::new("check", "check"))
+        .connect(&RolloutKey::new("check", "check"), None)
         .map_err(|e| Fail::invalid(format!("{}: {e}", args.policy.display())))?;
     // Every configured secret, for what is audited: a Flagger message or a
     // source's error may quote any of them.
     let mut redactor = canaryd_notify::Redactor::new();
-    connected.secrets().iter().for_each(|s| redactor.add(s));
+    connected.secrets.iter().for_each(|s| redactor.add(s));
     if let Some(n) = file.notify.take().map(Notifiers::from_config) {
         let n = n.map_err(|e| Fail::invalid(format!("{}: notify: {e}", args.policy.display())))?;
         for w in &n.warnings {

@@ -11,11 +11,9 @@ mod scenario;
 use canaryd_core::effect::{OperatorAction, OperatorCommand};
 use canaryd_core::observation::{BaselineStatus, Window};
 use canaryd_core::vocab::{RolloutKey, Timestamp, Weight};
-use canaryd_driver::{
-    run_live, ActionError, Driver, LiveLimits, MetricsSource, Progress, Request, SourceError,
-    TrafficRouter,
-};
+use canaryd_driver::{run_live, Driver, LiveLimits, Progress, Request};
 use canaryd_policy::parse_policy;
+use canaryd_ports::{ActionError, MetricsSource, SourceError, TrafficRouter};
 use canaryd_proxy::{Router, RouterConfig, RouterHandle};
 use canaryd_sim::{SampleApp, SampleAppConfig};
 use clap::Args;
@@ -76,6 +74,7 @@ struct DemoSource {
     marks: Arc<Mutex<Marks>>,
 }
 
+#[canaryd_ports::async_trait]
 impl MetricsSource for DemoSource {
     async fn baseline(&mut self, key: &RolloutKey) -> Result<BaselineStatus, SourceError> {
         if self.no_history {
@@ -107,6 +106,7 @@ struct DemoRouter {
     marks: Arc<Mutex<Marks>>,
 }
 
+#[canaryd_ports::async_trait]
 impl TrafficRouter for DemoRouter {
     async fn set_weight(&mut self, key: &RolloutKey, weight: Weight) -> Result<(), ActionError> {
         TrafficRouter::set_weight(&mut self.inner, key, weight).await
@@ -182,8 +182,8 @@ async fn run_demo(args: &DemoArgs) -> Result<DemoReport, Fail> {
     };
     let mut driver = Driver::new(
         store,
-        demo_router,
-        canaryd_driver::traits::CollectingNotifier::default(),
+        Box::new(demo_router),
+        Box::new(canaryd_driver::CollectingNotifier::default()),
         policy.clone(),
     )?;
 

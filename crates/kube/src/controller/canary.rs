@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use canaryd_driver::driver::load_rollout;
 use canaryd_driver::{Driver, DriverError};
 use canaryd_policy::parse_policy;
+use canaryd_ports::MetricsSource;
 use canaryd_store::Store;
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::api::Api;
@@ -22,15 +23,15 @@ use kube::{Resource, ResourceExt};
 use super::argo_hold::hold_argo;
 use super::credentials::{read_credentials, read_notify_targets, Credentials};
 use super::notifier::{Channels, EventNotifier};
-use super::parts::{settle_undo, target_ref, Cond, MaybeSource};
+use super::parts::{settle_undo, target_ref, Cond, NoSource};
 use super::policy_secrets::refuse_policy_credentials;
 use super::status_write::write_status_retrying;
-use super::{Context, ControllerError, ReconcileResult, SourceFactory, SourceRequest};
+use super::{Context, ControllerError, EdgeFactory, ReconcileResult, SourceRequest};
 use crate::crd::{Canary, CanaryStatus};
 use crate::error::KubeError;
 use crate::execute::{execute, rfc3339};
 use crate::reconcile::{plan, rollout_key, Action, ObservedTarget};
-use crate::router::any::{choose, AnyRouter};
+use crate::router::select::{choose, for_spec};
 use crate::status::{mirror, push_window, set_condition, warning_words};
 use crate::target::{observe, policy_text};
 
@@ -52,7 +53,7 @@ pub struct Outcome {
 
 /// Reconciles `canary`. A follower (not holding the Lease) returns at once
 /// without sending a single request.
-pub async fn reconcile_canary<F: SourceFactory>(
+pub async fn reconcile_canary<F: EdgeFactory>(
     canary: &Canary,
     ctx: &Context<F>,
 ) -> Result<Outcome, ControllerError> {
@@ -86,7 +87,7 @@ struct Here<'a, F> {
     api: Api<Canary>,
 }
 
-async fn reconcile_inner<F: SourceFactory>(
+async fn reconcile_inner<F: EdgeFactory>(
     canary: &Canary,
     ctx: &Context<F>,
 ) -> Result<Outcome, ControllerError> {
@@ -167,7 +168,7 @@ async fn reconcile_inner<F: SourceFactory>(
         .actions
         .iter()
         .any(|a| matches!(a, Action::Start { .. } | Action::CloseWindow { .. }));
-    let mut source = MaybeSource::None;
+    let mut source: Box<dyn MetricsSource> = Box::new(NoSource);
     let mut scrubber = None;
     if let (true, Some((rev, stable))) = (needs_source, &found) {
         let metrics = canary.spec.metrics.as_ref();
@@ -194,7 +195,7 @@ async fn reconcile_inner<F: SourceFactory>(
         };
         scrubber = ctx.sources.scrubber(&credentials);
         match ctx.sources.source(&request) {
-            Ok(s) => source = MaybeSource::Ready(s),
+            Ok(s) => source = s,
             Err(problem) => {
                 conds.push(Cond::bad("MetricsReady", "InvalidMetrics", problem));
                 return here.stop(conds, Some(RECHECK)).await;
@@ -202,7 +203,7 @@ async fn reconcile_inner<F: SourceFactory>(
         }
     }
 
-    let router = AnyRouter::for_spec(
+    let selected = for_spec(
         ctx.client.clone(),
         ns,
         &canary.spec,
@@ -254,8 +255,8 @@ async fn reconcile_inner<F: SourceFactory>(
         }
     }
     let notifier = Channels::new(EventNotifier::new(ctx.announcer.clone(), on), channels);
-    let mut driver =
-        Driver::new(store, router, notifier, policy).map_err(|source| here.driver_error(source))?;
+    let mut driver = Driver::new(store, selected.router, Box::new(notifier), policy)
+        .map_err(|source| here.driver_error(source))?;
     let scrubber: Option<canaryd_driver::driver::Scrubber> = match (scrubber, scrub_notify) {
         (Some(a), Some(b)) => Some(Box::new(move |v: &mut serde_json::Value| {
             a(v);
@@ -267,12 +268,13 @@ async fn reconcile_inner<F: SourceFactory>(
         driver = driver.with_scrubber(scrub);
     }
     let mut audit = here.open_store()?;
-    let executed = match execute(&plan, &mut driver, &mut source, &mut audit, now).await {
+    let executed = match execute(&plan, &mut driver, source.as_mut(), &mut audit, now).await {
         Ok(e) => e,
         Err(DriverError::Action {
             key,
             effect,
             message,
+            kind,
         }) => {
             // The decision is committed and its effect waits in the outbox;
             // say on the Canary why it is not carried out yet, then back off.
@@ -297,6 +299,7 @@ async fn reconcile_inner<F: SourceFactory>(
                 key,
                 effect,
                 message,
+                kind,
             }));
         }
         Err(e) => return Err(here.driver_error(e)),
@@ -316,7 +319,7 @@ async fn reconcile_inner<F: SourceFactory>(
         conds.push(Cond::bad("Ready", "BaselineUnreadable", problem.clone()).quiet());
         return here.stop(conds, Some(BASELINE_RETRY)).await;
     }
-    if let (AnyRouter::Argo(argo), Some(state)) = (driver.router(), &executed.state) {
+    if let (Some(argo), Some(state)) = (&selected.argo, &executed.state) {
         hold_argo(argo, here.previous.phase.as_deref(), state).await?;
     }
     if let Some(message) = &executed.superseded {

@@ -8,9 +8,10 @@
 //! loses nothing and repeats nothing; the next reconcile (this replica's or
 //! the next leader's) picks up from the store.
 //!
-//! Where the numbers come from is the binary's business ([`SourceFactory`]):
-//! this crate knows the `Canary`'s `spec.metrics` and the Secrets it names,
-//! not Prometheus or Datadog.
+//! Where the numbers come from and who else is told are the binary's
+//! business ([`EdgeFactory`]): this crate knows the `Canary`'s
+//! `spec.metrics`, `spec.notify` and the Secrets they name, not Prometheus,
+//! Datadog or Slack.
 
 mod argo_hold;
 mod canary;
@@ -31,7 +32,7 @@ use std::sync::Arc;
 
 use canaryd_core::vocab::{RolloutKey, Timestamp};
 use canaryd_core::Policy;
-use canaryd_driver::MetricsSource;
+use canaryd_ports::{MetricsSource, Notifier};
 use kube::Client;
 
 use crate::crd::MetricsSpec;
@@ -47,13 +48,13 @@ pub use credentials::{
 pub use election::Election;
 pub use error::ControllerError;
 pub use metrics::{ControllerMetrics, ReconcileResult};
-pub use notifier::{Channels, EventNotifier, SendNotice};
+pub use notifier::{Channels, EventNotifier};
 pub use policy_secrets::refuse_policy_credentials;
 pub use run::{first_list, run, LeaseConfig, RunConfig, Scope};
 pub use status_write::write_status_retrying;
 pub use store_lease::{StoreFence, StoreLease};
 
-/// What a [`SourceFactory`] gets to build one rollout's metrics source.
+/// What an [`EdgeFactory`] gets to build one rollout's metrics source.
 pub struct SourceRequest<'a> {
     pub namespace: &'a str,
     /// The Canary's name.
@@ -72,15 +73,16 @@ pub struct SourceRequest<'a> {
     pub credentials: &'a Credentials,
 }
 
-/// Builds the metrics source of one rollout. Sends nothing: a source that
-/// cannot be built (a missing Secret key, an invalid URL) is a condition on
-/// the Canary, and a source that cannot be reached is the core's business
-/// (an *unreliable* window: the rollout pauses, it is never rolled back).
-pub trait SourceFactory: Send + Sync + 'static {
-    type Source: MetricsSource;
-
-    /// `Err` is a message for the Canary's `MetricsReady` condition.
-    fn source(&self, request: &SourceRequest<'_>) -> Result<Self::Source, String>;
+/// Builds the edges of one rollout that the binary knows and this crate
+/// does not: its metrics source, the scrubber for the credentials it reads,
+/// and its `spec.notify` channels. Sends nothing: a source that cannot be
+/// built (a missing Secret key, an invalid URL) is a condition on the
+/// Canary, and a source that cannot be reached is the core's business (an
+/// *unreliable* window: the rollout pauses, it is never rolled back).
+pub trait EdgeFactory: Send + Sync + 'static {
+    /// The metrics source of one rollout. `Err` is a message for the
+    /// Canary's `MetricsReady` condition.
+    fn source(&self, request: &SourceRequest<'_>) -> Result<Box<dyn MetricsSource>, String>;
 
     /// Masks `credentials` in everything the driver stores (audit entries,
     /// the outbox): a collector's error message may quote a token or a URL
@@ -93,7 +95,7 @@ pub trait SourceFactory: Send + Sync + 'static {
     /// the Kubernetes Events every transition gets anyway. `Err` is a
     /// message for the Canary's `NotifyReady` condition; the rollout goes
     /// on with Events only. The default sends nothing more.
-    fn channels(&self, _targets: Vec<NotifyTarget>) -> Result<Option<Box<dyn SendNotice>>, String> {
+    fn channels(&self, _targets: Vec<NotifyTarget>) -> Result<Option<Box<dyn Notifier>>, String> {
         Ok(None)
     }
 }

@@ -1,10 +1,8 @@
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use canaryd_core::effect::Notice;
 use canaryd_core::vocab::RolloutKey;
-use canaryd_driver::{ActionError, Notifier};
+use canaryd_ports::{ActionError, ErrorKind, Notifier};
 use k8s_openapi::api::core::v1::ObjectReference;
 
 use crate::events::Announcer;
@@ -25,6 +23,7 @@ impl EventNotifier {
     }
 }
 
+#[canaryd_ports::async_trait]
 impl Notifier for EventNotifier {
     async fn notify(&mut self, _key: &RolloutKey, notice: &Notice) -> Result<(), ActionError> {
         // The driver audits a failed notification and moves on: an Event
@@ -36,42 +35,39 @@ impl Notifier for EventNotifier {
     }
 }
 
-/// A notifier that can live behind a `Box`: the driver's `Notifier` uses
-/// `async fn`, which a trait object cannot, so the source factory hands its
-/// channels (built from crates the controller does not know) over as this.
-pub trait SendNotice: Send {
-    fn send<'a>(
-        &'a mut self,
-        key: &'a RolloutKey,
-        notice: &'a Notice,
-    ) -> Pin<Box<dyn Future<Output = Result<(), ActionError>> + Send + 'a>>;
-}
-
 /// Events, then the `spec.notify` channels. Both are tried whatever the
 /// other did; a failure of either is reported (the driver audits it and
 /// moves on: a lost message never holds up a rollout).
 pub struct Channels {
     events: EventNotifier,
-    more: Option<Box<dyn SendNotice>>,
+    more: Option<Box<dyn Notifier>>,
 }
 
 impl Channels {
-    pub fn new(events: EventNotifier, more: Option<Box<dyn SendNotice>>) -> Channels {
+    /// `more`: the `spec.notify` channels, built by the [`super::EdgeFactory`].
+    pub fn new(events: EventNotifier, more: Option<Box<dyn Notifier>>) -> Channels {
         Channels { events, more }
     }
 }
 
+#[canaryd_ports::async_trait]
 impl Notifier for Channels {
     async fn notify(&mut self, key: &RolloutKey, notice: &Notice) -> Result<(), ActionError> {
         let events = self.events.notify(key, notice).await;
         let more = match &mut self.more {
-            Some(m) => m.send(key, notice).await,
+            Some(m) => m.notify(key, notice).await,
             None => Ok(()),
         };
         match (events, more) {
             (Ok(()), Ok(())) => Ok(()),
             (Err(e), Ok(())) | (Ok(()), Err(e)) => Err(e),
-            (Err(a), Err(b)) => Err(ActionError(format!("{a}; {b}"))),
+            (Err(a), Err(b)) => {
+                let kind = match (a.kind(), b.kind()) {
+                    (ErrorKind::Transient, ErrorKind::Transient) => ErrorKind::Transient,
+                    _ => ErrorKind::Permanent,
+                };
+                Err(ActionError::new(kind, format!("{a}; {b}")))
+            }
         }
     }
 }

@@ -4,7 +4,7 @@
 use canaryd_core::observation::{BaselineStatus, Window};
 use canaryd_core::vocab::{RolloutKey, Timestamp, Weight};
 use canaryd_driver::driver::load_rollout;
-use canaryd_driver::{MetricsSource, SourceError};
+use canaryd_ports::{MetricsSource, SourceError};
 use canaryd_store::Store;
 use k8s_openapi::api::core::v1::ObjectReference;
 
@@ -92,34 +92,27 @@ pub(super) fn target_ref(namespace: &str, kind: &TargetKind) -> ObjectReference 
     }
 }
 
-/// The source of this reconcile, when one was needed and built.
-pub(super) enum MaybeSource<S> {
-    Ready(S),
-    None,
-}
+/// The source of a reconcile that needs none (nothing was due): reading it
+/// is a bug, said as such rather than a panic.
+pub(super) struct NoSource;
 
-impl<S: MetricsSource> MetricsSource for MaybeSource<S> {
-    async fn baseline(&mut self, key: &RolloutKey) -> Result<BaselineStatus, SourceError> {
-        match self {
-            MaybeSource::Ready(s) => s.baseline(key).await,
-            MaybeSource::None => Err(unplanned()),
-        }
+#[canaryd_ports::async_trait]
+impl MetricsSource for NoSource {
+    async fn baseline(&mut self, _key: &RolloutKey) -> Result<BaselineStatus, SourceError> {
+        Err(unplanned())
     }
 
     async fn window(
         &mut self,
-        key: &RolloutKey,
-        weight: Weight,
-        start: Timestamp,
-        end: Timestamp,
+        _key: &RolloutKey,
+        _weight: Weight,
+        _start: Timestamp,
+        _end: Timestamp,
     ) -> Result<Window, SourceError> {
-        match self {
-            MaybeSource::Ready(s) => s.window(key, weight, start, end).await,
-            MaybeSource::None => Err(unplanned()),
-        }
+        Err(unplanned())
     }
 }
 
 fn unplanned() -> SourceError {
-    SourceError("no metrics source was built for this reconcile (nothing was due)".into())
+    SourceError::permanent("no metrics source was built for this reconcile (nothing was due)")
 }

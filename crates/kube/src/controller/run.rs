@@ -22,7 +22,7 @@ use kube::{Client, ResourceExt};
 use tokio::sync::{oneshot, watch};
 
 use super::election::Election;
-use super::{Context, ControllerError, SourceFactory, StoreLease};
+use super::{Context, ControllerError, EdgeFactory, StoreLease};
 use crate::argo::rollout_resource;
 use crate::crd::Canary;
 use crate::error::KubeError;
@@ -100,7 +100,7 @@ pub async fn first_list(client: &Client, scope: &Scope) -> Result<usize, KubeErr
 /// once, so a misconfigured pod fails visibly instead of retrying a watch in
 /// its log. `ready` turns true when that list succeeded (readiness); from
 /// then on the watches retry by themselves.
-pub async fn run<F: SourceFactory>(
+pub async fn run<F: EdgeFactory>(
     ctx: Arc<Context<F>>,
     config: RunConfig,
     ready: watch::Sender<bool>,
@@ -262,7 +262,7 @@ fn naming<K: ResourceExt>(
         .collect()
 }
 
-async fn reconcile_one<F: SourceFactory>(
+async fn reconcile_one<F: EdgeFactory>(
     canary: Arc<Canary>,
     ctx: Arc<Context<F>>,
 ) -> Result<Action, ControllerError> {

@@ -8,7 +8,7 @@
 //! only what is missing, so a repeated call is harmless.
 
 use canaryd_core::vocab::{RolloutKey, Weight};
-use canaryd_driver::{ActionError, TrafficRouter};
+use canaryd_ports::{ActionError, TrafficRouter};
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::Client;
 use serde::Serialize;
@@ -20,6 +20,8 @@ use crate::argo::{
 use crate::error::KubeError;
 use crate::kubeapi::{retry, status_code, Backoff, ObjectName};
 
+/// Cheap to clone: clones share the API client.
+#[derive(Clone)]
 pub struct ArgoRouter {
     api: Api<DynamicObject>,
     object: ObjectName,
@@ -180,6 +182,7 @@ impl ArgoRouter {
     }
 }
 
+#[canaryd_ports::async_trait]
 impl TrafficRouter for ArgoRouter {
     async fn set_weight(&mut self, _key: &RolloutKey, weight: Weight) -> Result<(), ActionError> {
         Ok(self.advance_to(weight).await?)

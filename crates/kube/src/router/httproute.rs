@@ -11,7 +11,7 @@
 //! few seconds for it to catch up; a refusal fails at once).
 
 use canaryd_core::vocab::{RolloutKey, Weight};
-use canaryd_driver::{ActionError, TrafficRouter};
+use canaryd_ports::{ActionError, TrafficRouter};
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::Client;
 use serde_json::{json, Value};
@@ -173,6 +173,7 @@ impl HttpRouteRouter {
     }
 }
 
+#[canaryd_ports::async_trait]
 impl TrafficRouter for HttpRouteRouter {
     /// A route sends its share to the canary Service whether or not a pod
     /// behind it is ready, so no weight goes to a canary Deployment that is

@@ -4,11 +4,11 @@
 //! reads the object, computes the smallest change that reaches the wanted
 //! state, and writes nothing when it is already there.
 
-pub mod any;
 pub mod argo;
 pub mod httproute;
 pub mod observe;
 pub mod pair;
+pub mod select;
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use kube::api::{Api, ApiResource, GroupVersionKind, ListParams};

@@ -14,7 +14,7 @@
 //! (`kubectl rollout undo` refuses a paused one for the same reason).
 
 use canaryd_core::vocab::{RolloutKey, Weight};
-use canaryd_driver::{ActionError, TrafficRouter};
+use canaryd_ports::{ActionError, TrafficRouter};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 use kube::api::{Api, Patch, PatchParams};
@@ -179,6 +179,7 @@ fn resource_version(d: &Deployment) -> String {
     d.metadata.resource_version.clone().unwrap_or_default()
 }
 
+#[canaryd_ports::async_trait]
 impl TrafficRouter for DeploymentObserveRouter {
     /// Kubernetes moves the traffic (the rolling update): nothing to do.
     async fn set_weight(&mut self, _key: &RolloutKey, _weight: Weight) -> Result<(), ActionError> {

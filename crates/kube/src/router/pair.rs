@@ -8,7 +8,7 @@
 //! resourceVersion read, so a concurrent edit turns into a 409 and a re-read.
 
 use canaryd_core::vocab::{RolloutKey, Weight};
-use canaryd_driver::{ActionError, TrafficRouter};
+use canaryd_ports::{ActionError, TrafficRouter};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 use kube::api::{Api, Patch, PatchParams};
@@ -315,6 +315,7 @@ fn revision_number(
     annotations.as_ref()?.get(REVISION_ANNOTATION)?.parse().ok()
 }
 
+#[canaryd_ports::async_trait]
 impl TrafficRouter for DeploymentPairRouter {
     async fn set_weight(&mut self, _key: &RolloutKey, weight: Weight) -> Result<(), ActionError> {
         Ok(self.apply_weight(weight).await?)

@@ -6,18 +6,13 @@ use canaryd_core::observation::{
     Baseline, BaselineStatus, CollectorHealth, Observation, RouteWindow, Window,
 };
 use canaryd_core::vocab::{RolloutKey, Route, Timestamp, Weight};
-use canaryd_driver::ActionError;
-use canaryd_driver::{MetricsSource, SourceError};
-use canaryd_kube::controller::{
-    Context, LeaderFlag, NotifyTarget, SendNotice, SourceFactory, SourceRequest,
-};
+use canaryd_kube::controller::{Context, EdgeFactory, LeaderFlag, NotifyTarget, SourceRequest};
 use canaryd_kube::crd::Canary;
 use canaryd_kube::kubeapi::Backoff;
+use canaryd_ports::{ActionError, MetricsSource, Notifier, SourceError};
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, VecDeque};
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -88,15 +83,13 @@ impl Script {
 
 pub struct ScriptedFactory(pub Script);
 
-impl SourceFactory for ScriptedFactory {
-    type Source = ScriptedSource;
-
-    fn source(&self, _request: &SourceRequest<'_>) -> Result<ScriptedSource, String> {
+impl EdgeFactory for ScriptedFactory {
+    fn source(&self, _request: &SourceRequest<'_>) -> Result<Box<dyn MetricsSource>, String> {
         self.0 .0.lock().unwrap().built += 1;
-        Ok(ScriptedSource(self.0.clone()))
+        Ok(Box::new(ScriptedSource(self.0.clone())))
     }
 
-    fn channels(&self, targets: Vec<NotifyTarget>) -> Result<Option<Box<dyn SendNotice>>, String> {
+    fn channels(&self, targets: Vec<NotifyTarget>) -> Result<Option<Box<dyn Notifier>>, String> {
         let described = targets.iter().map(|t| match t {
             NotifyTarget::Slack { webhook_url } => format!("slack {}", webhook_url.expose()),
             NotifyTarget::PagerDuty { routing_key } => {
@@ -112,15 +105,12 @@ impl SourceFactory for ScriptedFactory {
 /// `spec.notify` channels that only remember what they were asked to send.
 pub struct RecordingChannels(Script);
 
-impl SendNotice for RecordingChannels {
-    fn send<'a>(
-        &'a mut self,
-        _key: &'a RolloutKey,
-        notice: &'a Notice,
-    ) -> Pin<Box<dyn Future<Output = Result<(), ActionError>> + Send + 'a>> {
+#[canaryd_ports::async_trait]
+impl Notifier for RecordingChannels {
+    async fn notify(&mut self, _key: &RolloutKey, notice: &Notice) -> Result<(), ActionError> {
         let line = format!("{:?}: {}", notice.kind, notice.title);
         self.0 .0.lock().unwrap().channel_notices.push(line);
-        Box::pin(async { Ok(()) })
+        Ok(())
     }
 }
 
@@ -134,6 +124,7 @@ fn obs(requests: u64, errors: u64) -> Observation {
     }
 }
 
+#[canaryd_ports::async_trait]
 impl MetricsSource for ScriptedSource {
     async fn baseline(&mut self, _key: &RolloutKey) -> Result<BaselineStatus, SourceError> {
         let failure = {
@@ -142,7 +133,7 @@ impl MetricsSource for ScriptedSource {
             s.baseline_error.clone()
         };
         if let Some(e) = failure {
-            return Err(SourceError(e));
+            return Err(SourceError::transient(e));
         }
         let mut routes = BTreeMap::new();
         routes.insert(Route::from("GET /"), obs(100_000, 10));

@@ -14,8 +14,8 @@
 //! absolute weight, so repeating one after a crash is harmless.
 
 use canaryd_core::vocab::RolloutKey;
-use canaryd_driver::{ActionError, TrafficRouter};
 use canaryd_notify::{Redactor, Secret, SecretSource};
+use canaryd_ports::{ActionError, ErrorKind, TrafficRouter};
 use reqwest::header::{HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::{Method, StatusCode};
 use std::time::Duration;
@@ -56,6 +56,16 @@ pub enum WebhookError {
         url: String,
         why: String,
     },
+}
+
+/// Retries already ran out on a network error or a 408/429/5xx: the
+/// receiver is down, which passes. A 4xx or a request that cannot be built
+/// fails the same way until the config or the receiver changes.
+impl From<WebhookError> for ActionError {
+    fn from(e: WebhookError) -> ActionError {
+        let transient = matches!(e, WebhookError::Exhausted { .. });
+        ActionError::new(ErrorKind::from_transient(transient), e.to_string())
+    }
 }
 
 /// One request, ready to send. Its `Debug` masks the URL's credentials.
@@ -299,26 +309,27 @@ impl WebhookRouter {
     }
 }
 
+#[canaryd_ports::async_trait]
 impl TrafficRouter for WebhookRouter {
     async fn set_weight(&mut self, key: &RolloutKey, weight: u8) -> Result<(), ActionError> {
         self.call(key, Action::SetWeight(weight))
             .await
             .map(|_| ())
-            .map_err(|e| ActionError(e.to_string()))
+            .map_err(ActionError::from)
     }
 
     async fn roll_back(&mut self, key: &RolloutKey) -> Result<(), ActionError> {
         self.call(key, Action::RollBack)
             .await
             .map(|_| ())
-            .map_err(|e| ActionError(e.to_string()))
+            .map_err(ActionError::from)
     }
 
     async fn promote(&mut self, key: &RolloutKey) -> Result<(), ActionError> {
         self.call(key, Action::Promote)
             .await
             .map(|_| ())
-            .map_err(|e| ActionError(e.to_string()))
+            .map_err(ActionError::from)
     }
 }
 

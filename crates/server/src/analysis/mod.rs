@@ -18,8 +18,9 @@ pub mod snapshot;
 use canaryd_core::vocab::{RolloutKey, Timestamp};
 use canaryd_core::Policy;
 use canaryd_driver::live::wall_clock;
-use canaryd_driver::traits::VirtualRouter;
-use canaryd_driver::{run_live, Driver, LiveLimits, MetricsSource, Notifier, SourceError, Stopped};
+use canaryd_driver::VirtualRouter;
+use canaryd_driver::{run_live, Driver, LiveLimits, Stopped};
+use canaryd_ports::{MetricsSource, Notifier, SourceError};
 use canaryd_store::{AuditKind, NewAuditEntry, Store, StoreError};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -34,10 +35,12 @@ pub use snapshot::Snapshot;
 /// Builds the metrics source for one watched canary. The binary plugs in the
 /// Prometheus source here; tests plug in a scripted one.
 pub trait SourceFactory: Send + Sync + 'static {
-    type Source: MetricsSource + 'static;
-
     /// A source reading `key`'s canary and the `stable` revision it is compared with.
-    fn source_for(&self, key: &RolloutKey, stable: &str) -> Result<Self::Source, SourceError>;
+    fn source_for(
+        &self,
+        key: &RolloutKey,
+        stable: &str,
+    ) -> Result<Box<dyn MetricsSource>, SourceError>;
 }
 
 /// Why the service could not do what was asked.
@@ -257,8 +260,8 @@ impl<F: SourceFactory, N: Notifier + 'static> AnalysisService<F, N> {
         let notifier = (self.inner.notifier)(key);
         let driver = Driver::new(
             store,
-            VirtualRouter::default(),
-            notifier,
+            Box::new(VirtualRouter::default()),
+            Box::new(notifier),
             cfg.policy.clone(),
         )
         .map_err(|e| e.to_string())?;

@@ -8,10 +8,10 @@ use canaryd_core::observation::{
     Baseline, BaselineStatus, LatencySummary, Observation, RouteWindow, Window,
 };
 use canaryd_core::vocab::{RolloutKey, Route, Timestamp, Weight};
-use canaryd_driver::traits::CollectingNotifier;
-use canaryd_driver::{MetricsSource, SourceError};
+use canaryd_driver::CollectingNotifier;
 use canaryd_notify::Secret;
 use canaryd_policy::preset;
+use canaryd_ports::{MetricsSource, SourceError};
 use canaryd_server::{
     integrations_router, router, AnalysisConfig, AnalysisService, Registry, SourceFactory,
 };
@@ -68,6 +68,7 @@ fn obs(requests: u64, errors: u64, p99: f64) -> Observation {
     }
 }
 
+#[canaryd_ports::async_trait]
 impl MetricsSource for Scripted {
     async fn baseline(&mut self, _key: &RolloutKey) -> Result<BaselineStatus, SourceError> {
         if !self.history {
@@ -103,8 +104,8 @@ impl MetricsSource for Scripted {
                 })
             }
             Script::Trouble => {
-                return Err(SourceError(
-                    "prometheus at http://127.0.0.1:9/api/v1/query: connection refused".into(),
+                return Err(SourceError::transient(
+                    "prometheus at http://127.0.0.1:9/api/v1/query: connection refused",
                 ))
             }
         };
@@ -126,16 +127,18 @@ impl MetricsSource for Scripted {
 pub struct Factory;
 
 impl SourceFactory for Factory {
-    type Source = Scripted;
-
-    fn source_for(&self, key: &RolloutKey, _stable: &str) -> Result<Scripted, SourceError> {
+    fn source_for(
+        &self,
+        key: &RolloutKey,
+        _stable: &str,
+    ) -> Result<Box<dyn MetricsSource>, SourceError> {
         let (script, history) = script_for(&key.workload.0).ok_or_else(|| {
-            SourceError(format!(
+            SourceError::transient(format!(
                 "no Prometheus query configured for {}",
                 key.workload
             ))
         })?;
-        Ok(Scripted { script, history })
+        Ok(Box::new(Scripted { script, history }))
     }
 }
 

@@ -1,5 +1,5 @@
 //! Datadog: the metrics query API client ([`client`]), its parser
-//! ([`response`]), and the [`MetricsSource`](canaryd_driver::MetricsSource)
+//! ([`response`]), and the [`MetricsSource`](canaryd_ports::MetricsSource)
 //! built on them ([`source`]), configured by [`config::DatadogConfig`]:
 //!
 //! ```yaml

@@ -17,8 +17,8 @@ use crate::prometheus::client::Backoff;
 use crate::series::Answer;
 use canaryd_core::observation::{Baseline, BaselineStatus, Observation, RouteWindow, Window};
 use canaryd_core::vocab::{fmt_duration, Cohort, RolloutKey, Route, Timestamp, Weight};
-use canaryd_driver::{MetricsSource, SourceError};
 use canaryd_notify::Secret;
+use canaryd_ports::{MetricsSource, SourceError};
 use std::collections::BTreeMap;
 
 /// Reads the wall clock; replaced in tests and simulations.
@@ -93,7 +93,7 @@ impl DatadogSource {
                 }
                 Ok((query, answer))
             }
-            Err(e) => Err(SourceError(format!("{cohort} query `{query}`: {e}"))),
+            Err(e) => Err(SourceError::from(e).context(format!("{cohort} query `{query}`"))),
         }
     }
 
@@ -222,6 +222,7 @@ fn system_now() -> Timestamp {
     Timestamp(i64::try_from(ms).unwrap_or(i64::MAX))
 }
 
+#[canaryd_ports::async_trait]
 impl MetricsSource for DatadogSource {
     async fn baseline(&mut self, key: &RolloutKey) -> Result<BaselineStatus, SourceError> {
         let end = (self.clock)();

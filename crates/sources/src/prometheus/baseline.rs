@@ -25,7 +25,7 @@ use super::source::PromApi;
 use super::window::{assemble, Batch, Target};
 use canaryd_core::observation::{Baseline, BaselineStatus};
 use canaryd_core::vocab::{RolloutKey, Timestamp};
-use canaryd_driver::traits::SourceError;
+use canaryd_ports::SourceError;
 use std::time::Duration;
 
 /// Inner window of the presence subquery.
@@ -45,8 +45,8 @@ pub async fn baseline<C: PromApi>(
     now: Timestamp,
 ) -> Result<BaselineStatus, SourceError> {
     if lookback.is_zero() {
-        return Err(SourceError(
-            "baseline lookback must be longer than zero".into(),
+        return Err(SourceError::permanent(
+            "baseline lookback must be longer than zero",
         ));
     }
     let batch = Batch::stable(plan, Target::new(plan, key));
@@ -54,8 +54,8 @@ pub async fn baseline<C: PromApi>(
     for q in &plan.queries {
         let text = batch.render(plan, &q.template, lookback);
         let a = client.instant(&text, now).await.map_err(|e| {
-            SourceError(format!(
-                "baseline query for `{}` over {} failed: {e}",
+            SourceError::from(e).context(format!(
+                "baseline query for `{}` over {} failed",
                 q.name,
                 humantime::format_duration(lookback)
             ))
@@ -85,8 +85,8 @@ pub async fn baseline<C: PromApi>(
 
     let step = presence_step(lookback);
     let Some(requests) = plan.queries.iter().find(|q| q.kind == MetricKind::Requests) else {
-        return Err(SourceError(
-            "the plan has no requests query (internal)".into(),
+        return Err(SourceError::permanent(
+            "the plan has no requests query (internal)",
         ));
     };
     let inner = batch.render(plan, &requests.template, PRESENCE_WINDOW);
@@ -98,7 +98,7 @@ pub async fn baseline<C: PromApi>(
     let a = client
         .instant(&presence, now)
         .await
-        .map_err(|e| SourceError(format!("baseline history query failed: {e}")))?;
+        .map_err(|e| SourceError::from(e).context("baseline history query failed"))?;
     let steps = a
         .series
         .iter()

@@ -38,7 +38,7 @@ use crate::probe::ProbeConfig;
 use crate::series::Answer;
 use canaryd_core::observation::{BaselineStatus, CollectorHealth, Window};
 use canaryd_core::vocab::{RolloutKey, Timestamp, Weight};
-use canaryd_driver::traits::{MetricsSource, SourceError};
+use canaryd_ports::{MetricsSource, SourceError};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
@@ -178,13 +178,13 @@ impl<C: PromApi> PrometheusHub<C> {
         end: Timestamp,
     ) -> Result<Window, SourceError> {
         if end <= start {
-            return Err(SourceError(format!(
+            return Err(SourceError::permanent(format!(
                 "window of {key} ends ({}) before it starts ({})",
                 end.0, start.0
             )));
         }
         let tick = self.tick(key, start, end).ok_or_else(|| {
-            SourceError(format!(
+            SourceError::permanent(format!(
                 "{key} is not registered with this Prometheus source (was its source dropped?)"
             ))
         })?;
@@ -195,10 +195,9 @@ impl<C: PromApi> PrometheusHub<C> {
             })
             .await;
         match result.as_ref() {
-            Ok(windows) => windows
-                .get(key)
-                .cloned()
-                .ok_or_else(|| SourceError(format!("no window was computed for {key} (internal)"))),
+            Ok(windows) => windows.get(key).cloned().ok_or_else(|| {
+                SourceError::permanent(format!("no window was computed for {key} (internal)"))
+            }),
             Err(e) => Err(e.clone()),
         }
     }
@@ -214,7 +213,8 @@ impl<C: PromApi> PrometheusHub<C> {
                 let text = batch.render(&self.plan, &q.template, window);
                 let began = tokio::time::Instant::now();
                 let answer = self.client.instant(&text, end).await.map_err(|e| {
-                    SourceError(format!("Prometheus query for `{}` failed: {e}", q.name))
+                    SourceError::from(e)
+                        .context(format!("Prometheus query for `{}` failed", q.name))
                 })?;
                 slowest = slowest.max(began.elapsed());
                 for w in &answer.warnings {
@@ -226,7 +226,7 @@ impl<C: PromApi> PrometheusHub<C> {
         }
         let health = check_up(&self.plan, &self.client, targets, end)
             .await
-            .map_err(|e| SourceError(format!("Prometheus `up` check failed: {e}")))?;
+            .map_err(|e| SourceError::from(e).context("Prometheus `up` check failed"))?;
         let probes = self.probe(targets).await;
         for (key, w) in windows.iter_mut() {
             let mut reasons = Vec::new();
@@ -333,6 +333,7 @@ impl<C: PromApi> Drop for PrometheusSource<C> {
 /// The lookback of the baseline (DESIGN.md §6: 7 days).
 pub const BASELINE_LOOKBACK: Duration = Duration::from_secs(7 * 24 * 3600);
 
+#[canaryd_ports::async_trait]
 impl<C: PromApi> MetricsSource for PrometheusSource<C> {
     async fn baseline(&mut self, key: &RolloutKey) -> Result<BaselineStatus, SourceError> {
         let now = Timestamp(

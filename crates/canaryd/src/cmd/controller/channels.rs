@@ -3,34 +3,16 @@
 //! Kit message, the same PagerDuty dedup key per rollout, the same HMAC
 //! signature), with credentials the controller read from Secrets.
 
-use canaryd_core::effect::Notice;
-use canaryd_core::vocab::RolloutKey;
-use canaryd_driver::{ActionError, Notifier};
-use canaryd_kube::controller::{NotifyTarget, SendNotice};
+use canaryd_kube::controller::NotifyTarget;
 use canaryd_notify::config::RetryConfig;
 use canaryd_notify::{Channel, Notifiers, SafeUrl, Secret};
-use std::future::Future;
-use std::pin::Pin;
-
-/// The channels of one Canary, ready to send.
-pub struct NotifyChannels(Notifiers);
-
-impl SendNotice for NotifyChannels {
-    fn send<'a>(
-        &'a mut self,
-        key: &'a RolloutKey,
-        notice: &'a Notice,
-    ) -> Pin<Box<dyn Future<Output = Result<(), ActionError>> + Send + 'a>> {
-        Box::pin(self.0.notify(key, notice))
-    }
-}
 
 /// Builds the channels; `pagerduty_url` is the Events API v2 endpoint
 /// (`None`: PagerDuty's own, as outside tests).
 pub fn build(
     targets: Vec<NotifyTarget>,
     pagerduty_url: Option<&SafeUrl>,
-) -> Result<NotifyChannels, String> {
+) -> Result<Notifiers, String> {
     let mut n = Notifiers::empty(RetryConfig::default()).map_err(|e| e.to_string())?;
     for (i, t) in targets.into_iter().enumerate() {
         let secret = |v: &canaryd_kube::controller::SecretValue| Secret::new(v.expose());
@@ -58,14 +40,16 @@ pub fn build(
         };
         n.add_target(name, channel);
     }
-    Ok(NotifyChannels(n))
+    Ok(n)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use canaryd_core::effect::{NoticeKind, Severity};
+    use canaryd_core::effect::{Notice, NoticeKind, Severity};
+    use canaryd_core::vocab::RolloutKey;
     use canaryd_kube::controller::SecretValue;
+    use canaryd_ports::Notifier;
     use std::sync::{Arc, Mutex};
 
     /// (path, signature header, body) of every request received.
@@ -126,7 +110,7 @@ mod tests {
         ];
         let mut channels = build(targets, None).unwrap();
         let key = RolloutKey::new("shop/web", "7f9c");
-        channels.send(&key, &rolled_back()).await.unwrap();
+        channels.notify(&key, &rolled_back()).await.unwrap();
         let seen = seen.lock().unwrap().clone();
         assert_eq!(seen.len(), 2, "{seen:?}");
         let slack = seen.iter().find(|s| s.0.starts_with("/services/")).unwrap();
@@ -151,8 +135,11 @@ mod tests {
         }];
         let mut channels = build(targets, None).unwrap();
         let key = RolloutKey::new("shop/web", "7f9c");
-        let err = channels.send(&key, &rolled_back()).await.unwrap_err();
-        assert!(err.0.contains("notify[0] slack"), "{err}");
-        assert!(!err.0.contains("XXSECRET"), "the URL is masked: {err}");
+        let err = channels.notify(&key, &rolled_back()).await.unwrap_err();
+        assert!(err.message().contains("notify[0] slack"), "{err}");
+        assert!(
+            !err.message().contains("XXSECRET"),
+            "the URL is masked: {err}"
+        );
     }
 }

@@ -8,11 +8,11 @@
 use std::path::{Path, PathBuf};
 
 use canaryd_kube::controller::{
-    refuse_policy_credentials, Credentials, SecretValue, SourceFactory, SourceRequest,
+    refuse_policy_credentials, Credentials, EdgeFactory, SecretValue, SourceRequest,
 };
 use canaryd_kube::crd::Canary;
 use canaryd_kube::reconcile::rollout_key;
-use canaryd_kube::router::any::choose;
+use canaryd_kube::router::select::choose;
 use canaryd_policy::parse_policy;
 use serde_json::Value;
 

@@ -11,13 +11,12 @@
 //! then supplies the site and the keys.
 
 use canaryd_driver::driver::Scrubber;
-use canaryd_kube::controller::{
-    Credentials, NotifyTarget, SendNotice, SourceFactory, SourceRequest,
-};
+use canaryd_kube::controller::{Credentials, EdgeFactory, NotifyTarget, SourceRequest};
 use canaryd_kube::crd::{DatadogSpec, MetricsSpec, PrometheusSpec};
 use canaryd_notify::redact::Redactor;
 use canaryd_notify::{SafeUrl, Secret, SecretSource};
-use canaryd_sources::config::{Source, SourceConfig};
+use canaryd_ports::{MetricsSource, Notifier};
+use canaryd_sources::config::{Connected, SourceConfig};
 use canaryd_sources::prometheus::client::Auth;
 use canaryd_sources::prometheus::config::PrometheusConfig;
 use serde::Deserialize;
@@ -33,10 +32,9 @@ struct Sections {
     source: Option<SourceConfig>,
 }
 
-impl SourceFactory for PolicySources {
-    type Source = Source;
-
-    fn source(&self, req: &SourceRequest<'_>) -> Result<Source, String> {
+impl PolicySources {
+    /// The source `req` describes, with what the process must know about it.
+    fn connect(&self, req: &SourceRequest<'_>) -> Result<Connected, String> {
         let from_policy = policy_source(req)?;
         let config = match req.metrics {
             Some(m) => from_spec(m, from_policy, req)?,
@@ -48,13 +46,17 @@ impl SourceFactory for PolicySources {
             })?,
         };
         config.validate().map_err(|e| e.to_string())?;
-        let source = config.connect(req.key).map_err(|e| e.to_string())?;
-        Ok(match &req.policy.baseline {
-            canaryd_core::policy::BaselinePolicy::Required { lookback, .. } => {
-                source.with_lookback(*lookback)
-            }
-            canaryd_core::policy::BaselinePolicy::None => source,
-        })
+        let lookback = match &req.policy.baseline {
+            canaryd_core::policy::BaselinePolicy::Required { lookback, .. } => Some(*lookback),
+            canaryd_core::policy::BaselinePolicy::None => None,
+        };
+        config.connect(req.key, lookback).map_err(|e| e.to_string())
+    }
+}
+
+impl EdgeFactory for PolicySources {
+    fn source(&self, req: &SourceRequest<'_>) -> Result<Box<dyn MetricsSource>, String> {
+        self.connect(req).map(|c| c.source)
     }
 
     fn scrubber(&self, credentials: &Credentials) -> Option<Scrubber> {
@@ -67,7 +69,7 @@ impl SourceFactory for PolicySources {
         }))
     }
 
-    fn channels(&self, targets: Vec<NotifyTarget>) -> Result<Option<Box<dyn SendNotice>>, String> {
+    fn channels(&self, targets: Vec<NotifyTarget>) -> Result<Option<Box<dyn Notifier>>, String> {
         if targets.is_empty() {
             return Ok(None);
         }
@@ -261,12 +263,12 @@ rules: [{name: errors, metric: error_rate, absolute: 5%}]
         credentials
     }
 
-    fn build(metrics: Option<&MetricsSpec>, text: &str) -> Result<Source, String> {
+    fn build(metrics: Option<&MetricsSpec>, text: &str) -> Result<Connected, String> {
         canaryd_notify::http::install_crypto_provider();
         let policy = canaryd_policy::parse_policy("t", text).unwrap();
         let key = canaryd_core::vocab::RolloutKey::new("shop/web", "6c9f7d");
         let credentials = creds();
-        PolicySources.source(&SourceRequest {
+        PolicySources.connect(&SourceRequest {
             namespace: "shop",
             canary: "web",
             key: &key,
@@ -290,17 +292,11 @@ rules: [{name: errors, metric: error_rate, absolute: 5%}]
         .unwrap();
         let source = build(Some(&prom), POLICY).unwrap();
         assert!(
-            source
-                .url()
-                .starts_with("http://prometheus.monitoring:9090"),
+            source.url.starts_with("http://prometheus.monitoring:9090"),
             "{}",
-            source.url()
+            source.url
         );
-        assert_eq!(
-            source.secrets().len(),
-            1,
-            "the token from the Secret is held"
-        );
+        assert_eq!(source.secrets.len(), 1, "the token from the Secret is held");
 
         let dd: MetricsSpec = serde_json::from_value(serde_json::json!({"datadog": {
             "apiKey": {"name": "dd", "key": "api"}, "applicationKey": {"name": "dd", "key": "app"}}}))

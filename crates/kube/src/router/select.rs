@@ -3,8 +3,7 @@
 //! for a Deployment pair, Argo's steps for a Rollout, the rolling update
 //! for a single Deployment).
 
-use canaryd_core::vocab::{RolloutKey, Weight};
-use canaryd_driver::{ActionError, TrafficRouter};
+use canaryd_ports::TrafficRouter;
 use kube::Client;
 
 use super::argo::ArgoRouter;
@@ -14,14 +13,14 @@ use super::pair::DeploymentPairRouter;
 use crate::crd::CanarySpec;
 use crate::target::TargetKind;
 
-// One per Canary, built once per reconcile: boxing the larger variants
-// would buy nothing.
-#[allow(clippy::large_enum_variant)]
-pub enum AnyRouter {
-    HttpRoute(HttpRouteRouter),
-    Pair(DeploymentPairRouter),
-    Argo(ArgoRouter),
-    Observe(DeploymentObserveRouter),
+/// The router a spec selects, for the driver; and, for an Argo Rollout, a
+/// handle on it the controller also needs (it holds the Rollout's own steps
+/// while canaryd judges).
+pub struct Selected {
+    /// The router, for the driver.
+    pub router: Box<dyn TrafficRouter>,
+    /// Set when the target is an Argo Rollout.
+    pub argo: Option<ArgoRouter>,
 }
 
 /// Which router a spec selects, as plain words (for status and tests).
@@ -51,70 +50,47 @@ pub fn choose(spec: &CanarySpec) -> Result<(TargetKind, RouterChoice), String> {
     Ok((kind, choice))
 }
 
-impl AnyRouter {
-    /// `steps`: where the steps of a promotion are recorded (the audit log).
-    pub fn for_spec(
-        client: Client,
-        namespace: &str,
-        spec: &CanarySpec,
-        steps: Option<super::StepLog>,
-    ) -> Result<AnyRouter, String> {
-        let (kind, choice) = choose(spec)?;
-        let pair = |stable: &str, canary: &str| {
-            let p = DeploymentPairRouter::new(client.clone(), namespace, stable, canary);
-            match &steps {
-                Some(log) => p.with_step_log(log.clone()),
-                None => p,
-            }
-        };
-        Ok(match (kind, choice, &spec.router.http_route) {
-            (TargetKind::Pair { stable, canary }, RouterChoice::HttpRoute, Some(route)) => {
-                AnyRouter::HttpRoute(
-                    HttpRouteRouter::new(client.clone(), namespace, route.clone())
-                        .with_pair(pair(&stable, &canary)),
-                )
-            }
-            (_, RouterChoice::HttpRoute, Some(route)) => {
-                AnyRouter::HttpRoute(HttpRouteRouter::new(client, namespace, route.clone()))
-            }
-            (TargetKind::Pair { stable, canary }, _, _) => AnyRouter::Pair(pair(&stable, &canary)),
-            (TargetKind::ArgoRollout(name), _, _) => {
-                AnyRouter::Argo(ArgoRouter::new(client, namespace, &name))
-            }
-            (TargetKind::Deployment(name), _, _) => {
-                AnyRouter::Observe(DeploymentObserveRouter::new(client, namespace, &name))
-            }
-        })
-    }
-}
-
-impl TrafficRouter for AnyRouter {
-    async fn set_weight(&mut self, key: &RolloutKey, weight: Weight) -> Result<(), ActionError> {
-        match self {
-            AnyRouter::HttpRoute(r) => r.set_weight(key, weight).await,
-            AnyRouter::Pair(r) => r.set_weight(key, weight).await,
-            AnyRouter::Argo(r) => r.set_weight(key, weight).await,
-            AnyRouter::Observe(r) => r.set_weight(key, weight).await,
+/// The router `spec` selects. `steps`: where the steps of a promotion are
+/// recorded (the audit log).
+pub fn for_spec(
+    client: Client,
+    namespace: &str,
+    spec: &CanarySpec,
+    steps: Option<super::StepLog>,
+) -> Result<Selected, String> {
+    let (kind, choice) = choose(spec)?;
+    let pair = |stable: &str, canary: &str| {
+        let p = DeploymentPairRouter::new(client.clone(), namespace, stable, canary);
+        match &steps {
+            Some(log) => p.with_step_log(log.clone()),
+            None => p,
         }
-    }
-
-    async fn roll_back(&mut self, key: &RolloutKey) -> Result<(), ActionError> {
-        match self {
-            AnyRouter::HttpRoute(r) => r.roll_back(key).await,
-            AnyRouter::Pair(r) => r.roll_back(key).await,
-            AnyRouter::Argo(r) => r.roll_back(key).await,
-            AnyRouter::Observe(r) => r.roll_back(key).await,
+    };
+    let only = |router: Box<dyn TrafficRouter>| Selected { router, argo: None };
+    Ok(match (kind, choice, &spec.router.http_route) {
+        (TargetKind::Pair { stable, canary }, RouterChoice::HttpRoute, Some(route)) => {
+            only(Box::new(
+                HttpRouteRouter::new(client.clone(), namespace, route.clone())
+                    .with_pair(pair(&stable, &canary)),
+            ))
         }
-    }
-
-    async fn promote(&mut self, key: &RolloutKey) -> Result<(), ActionError> {
-        match self {
-            AnyRouter::HttpRoute(r) => r.promote(key).await,
-            AnyRouter::Pair(r) => r.promote(key).await,
-            AnyRouter::Argo(r) => r.promote(key).await,
-            AnyRouter::Observe(r) => r.promote(key).await,
+        (_, RouterChoice::HttpRoute, Some(route)) => only(Box::new(HttpRouteRouter::new(
+            client,
+            namespace,
+            route.clone(),
+        ))),
+        (TargetKind::Pair { stable, canary }, _, _) => only(Box::new(pair(&stable, &canary))),
+        (TargetKind::ArgoRollout(name), _, _) => {
+            let argo = ArgoRouter::new(client, namespace, &name);
+            Selected {
+                router: Box::new(argo.clone()),
+                argo: Some(argo),
+            }
         }
-    }
+        (TargetKind::Deployment(name), _, _) => only(Box::new(DeploymentObserveRouter::new(
+            client, namespace, &name,
+        ))),
+    })
 }
 
 #[cfg(test)]

@@ -84,7 +84,7 @@ pub fn read_token(
     file: Option<&Path>,
     env: &str,
     flag: &str,
-) -> Result<Option<canaryd_notify::Secret>, Fail> {
+) -> Result<Option<canaryd_secrets::Secret>, Fail> {
     let raw = match (file, std::env::var(env)) {
         (Some(f), _) => Some(
             std::fs::read_to_string(f)
@@ -96,5 +96,5 @@ pub fn read_token(
     Ok(raw
         .map(|t| t.trim().to_string())
         .filter(|t| !t.is_empty())
-        .map(canaryd_notify::Secret::new))
+        .map(canaryd_secrets::Secret::new))
 }

@@ -56,7 +56,7 @@ pub fn load(path: &Path) -> Result<PolicyFile, Fail> {
     let sections = serde_saphyr::from_str::<Sections>(&text).map_err(|e| {
         format!(
             "in source/router/notify: {}",
-            canaryd_notify::yaml::describe_error(&name, &text, &e)
+            canaryd_secrets::yaml::describe_error(&name, &text, &e)
         )
     });
     let (policy, sections) = match (policy, sections) {

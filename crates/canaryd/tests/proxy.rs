@@ -224,12 +224,12 @@ async fn proxy_runs_a_rollout_that_an_operator_approves() {
     }
     for (h, b) in &got {
         let sig = h
-            .get(canaryd_notify::webhook::SIGNATURE_HEADER)
+            .get(canaryd_secrets::sign::SIGNATURE_HEADER)
             .unwrap()
             .to_str()
             .unwrap();
-        assert!(canaryd_notify::webhook::verify(
-            &canaryd_notify::Secret::new(HOOK_SECRET),
+        assert!(canaryd_secrets::sign::verify(
+            &canaryd_secrets::Secret::new(HOOK_SECRET),
             b,
             sig
         ));

@@ -421,9 +421,9 @@ proptest! {
         }
         // The encoded forms that travel in `Authorization: Basic` headers.
         let mut forms: Vec<String> = s.clone();
-        forms.push(canaryd_notify::redact::base64(format!("op:{}", s[7]).as_bytes()));
-        forms.push(canaryd_notify::redact::base64(format!("deploy:{}", s[10]).as_bytes()));
-        forms.push(canaryd_notify::redact::base64(format!("hook:{}", s[13]).as_bytes()));
+        forms.push(canaryd_secrets::redact::base64(format!("op:{}", s[7]).as_bytes()));
+        forms.push(canaryd_secrets::redact::base64(format!("deploy:{}", s[10]).as_bytes()));
+        forms.push(canaryd_secrets::redact::base64(format!("hook:{}", s[13]).as_bytes()));
         for (place, out) in &run.outputs {
             for (i, secret) in forms.iter().enumerate() {
                 prop_assert!(

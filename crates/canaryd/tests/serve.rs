@@ -59,7 +59,7 @@ async fn serve_answers_argo_and_flagger_and_never_passes_a_blind_window() {
         .unwrap();
     let _guard = Guard(child);
     let base = format!("http://127.0.0.1:{port}");
-    let client = canaryd_notify::http::client(Duration::from_secs(5)).unwrap();
+    let client = canaryd_http::client(Duration::from_secs(5)).unwrap();
     let argo =
         format!("{base}/api/v1/argo/analysis?workload=shop/checkout&canary=6f9c7d&stable=5d8b4c");
 

@@ -5,7 +5,9 @@
 //! Its own crate because three listeners need exactly this loop: the
 //! embedded router (`canaryd-proxy`, its proxy and admin listeners), the
 //! operator API (`canaryd-server`) and the sample service (`canaryd-sim`),
-//! and none should depend on another.
+//! and none should depend on another. With the `client` feature it also
+//! builds the one outbound client ([`client`]) every edge that calls out
+//! uses, so TLS is set up the same way everywhere.
 //!
 //! Every listener is bounded ([`ConnectionLimits`]): a client that opens a connection
 //! and sends nothing (or half a request) is closed after the header timeout,
@@ -15,9 +17,13 @@
 //! a few thousand idle sockets exhaust the process's file descriptors and
 //! take every listener down with them, `/healthz` included.
 
+#[cfg(feature = "client")]
+mod client;
 mod limits;
 mod watch_conn;
 
+#[cfg(feature = "client")]
+pub use client::{client, install_crypto_provider};
 pub use limits::{fd_limit, ConnectionLimits};
 
 use hyper::body::Incoming;

@@ -18,7 +18,7 @@ use serde::Deserialize;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::secret::SecretSource;
+use canaryd_secrets::secret::SecretSource;
 use canaryd_secrets::{SafeUrl, UrlText};
 
 #[derive(Debug, Deserialize)]

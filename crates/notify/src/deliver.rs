@@ -15,9 +15,9 @@ use std::time::Duration;
 
 use crate::config::{NotifyConfig, RetryConfig};
 use crate::message::Message;
-use crate::redact::Redactor;
-use crate::secret::{Secret, SecretError};
 use crate::{pagerduty, slack, webhook};
+use canaryd_secrets::redact::Redactor;
+use canaryd_secrets::secret::{Secret, SecretError};
 use canaryd_secrets::{SafeUrl, UrlText};
 
 #[derive(Debug, thiserror::Error)]
@@ -96,7 +96,7 @@ impl Notifiers {
         n.dashboard_url = cfg.dashboard_url;
         for t in cfg.targets {
             let what = |field: &str| format!("target {} ({field})", t.name);
-            let mut load = |src: &crate::secret::SecretSource,
+            let mut load = |src: &canaryd_secrets::secret::SecretSource,
                             field: &str|
              -> Result<Secret, NotifyError> {
                 let (s, inline) = src.load(&what(field))?;
@@ -158,7 +158,7 @@ impl Notifiers {
     /// No targets: notices are dropped (the audit log still records them).
     pub fn empty(retry: RetryConfig) -> Result<Notifiers, NotifyError> {
         let client =
-            crate::http::client(retry.timeout).map_err(|e| NotifyError::Client(e.to_string()))?;
+            canaryd_http::client(retry.timeout).map_err(|e| NotifyError::Client(e.to_string()))?;
         Ok(Notifiers {
             client,
             dashboard_url: None,
@@ -225,11 +225,11 @@ impl Notifiers {
                     ))
                 }
                 Channel::Webhook { url, secret } => webhook::body(&msg).ok().map(|body| {
-                    let sig = webhook::signature(secret, &body);
+                    let sig = canaryd_secrets::sign::signature(secret, &body);
                     (
                         url.expose().to_string(),
                         body,
-                        vec![(webhook::SIGNATURE_HEADER, sig)],
+                        vec![(canaryd_secrets::sign::SIGNATURE_HEADER, sig)],
                     )
                 }),
             };

@@ -10,14 +10,10 @@
 
 pub mod config;
 pub mod deliver;
-pub mod http;
 pub mod message;
 pub mod pagerduty;
 pub mod slack;
 pub mod webhook;
 
-/// Moved to `canaryd-secrets`; re-exported so `canaryd_notify::secret::…` paths keep working.
-pub use canaryd_secrets::{redact, secret, yaml};
-pub use canaryd_secrets::{shorten, Redactor, SafeUrl, Secret, SecretSource, UrlText};
 pub use config::NotifyConfig;
 pub use deliver::{Channel, Delivery, Notifiers, NotifyError};

@@ -11,7 +11,7 @@ use canaryd_core::effect::{NoticeKind, Severity};
 use serde_json::{json, Value};
 
 use crate::message::{kind_name, truncate, Message};
-use crate::secret::Secret;
+use canaryd_secrets::secret::Secret;
 
 pub const DEFAULT_URL: &str = "https://events.pagerduty.com/v2/enqueue";
 

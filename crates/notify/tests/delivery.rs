@@ -11,7 +11,8 @@ use canaryd_core::effect::{Notice, NoticeKind, Severity};
 use canaryd_core::policy::Metric;
 use canaryd_core::vocab::{RolloutKey, Route};
 use canaryd_core::Evidence;
-use canaryd_notify::{webhook, Notifiers, NotifyConfig, Secret};
+use canaryd_notify::{Notifiers, NotifyConfig};
+use canaryd_secrets::Secret;
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
 
@@ -192,19 +193,23 @@ async fn a_rollback_reaches_every_channel_in_its_documented_shape() {
     assert_eq!(body["kind"], "rolled_back");
     assert_eq!(body["workload"], "payments/payment-api");
     let sig = headers
-        .get(webhook::SIGNATURE_HEADER)
+        .get(canaryd_secrets::sign::SIGNATURE_HEADER)
         .unwrap()
         .to_str()
         .unwrap();
-    assert!(webhook::verify(
+    assert!(canaryd_secrets::sign::verify(
         &Secret::new("hmac-shared-secret"),
         raw,
         sig
     ));
-    assert!(!webhook::verify(&Secret::new("wrong"), raw, sig));
+    assert!(!canaryd_secrets::sign::verify(
+        &Secret::new("wrong"),
+        raw,
+        sig
+    ));
     let mut tampered = raw.to_vec();
     tampered[10] ^= 1;
-    assert!(!webhook::verify(
+    assert!(!canaryd_secrets::sign::verify(
         &Secret::new("hmac-shared-secret"),
         &tampered,
         sig

@@ -14,9 +14,10 @@ use canaryd_core::observation::{
 use canaryd_core::rollout::{Event, Phase};
 use canaryd_core::vocab::{RolloutKey, Route, Timestamp};
 use canaryd_driver::{Driver, VirtualRouter};
-use canaryd_notify::{Notifiers, NotifyConfig, Secret};
+use canaryd_notify::{Notifiers, NotifyConfig};
 use canaryd_policy::preset;
 use canaryd_ports::Notifier;
+use canaryd_secrets::Secret;
 use canaryd_store::Store;
 use proptest::prelude::*;
 use std::collections::BTreeMap;

@@ -3,8 +3,8 @@
 //! no caller needs to know which kind it holds.
 
 use canaryd_core::vocab::{RolloutKey, Weight};
-use canaryd_notify::Secret;
 use canaryd_ports::{ActionError, TrafficRouter};
+use canaryd_secrets::Secret;
 
 use crate::config::{ConfigError, RouterConfig};
 use crate::embedded::EmbeddedRouter;

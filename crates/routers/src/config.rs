@@ -5,8 +5,8 @@
 //! read, so `canaryd policy check` can reject a broken router without the
 //! production credentials.
 
-use canaryd_notify::secret::SecretError;
-use canaryd_notify::{SafeUrl, SecretSource, UrlText};
+use canaryd_secrets::secret::SecretError;
+use canaryd_secrets::{SafeUrl, SecretSource, UrlText};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -217,7 +217,7 @@ impl RouterConfig {
         }
         let cfg: RouterConfig = serde_saphyr::from_str(text).map_err(|e| ConfigError::Parse {
             source_name: source_name.to_string(),
-            message: canaryd_notify::yaml::describe_error(source_name, text, &e),
+            message: canaryd_secrets::yaml::describe_error(source_name, text, &e),
         })?;
         cfg.validate()?;
         Ok(cfg)
@@ -234,7 +234,7 @@ impl RouterConfig {
         }
         let doc: PolicyDocument = serde_saphyr::from_str(text).map_err(|e| ConfigError::Parse {
             source_name: source_name.to_string(),
-            message: canaryd_notify::yaml::describe_error(source_name, text, &e),
+            message: canaryd_secrets::yaml::describe_error(source_name, text, &e),
         })?;
         if let Some(cfg) = &doc.router {
             cfg.validate()?;

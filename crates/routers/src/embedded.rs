@@ -7,8 +7,8 @@
 //! operator sees rather than a split nobody intended.
 
 use canaryd_core::vocab::{RolloutKey, Weight};
-use canaryd_notify::{Redactor, SafeUrl, Secret};
 use canaryd_ports::{ActionError, ErrorKind, TrafficRouter};
+use canaryd_secrets::{Redactor, SafeUrl, Secret};
 use reqwest::StatusCode;
 
 use crate::action::Action;
@@ -68,8 +68,8 @@ impl EmbeddedRouter {
     pub fn new(cfg: &EmbeddedConfig) -> Result<EmbeddedRouter, ConfigError> {
         crate::config::check_admin_url(&cfg.admin_url)?;
         crate::config::check_timeout("embedded.timeout", cfg.timeout)?;
-        let client = canaryd_notify::http::client(cfg.timeout)
-            .map_err(|e| ConfigError::Client(e.to_string()))?;
+        let client =
+            canaryd_http::client(cfg.timeout).map_err(|e| ConfigError::Client(e.to_string()))?;
         let mut warnings = Vec::new();
         let mut redactor = Redactor::new();
         let token = match &cfg.token {

@@ -23,7 +23,7 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::task::JoinHandle;
 use tokio::time::{timeout_at, Instant};
 
-use canaryd_notify::{Redactor, Secret, SecretSource};
+use canaryd_secrets::{Redactor, Secret, SecretSource};
 
 use crate::action::Action;
 use crate::config::{check_timeout, invalid, ConfigError, ExecConfig, EXEC_ENV};
@@ -184,7 +184,7 @@ impl ExecRouter {
                 SecretSource::Inline(v) => (Secret::new(v.clone()), true),
                 other => (other.load(&format!("router exec.env.{name}"))?.0, false),
             };
-            let secret_name = canaryd_notify::redact::is_secret_name(name);
+            let secret_name = canaryd_secrets::redact::is_secret_name(name);
             if inline && secret_name {
                 warnings.push(format!(
                     "router exec.env.{name} looks like a credential and is written inline in the \

@@ -96,7 +96,7 @@ impl std::fmt::Debug for Template {
         write!(
             f,
             "Template({})",
-            canaryd_notify::redact::mask_url_credentials(&text)
+            canaryd_secrets::redact::mask_url_credentials(&text)
         )
     }
 }

@@ -21,7 +21,7 @@ fn each_kind_parses_with_defaults() {
     };
     assert_eq!(e.timeout, std::time::Duration::from_secs(30));
     assert!(e.rollback.is_none());
-    assert!(matches!(&e.env["A"], canaryd_notify::SecretSource::Inline(v) if v == "b"));
+    assert!(matches!(&e.env["A"], canaryd_secrets::SecretSource::Inline(v) if v == "b"));
 
     let c = RouterConfig::from_yaml(
         "p",

@@ -49,7 +49,7 @@ fn client(yaml: &str) -> EmbeddedRouter {
 }
 
 async fn version_served(rig: &Rig) -> String {
-    let http = canaryd_notify::http::client(std::time::Duration::from_secs(20)).unwrap();
+    let http = canaryd_http::client(std::time::Duration::from_secs(20)).unwrap();
     let resp = http.get(rig.proxy.url()).send().await.unwrap();
     resp.headers()["x-canaryd-version"]
         .to_str()
@@ -177,7 +177,7 @@ async fn an_unreachable_router_is_named() {
         l.local_addr().unwrap().port()
     };
     let cfg = EmbeddedConfig {
-        admin_url: canaryd_notify::SafeUrl::parse(&format!("http://127.0.0.1:{port}")).unwrap(),
+        admin_url: canaryd_secrets::SafeUrl::parse(&format!("http://127.0.0.1:{port}")).unwrap(),
         token: None,
         timeout: std::time::Duration::from_secs(2),
     };

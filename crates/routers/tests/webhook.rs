@@ -4,10 +4,10 @@
 mod common;
 
 use canaryd_core::vocab::RolloutKey;
-use canaryd_notify::Secret;
 use canaryd_ports::TrafficRouter;
 use canaryd_routers::config::WebhookConfig;
 use canaryd_routers::{Action, RouterConfig, WebhookError, WebhookRouter};
+use canaryd_secrets::Secret;
 use common::Receiver;
 
 fn webhook(yaml: &str) -> WebhookRouter {
@@ -78,12 +78,12 @@ async fn requests_carry_the_substituted_values_signed() {
         assert_eq!(h("x-team"), "payments");
         assert_eq!(h("x-stable"), (100 - weight).to_string());
         assert_eq!(h("authorization"), "Bearer tok-inline-abcdef");
-        assert!(canaryd_notify::webhook::verify(
+        assert!(canaryd_secrets::sign::verify(
             &secret,
             &req.body,
             &h("x-canaryd-signature")
         ));
-        assert!(!canaryd_notify::webhook::verify(
+        assert!(!canaryd_secrets::sign::verify(
             &Secret::new("other"),
             &req.body,
             &h("x-canaryd-signature")

@@ -4,10 +4,12 @@
 //!   where it comes from (`{env:}`, `{file:}`, inline with a warning);
 //! - [`redact`]: [`Redactor`], the last step every outgoing text passes;
 //! - [`url`]: [`SafeUrl`], the one type for every configured URL, which masks
-//!   its own credentials wherever it is shown.
+//!   its own credentials wherever it is shown;
+//! - [`sign`]: the HMAC signature a receiver checks a body with.
 
 pub mod redact;
 pub mod secret;
+pub mod sign;
 pub mod url;
 pub mod yaml;
 

@@ -11,9 +11,9 @@ use canaryd_core::observation::{
 };
 use canaryd_core::vocab::{RolloutKey, Route, Timestamp, Weight};
 use canaryd_driver::CollectingNotifier;
-use canaryd_notify::Secret;
 use canaryd_policy::preset;
 use canaryd_ports::{MetricsSource, SourceError};
+use canaryd_secrets::Secret;
 use canaryd_server::{
     integrations_router, AnalysisConfig, AnalysisService, Registry, SourceFactory,
 };
@@ -131,7 +131,7 @@ async fn run(rollouts: usize, rounds: usize, watch_runtime: Option<tokio::runtim
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move { axum::serve(listener, app).await });
-    let http = canaryd_notify::http::client(Duration::from_secs(10)).expect("client");
+    let http = canaryd_http::client(Duration::from_secs(10)).expect("client");
     let url = |i: usize| {
         format!("http://{addr}/api/v1/argo/analysis?workload=shop/svc-{i}&canary=c{i:04}&stable=s{i:04}")
     };

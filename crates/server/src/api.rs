@@ -8,7 +8,7 @@ use axum::{Json, Router};
 use canaryd_core::effect::{OperatorAction, OperatorCommand};
 use canaryd_core::vocab::RolloutKey;
 use canaryd_driver::Request;
-use canaryd_notify::Secret;
+use canaryd_secrets::Secret;
 use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;

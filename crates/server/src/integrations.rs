@@ -14,8 +14,8 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use canaryd_notify::Secret;
 use canaryd_ports::Notifier;
+use canaryd_secrets::Secret;
 use serde_json::json;
 use std::sync::Arc;
 
@@ -35,7 +35,7 @@ impl<F, N> Shared<F, N> {
     /// the values of credential-named keys. The audit chain is append-only:
     /// what is written there can never be removed.
     pub(crate) fn scrubbed(&self, mut v: serde_json::Value) -> serde_json::Value {
-        let mut r = canaryd_notify::Redactor::new();
+        let mut r = canaryd_secrets::Redactor::new();
         if let Some(t) = &self.token {
             r.add(t);
         }
@@ -50,8 +50,8 @@ fn mask_secret_keys(v: &mut serde_json::Value) {
     match v {
         serde_json::Value::Object(m) => {
             for (k, val) in m.iter_mut() {
-                if canaryd_notify::redact::is_secret_name(k) && val.is_string() {
-                    *val = serde_json::Value::String(canaryd_notify::redact::MASK.into());
+                if canaryd_secrets::redact::is_secret_name(k) && val.is_string() {
+                    *val = serde_json::Value::String(canaryd_secrets::redact::MASK.into());
                 } else {
                     mask_secret_keys(val);
                 }

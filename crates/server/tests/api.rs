@@ -4,9 +4,9 @@ use canaryd_core::observation::{BaselineStatus, Window};
 use canaryd_core::vocab::{RolloutKey, Timestamp, Weight};
 use canaryd_driver::{run_live, Driver, LiveLimits, Request};
 use canaryd_driver::{CollectingNotifier, VirtualRouter};
-use canaryd_notify::Secret;
 use canaryd_policy::preset;
 use canaryd_ports::{MetricsSource, SourceError};
+use canaryd_secrets::Secret;
 use canaryd_server::{router, Registry};
 use canaryd_store::{AuditKind, Store};
 use serde_json::{json, Value};
@@ -72,7 +72,7 @@ async fn start(token: Option<&str>) -> Harness {
     tokio::spawn(async move { canaryd_server::serve(listener, app).await.unwrap() });
     Harness {
         base: format!("http://{addr}"),
-        http: canaryd_notify::http::client(std::time::Duration::from_secs(40)).unwrap(),
+        http: canaryd_http::client(std::time::Duration::from_secs(40)).unwrap(),
         db,
         _dir: dir,
     }

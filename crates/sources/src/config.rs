@@ -14,8 +14,8 @@
 //! source one rollout reads from ([`Connected`]).
 
 use canaryd_core::vocab::{RolloutKey, Timestamp};
-use canaryd_notify::Secret;
 use canaryd_ports::MetricsSource;
+use canaryd_secrets::Secret;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::time::Duration;

@@ -47,7 +47,7 @@ pub(crate) fn de_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Dura
 /// Probes every URL concurrently; `Err` names each one that failed and why
 /// (timeout, refused, wrong status), so the alert says what to look at.
 pub async fn probe_all(cfg: &ProbeConfig) -> Result<(), String> {
-    let client = canaryd_notify::http::client(cfg.timeout)
+    let client = canaryd_http::client(cfg.timeout)
         .map_err(|e| format!("cannot build the probe HTTP client: {e}"))?;
     let probes = cfg.urls.iter().map(|url| {
         let client = client.clone();

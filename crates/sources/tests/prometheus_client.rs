@@ -4,7 +4,7 @@
 use axum::body::{to_bytes, Body};
 use axum::http::{HeaderMap, Request, Response, StatusCode};
 use canaryd_core::vocab::Timestamp;
-use canaryd_notify::{SafeUrl, SecretSource};
+use canaryd_secrets::{SafeUrl, SecretSource};
 use canaryd_sources::error::QueryError;
 use canaryd_sources::prometheus::client::{Auth, Backoff, ClientConfig, PromClient};
 use std::sync::{Arc, Mutex};

@@ -352,7 +352,7 @@ fn describe_baseline(b: &BaselineStatus) -> String {
 /// Each target's endpoint answers HTTP (any status: a POST-only webhook
 /// answering 405 to a HEAD is alive). No message is sent.
 async fn notify_checks(cfg: &NotifyConfig) -> Vec<Check> {
-    let client = match canaryd_notify::http::client(Duration::from_secs(5)) {
+    let client = match canaryd_http::client(Duration::from_secs(5)) {
         Ok(c) => c,
         Err(e) => return vec![Check::fail("notify", e.to_string(), "report this as a bug")],
     };
@@ -392,7 +392,7 @@ async fn target_check(client: &reqwest::Client, t: &TargetConfig) -> Check {
     };
     // The URL may be the credential (Slack): report only its origin.
     // `authority()` would include `user:pass@`: build the origin from the host.
-    let origin = canaryd_notify::SafeUrl::parse(&url)
+    let origin = canaryd_secrets::SafeUrl::parse(&url)
         .ok()
         .map(|u| {
             let e = u.expose();

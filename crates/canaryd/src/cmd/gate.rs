@@ -21,10 +21,11 @@ use canaryd_driver::replay::{
 use canaryd_driver::{
     run_live, CachedBaseline, Driver, LiveLimits, Progress, ReplayReport, Request, Stopped,
 };
-use canaryd_notify::{Notifiers, Secret};
+use canaryd_notify::Notifiers;
 use canaryd_ports::{MetricsSource, TrafficRouter};
 use canaryd_routers::config::ExternalConfig;
 use canaryd_routers::{RouterConfig, ShadowRouter};
+use canaryd_secrets::Secret;
 use clap::{Args, ValueEnum};
 use std::net::SocketAddr;
 use std::path::PathBuf;

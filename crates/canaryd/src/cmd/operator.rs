@@ -71,7 +71,7 @@ pub(crate) fn send(
             "--by must name who is asking; it goes into the audit log",
         ));
     }
-    let server = canaryd_notify::SafeUrl::parse(&args.server)
+    let server = canaryd_secrets::SafeUrl::parse(&args.server)
         .map_err(|e| Fail::invalid(format!("--server / CANARYD_SERVER: {e}")))?;
     let token = load_token(args.token_file.as_ref())?;
     let url = server.join_path(path);
@@ -80,7 +80,7 @@ pub(crate) fn send(
         .build()
         .map_err(|e| Fail::Operational(e.into()))?;
     let (status, answer) = rt.block_on(async {
-        let client = canaryd_notify::http::client(Duration::from_secs(40))
+        let client = canaryd_http::client(Duration::from_secs(40))
             .map_err(|e| Fail::Operational(e.into()))?;
         let resp = client
             .post(url.expose().clone())
@@ -91,7 +91,7 @@ pub(crate) fn send(
             .map_err(|e| {
                 Fail::Operational(anyhow::anyhow!(
                     "cannot reach canaryd at {server}: {}",
-                    canaryd_notify::redact::mask_url_credentials(&e.without_url().to_string())
+                    canaryd_secrets::redact::mask_url_credentials(&e.without_url().to_string())
                 ))
             })?;
         let status = resp.status().as_u16();
@@ -100,8 +100,8 @@ pub(crate) fn send(
     })?;
     // Whatever the server says is quoted, so it passes the redactor: a proxy
     // in between may echo the token or the URL it was sent.
-    let mut redactor = canaryd_notify::Redactor::new();
-    redactor.add(&canaryd_notify::Secret::new(token.clone()));
+    let mut redactor = canaryd_secrets::Redactor::new();
+    redactor.add(&canaryd_secrets::Secret::new(token.clone()));
     redactor.add_url(server.expose());
     let message = redactor.redact(answer["message"].as_str().unwrap_or(""));
     match status {

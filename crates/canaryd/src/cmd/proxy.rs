@@ -112,7 +112,7 @@ pub fn run(args: ProxyArgs) -> Result<u8, Fail> {
     // print masked, and credentials in them are refused (the router forwards
     // the clients' own credentials and sends none of its own).
     let upstream = |which: &str, raw: &str| {
-        canaryd_notify::SafeUrl::parse_without_credentials(raw)
+        canaryd_secrets::SafeUrl::parse_without_credentials(raw)
             .map_err(|e| Fail::invalid(format!("--{which}: {e}")))
     };
     let (stable_url, canary_url) = (

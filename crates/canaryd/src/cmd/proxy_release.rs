@@ -32,8 +32,8 @@ use axum::Json;
 use canaryd_core::rollout::{Phase, Rollout};
 use canaryd_core::vocab::RolloutKey;
 use canaryd_driver::live::wall_clock;
-use canaryd_notify::Secret;
 use canaryd_proxy::{RouterHandle, Upstream};
+use canaryd_secrets::Secret;
 use canaryd_store::{Release, Store};
 use serde::Deserialize;
 use serde_json::json;
@@ -217,7 +217,7 @@ async fn release(State(api): State<Api>, headers: HeaderMap, body: axum::body::B
 /// An upstream base URL: http, and no credentials (the router forwards the
 /// clients' own and sends none of its own, and the URL is logged and audited).
 pub fn parse_upstream(raw: &str) -> Result<Upstream, String> {
-    canaryd_notify::SafeUrl::parse_without_credentials(raw).map_err(|e| e.to_string())?;
+    canaryd_secrets::SafeUrl::parse_without_credentials(raw).map_err(|e| e.to_string())?;
     Upstream::parse("canary", raw).map_err(|e| e.to_string())
 }
 

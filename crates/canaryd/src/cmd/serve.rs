@@ -106,7 +106,7 @@ pub fn run(args: ServeArgs) -> Result<u8, Fail> {
         .map_err(|e| Fail::invalid(format!("{}: {e}", args.policy.display())))?;
     // Every configured secret, for what is audited: a Flagger message or a
     // source's error may quote any of them.
-    let mut redactor = canaryd_notify::Redactor::new();
+    let mut redactor = canaryd_secrets::Redactor::new();
     connected.secrets.iter().for_each(|s| redactor.add(s));
     if let Some(n) = file.notify.take().map(Notifiers::from_config) {
         let n = n.map_err(|e| Fail::invalid(format!("{}: notify: {e}", args.policy.display())))?;

@@ -141,7 +141,7 @@ fn read_sample(path: &Path) -> Result<Vec<f64>, Fail> {
                 path.display(),
                 i + 1,
                 // A bad line may be megabytes long: quote its start only.
-                canaryd_notify::shorten(content)
+                canaryd_secrets::shorten(content)
             ))
         })?;
         if !v.is_finite() {
@@ -149,7 +149,7 @@ fn read_sample(path: &Path) -> Result<Vec<f64>, Fail> {
                 "{}:{}: not a finite number: {:?}",
                 path.display(),
                 i + 1,
-                canaryd_notify::shorten(content)
+                canaryd_secrets::shorten(content)
             )));
         }
         out.push(v);
@@ -172,7 +172,7 @@ fn parse_counts(which: &str, s: &str) -> Result<Counts, Fail> {
     let bad = |why: &str| {
         Fail::invalid(format!(
             "--{which} {:?}: {why} (expected ERRORS/TOTAL, e.g. 12/5000)",
-            canaryd_notify::shorten(s)
+            canaryd_secrets::shorten(s)
         ))
     };
     let (e, t) = s.split_once('/').ok_or_else(|| bad("no '/'"))?;

@@ -6,7 +6,7 @@
 //! where a request goes or what it says. With a `secret`, each request is
 //! signed like canaryd's notification webhooks: `X-Canaryd-Signature:
 //! sha256=<hex>`, HMAC-SHA256 of the exact body bytes (the signing function is
-//! `canaryd_notify::webhook::signature`). `X-Canaryd-Action` names the action.
+//! `canaryd_secrets::sign::signature`). `X-Canaryd-Action` names the action.
 //!
 //! A 2xx answer means done. 408, 429, 5xx and network failures are retried
 //! `retries` times with doubling backoff; any other answer is permanent (the
@@ -14,8 +14,8 @@
 //! absolute weight, so repeating one after a crash is harmless.
 
 use canaryd_core::vocab::RolloutKey;
-use canaryd_notify::{Redactor, Secret, SecretSource};
 use canaryd_ports::{ActionError, ErrorKind, TrafficRouter};
+use canaryd_secrets::{Redactor, Secret, SecretSource};
 use reqwest::header::{HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::{Method, StatusCode};
 use std::time::Duration;
@@ -28,7 +28,7 @@ use crate::template::{Escape, Values};
 mod request;
 pub(crate) use request::Requests;
 
-pub use canaryd_notify::webhook::SIGNATURE_HEADER;
+pub use canaryd_secrets::sign::SIGNATURE_HEADER;
 pub const ACTION_HEADER: &str = "X-Canaryd-Action";
 
 /// Bytes of an error answer quoted in messages.
@@ -84,7 +84,7 @@ impl std::fmt::Debug for Prepared {
             .field("method", &self.method)
             .field(
                 "url",
-                &canaryd_notify::redact::mask_url_credentials(&self.url),
+                &canaryd_secrets::redact::mask_url_credentials(&self.url),
             )
             .field("headers", &self.headers)
             .field("body", &String::from_utf8_lossy(&self.body))
@@ -118,8 +118,8 @@ impl WebhookRouter {
     /// Checks the config and loads its secrets.
     pub fn new(cfg: &WebhookConfig) -> Result<WebhookRouter, ConfigError> {
         let mut requests = Requests::compile(cfg)?;
-        let client = canaryd_notify::http::client(cfg.timeout)
-            .map_err(|e| ConfigError::Client(e.to_string()))?;
+        let client =
+            canaryd_http::client(cfg.timeout).map_err(|e| ConfigError::Client(e.to_string()))?;
         let mut warnings = Vec::new();
         let mut redactor = Redactor::new();
         let mut load = |src: &Option<SecretSource>,
@@ -207,7 +207,7 @@ impl WebhookRouter {
         if let Some(s) = &self.secret {
             headers.push((
                 SIGNATURE_HEADER.into(),
-                canaryd_notify::webhook::signature(s, &body),
+                canaryd_secrets::sign::signature(s, &body),
             ));
         }
         Prepared {

@@ -2,7 +2,7 @@
 //! and body templates per action.
 
 use canaryd_core::vocab::RolloutKey;
-use canaryd_notify::{Secret, SecretSource};
+use canaryd_secrets::{Secret, SecretSource};
 use reqwest::header::{HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::Method;
 
@@ -187,7 +187,7 @@ impl Requests {
         for (field, t) in all {
             let Some(t) = t else { continue };
             for (h, v) in &t.headers {
-                if canaryd_notify::redact::is_secret_name(h.as_str()) {
+                if canaryd_secrets::redact::is_secret_name(h.as_str()) {
                     out.push((format!("webhook.{field}.headers.{h}"), v.to_string()));
                 }
             }

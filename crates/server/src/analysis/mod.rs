@@ -74,7 +74,7 @@ pub struct AnalysisConfig {
     pub watch_runtime: Option<tokio::runtime::Handle>,
     /// Every configured secret (source, notify, tokens): each audit payload
     /// and each watch loop's entries pass it before they are stored.
-    pub redactor: canaryd_notify::Redactor,
+    pub redactor: canaryd_secrets::Redactor,
 }
 
 impl AnalysisConfig {
@@ -89,7 +89,7 @@ impl AnalysisConfig {
             idle_expiry,
             max_watches: 1000,
             watch_runtime: None,
-            redactor: canaryd_notify::Redactor::new(),
+            redactor: canaryd_secrets::Redactor::new(),
         }
     }
 }

@@ -9,9 +9,9 @@ use canaryd_core::observation::{
 };
 use canaryd_core::vocab::{RolloutKey, Route, Timestamp, Weight};
 use canaryd_driver::CollectingNotifier;
-use canaryd_notify::Secret;
 use canaryd_policy::preset;
 use canaryd_ports::{MetricsSource, SourceError};
+use canaryd_secrets::Secret;
 use canaryd_server::{
     integrations_router, router, AnalysisConfig, AnalysisService, Registry, SourceFactory,
 };
@@ -178,7 +178,7 @@ pub async fn start_with(token: Option<&str>, tune: impl FnOnce(&mut AnalysisConf
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     Harness {
         base: format!("http://{addr}"),
-        http: canaryd_notify::http::client(Duration::from_secs(3600)).unwrap(),
+        http: canaryd_http::client(Duration::from_secs(3600)).unwrap(),
         db,
         service,
         registry,

@@ -9,7 +9,7 @@ use crate::error::QueryError;
 use crate::prometheus::client::{validate_base_url, Backoff, Transport};
 use crate::series::Answer;
 use canaryd_core::vocab::Timestamp;
-use canaryd_notify::{Secret, SecretSource};
+use canaryd_secrets::{Secret, SecretSource};
 use std::sync::Arc;
 use std::time::Duration;
 

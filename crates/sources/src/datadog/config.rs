@@ -3,7 +3,7 @@
 
 use crate::datadog::client::DatadogClientConfig;
 use canaryd_core::vocab::Cohort;
-use canaryd_notify::SecretSource;
+use canaryd_secrets::SecretSource;
 use serde::{Deserialize, Deserializer};
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -17,8 +17,8 @@ use crate::prometheus::client::Backoff;
 use crate::series::Answer;
 use canaryd_core::observation::{Baseline, BaselineStatus, Observation, RouteWindow, Window};
 use canaryd_core::vocab::{fmt_duration, Cohort, RolloutKey, Route, Timestamp, Weight};
-use canaryd_notify::Secret;
 use canaryd_ports::{MetricsSource, SourceError};
+use canaryd_secrets::Secret;
 use std::collections::BTreeMap;
 
 /// Reads the wall clock; replaced in tests and simulations.

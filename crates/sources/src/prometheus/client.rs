@@ -16,7 +16,7 @@ use crate::error::QueryError;
 use crate::prometheus::response::parse_redacted;
 use crate::series::Answer;
 use canaryd_core::vocab::Timestamp;
-use canaryd_notify::{Redactor, SafeUrl, Secret, SecretSource};
+use canaryd_secrets::{Redactor, SafeUrl, Secret, SecretSource};
 use serde::Deserialize;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -126,7 +126,7 @@ impl PromClient {
             // echoes its request sends that back, decodable.
             Some(LoadedAuth::Basic(user, s)) => vec![
                 s.clone(),
-                Secret::new(canaryd_notify::redact::base64(
+                Secret::new(canaryd_secrets::redact::base64(
                     format!("{user}:{}", s.expose()).as_bytes(),
                 )),
             ],
@@ -195,7 +195,7 @@ impl PromClient {
             // echoes its request sends that back, decodable.
             Some(LoadedAuth::Basic(user, s)) => vec![
                 s.clone(),
-                Secret::new(canaryd_notify::redact::base64(
+                Secret::new(canaryd_secrets::redact::base64(
                     format!("{user}:{}", s.expose()).as_bytes(),
                 )),
             ],
@@ -304,7 +304,7 @@ impl Transport {
                 "`timeout` must be longer than zero".into(),
             ));
         }
-        let http = canaryd_notify::http::client(timeout)
+        let http = canaryd_http::client(timeout)
             .map_err(|e| QueryError::BadConfig(format!("cannot build the HTTP client: {e}")))?;
         let mut redactor = Redactor::new();
         secrets.iter().for_each(|s| redactor.add(s));

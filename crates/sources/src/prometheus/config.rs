@@ -46,7 +46,7 @@ use super::template::{
     Template, TemplateError, Var, COHORT_VARS, QUERY_VARS, SELECTOR_VARS, TARGET_VARS,
 };
 use crate::probe::{de_duration, ProbeConfig};
-use canaryd_notify::SafeUrl;
+use canaryd_secrets::SafeUrl;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::time::Duration;

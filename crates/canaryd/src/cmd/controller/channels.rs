@@ -5,7 +5,8 @@
 
 use canaryd_kube::controller::NotifyTarget;
 use canaryd_notify::config::RetryConfig;
-use canaryd_notify::{Channel, Notifiers, SafeUrl, Secret};
+use canaryd_notify::{Channel, Notifiers};
+use canaryd_secrets::{SafeUrl, Secret};
 
 /// Builds the channels; `pagerduty_url` is the Events API v2 endpoint
 /// (`None`: PagerDuty's own, as outside tests).

@@ -48,7 +48,7 @@ fn shipped_config_map(name: &str, key: &str) -> Result<String, String> {
 
 /// The controller's checks on one Canary; `Err` is what its condition would say.
 fn validate(canary: &Canary) -> Result<(), String> {
-    canaryd_notify::http::install_crypto_provider();
+    canaryd_http::install_crypto_provider();
     let (kind, _) = choose(&canary.spec)?;
     let namespace = canary.metadata.namespace.clone().unwrap_or_default();
     let name = canary.metadata.name.clone().unwrap_or_default();

@@ -71,7 +71,7 @@ mod tests {
 
     #[tokio::test]
     async fn probes_and_metrics() {
-        canaryd_notify::http::install_crypto_provider();
+        canaryd_http::install_crypto_provider();
         let listener = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (ready_tx, ready_rx) = watch::channel(false);

@@ -96,7 +96,7 @@ pub fn run(args: ControllerArgs) -> Result<u8, Fail> {
     log::install();
     // Before any client is built: reqwest (the metrics sources) and kube
     // share the process's rustls provider.
-    canaryd_notify::http::install_crypto_provider();
+    canaryd_http::install_crypto_provider();
     let identity = args
         .identity
         .clone()

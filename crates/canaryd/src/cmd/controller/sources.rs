@@ -13,9 +13,9 @@
 use canaryd_driver::driver::Scrubber;
 use canaryd_kube::controller::{Credentials, EdgeFactory, NotifyTarget, SourceRequest};
 use canaryd_kube::crd::{DatadogSpec, MetricsSpec, PrometheusSpec};
-use canaryd_notify::redact::Redactor;
-use canaryd_notify::{SafeUrl, Secret, SecretSource};
 use canaryd_ports::{MetricsSource, Notifier};
+use canaryd_secrets::redact::Redactor;
+use canaryd_secrets::{SafeUrl, Secret, SecretSource};
 use canaryd_sources::config::{Connected, SourceConfig};
 use canaryd_sources::prometheus::client::Auth;
 use canaryd_sources::prometheus::config::PrometheusConfig;
@@ -264,7 +264,7 @@ rules: [{name: errors, metric: error_rate, absolute: 5%}]
     }
 
     fn build(metrics: Option<&MetricsSpec>, text: &str) -> Result<Connected, String> {
-        canaryd_notify::http::install_crypto_provider();
+        canaryd_http::install_crypto_provider();
         let policy = canaryd_policy::parse_policy("t", text).unwrap();
         let key = canaryd_core::vocab::RolloutKey::new("shop/web", "6c9f7d");
         let credentials = creds();

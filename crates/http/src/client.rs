@@ -1,4 +1,6 @@
-//! The one way canaryd builds an HTTP client.
+//! The one way canaryd builds an outbound HTTP client (feature `client`):
+//! the notifiers, the metrics sources, the routers and the CLI all call out
+//! through it.
 //!
 //! reqwest is compiled without a default TLS crypto provider (ring is lighter
 //! to build than aws-lc), and a client built before a provider is installed

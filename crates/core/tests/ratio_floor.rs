@@ -141,3 +141,58 @@ fn the_floor_is_shown() {
     let yaml = canaryd_policy::policy_to_yaml(&p);
     assert!(yaml.contains("min_value: 0.001"), "{yaml}");
 }
+
+/// A ratio rule a user writes without `min_value`, as a policy file.
+fn users_ratio_policy(factor: f64) -> Policy {
+    let text = format!(
+        "name: mine\nwindow: 60s\nladder: [{{weight: 10, hold_windows: 3}}, {{weight: 100, hold_windows: 3}}]\n\
+         ramp_budget: 2h\nrules: [{{name: errors, metric: error_rate, ratio: {factor}, consecutive: 2}}]\n"
+    );
+    canaryd_policy::parse_policy("mine.yaml", &text).expect("the policy parses")
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(100))]
+
+    /// Issue 17: not only the presets; any error-rate ratio rule judged on
+    /// the raw ratio gets the 0.1% floor when it names none.
+    #[test]
+    fn a_users_ratio_rule_ignores_stray_errors_on_a_clean_baseline(
+        factor in 1.1f64..10.0,
+        windows in prop::collection::vec(stray(1), 1..20),
+    ) {
+        let p = users_ratio_policy(factor);
+        prop_assert!(run(&p, &windows).is_none(), "a {factor}× ratio rolled back on stray errors");
+    }
+
+    #[test]
+    fn a_users_ratio_rule_still_rolls_back_a_real_regression_in_two_windows(
+        windows in prop::collection::vec(regression(1_000), 2..10),
+    ) {
+        let p = users_ratio_policy(2.0);
+        let (at, _) = run(&p, &windows).expect("1%+ against 0 rolls back");
+        prop_assert_eq!(at, 2);
+    }
+}
+
+/// The default floor is shown where the operator reads the rule, and a rule
+/// with a test (whose ratio is the minimum effect) gets none.
+#[test]
+fn a_users_ratio_rule_shows_its_default_floor() {
+    let p = users_ratio_policy(2.0);
+    assert_eq!(p.rules[0].min_value, Some(0.001));
+    assert!(
+        p.summary().contains("error_rate > max(2× baseline, 0.100%)"),
+        "{}",
+        p.summary()
+    );
+    assert!(canaryd_policy::policy_to_yaml(&p).contains("min_value: 0.001"));
+
+    let tested = canaryd_policy::parse_policy(
+        "t.yaml",
+        "name: t\nwindow: 60s\nladder: [{weight: 10, hold_windows: 1}, {weight: 100, hold_windows: 1}]\n\
+         ramp_budget: 1h\nrules: [{name: e, metric: error_rate, ratio: 1.0, test: {kind: fisher, alpha: 0.001}}]\n",
+    )
+    .expect("parses");
+    assert_eq!(tested.rules[0].min_value, None);
+}

@@ -64,7 +64,7 @@ const fn hours(h: u64) -> Duration {
 /// Floor under the error-rate ratio rules of the ratio presets: a multiple
 /// of a near-zero baseline is not evidence (DESIGN.md §1), so at or below
 /// 0.1% errors a canary does not breach a ratio.
-const RATIO_ERROR_FLOOR: f64 = 0.001;
+const RATIO_ERROR_FLOOR: f64 = crate::resolve_rule::DEFAULT_RATIO_ERROR_FLOOR;
 
 /// Floor under a critical (single-window) error-rate ratio: 1%.
 const CIRCUIT_BREAK_ERROR_FLOOR: f64 = 0.01;

@@ -30,7 +30,10 @@ pub(crate) struct RuleCheck<'a> {
 pub(crate) fn resolve_rule(c: &RuleCheck, errs: &mut Errors) -> Option<Rule> {
     let metric = c.metric(errs);
     let comparison = c.comparison(metric.as_ref(), errs);
-    let min_value = c.min_value(metric.as_ref(), errs);
+    let tested = matches!(c.r.test, F::Set(_));
+    let min_value = c.min_value(metric.as_ref(), errs).map(|v| {
+        v.or_else(|| default_floor(metric.as_ref(), comparison.as_ref(), tested))
+    });
     let critical = c.critical();
     let consecutive = c.consecutive(errs);
     let not_one_window = c.more_than_one_window(consecutive.as_ref(), critical, errs);
@@ -55,6 +58,28 @@ pub(crate) fn resolve_rule(c: &RuleCheck, errs: &mut Errors) -> Option<Rule> {
         min_value: min_value?,
     };
     not_one_window.then_some(rule)
+}
+
+/// The error rate a ratio rule must exceed when it names no `min_value`: a
+/// multiple of a clean stable cohort's 0% is 0%, and one stray error in
+/// thousands of requests is not evidence of a regression (DESIGN.md §1).
+/// The ratio presets use the same floor.
+pub const DEFAULT_RATIO_ERROR_FLOOR: f64 = 0.001;
+
+/// `min_value` when the rule gives none: the floor of an error-rate ratio
+/// judged on the raw ratio. A rule with a `test:` needs none: the test is
+/// its evidence, and its ratio is the minimum effect.
+fn default_floor(
+    metric: Option<&Metric>,
+    comparison: Option<&Comparison>,
+    tested: bool,
+) -> Option<f64> {
+    match (metric, comparison) {
+        (Some(Metric::ErrorRate), Some(Comparison::Ratio(_))) if !tested => {
+            Some(DEFAULT_RATIO_ERROR_FLOOR)
+        }
+        _ => None,
+    }
 }
 
 /// A rule's `consecutive:` (or `for:`, in windows), and how the file gave it,

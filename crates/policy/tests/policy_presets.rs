@@ -558,7 +558,8 @@ fn defaults_without_a_preset() {
     assert_eq!(p.error_budget, None);
     let r = &p.rules[0];
     assert_eq!((r.consecutive, r.critical, r.min_requests), (2, false, 100));
-    assert_eq!(r.min_value, None);
+    // An error-rate ratio without min_value gets the 0.1% floor (issue 17).
+    assert_eq!(r.min_value, Some(0.001));
     assert!(r.routes.is_empty());
     assert_eq!(ladder(&p), vec![(100, 2)]);
 }

@@ -479,6 +479,22 @@ async fn doctor_names_the_matcher_to_fix() {
         "the cohort value is named, with the values seen: {text}"
     );
 
+    // The series exist, but the revisions are told apart by another label
+    // than the one the policy names.
+    let wrong_label = edited(
+        &base,
+        "wrong-label.yaml",
+        "    baseline: v1\n",
+        "    baseline: v1\n    cohort_label: release\n",
+    );
+    let (code, text) = doctor(wrong_label, &[]).await;
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("exist but none carries the cohort label `release`")
+            && text.contains("set `source: cohort_label:`"),
+        "the cohort label is named, with what to set: {text}"
+    );
+
     // Every matcher is right, but a 500 ms window holds fewer than the two
     // scrapes (1 s apart) `increase()` needs: the series exist, the samples
     // in the window do not.

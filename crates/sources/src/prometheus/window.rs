@@ -315,7 +315,8 @@ pub fn assemble(
             {
                 let why = format!(
                     "Prometheus holds no `{}` samples for either cohort in this window \
-                     (restarted, or its scrapes are late)",
+                     (restarted, or its scrapes are late; if it lasts, the selector may \
+                     match nothing: `canaryd doctor` names the matcher to fix)",
                     q.name
                 );
                 w.collectors = match w.collectors {

@@ -23,6 +23,7 @@ use canaryd_core::observation::{Baseline, BaselineStatus, LatencySummary, Observ
 use canaryd_core::rollout::{Event, Phase};
 use canaryd_core::vocab::{RolloutKey, Route};
 use canaryd_driver::live::wall_clock;
+use canaryd_driver::words::{title, words, Surface};
 use canaryd_driver::{run_live, ActionError, Driver, LiveLimits, Notifier, Progress, Stopped};
 use canaryd_proxy::{Router, RouterConfig};
 use canaryd_sim::{SampleApp, SampleAppConfig};
@@ -189,7 +190,7 @@ async fn a_full_database_holds_the_split_alerts_and_resumes() {
         .lock()
         .unwrap()
         .iter()
-        .filter(|n| n.title.contains("cannot write its database"))
+        .filter(|n| title(n).contains("cannot write its database"))
         .cloned()
         .collect();
     assert_eq!(alerts.len(), 1, "one alert per outage: {alerts:?}");
@@ -197,11 +198,8 @@ async fn a_full_database_holds_the_split_alerts_and_resumes() {
         (alerts[0].kind, alerts[0].severity),
         (NoticeKind::Paused, Severity::Critical)
     );
-    assert!(
-        alerts[0].text.contains("50% to the canary"),
-        "{}",
-        alerts[0].text
-    );
+    let text = words(&alerts[0], Surface::Cli).text;
+    assert!(text.contains("50% to the canary"), "{text}");
 
     // 3. Room again: the outage is audited as an unreliable window (paused),
     //    then the rollout resumes on its own, still at 50%.

@@ -250,7 +250,7 @@ pub async fn run_scenario(
         .notifier()
         .notices
         .iter()
-        .map(|n| n.title.clone())
+        .map(crate::words::title)
         .collect();
     Ok(ReplayReport {
         workload: key.workload.0.clone(),

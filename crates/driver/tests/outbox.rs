@@ -158,7 +158,7 @@ async fn a_failed_rollback_stays_in_the_outbox_and_runs_exactly_once_after_resta
     assert_eq!(calls, ["set_weight 10", "roll_back"]);
     assert_eq!(d.notifier().notices.len(), 1);
     assert_eq!(
-        d.notifier().notices[0].title,
+        canaryd_driver::words::title(&d.notifier().notices[0]),
         "payments/payment-api v9 rolled back"
     );
 

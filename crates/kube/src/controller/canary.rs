@@ -266,8 +266,7 @@ async fn reconcile_inner<F: SourceFactory>(
     if let Some(scrub) = scrubber {
         driver = driver.with_scrubber(scrub);
     }
-    let mut audit = here.open_store()?;
-    let executed = match execute(&plan, &mut driver, &mut source, &mut audit, now).await {
+    let executed = match execute(&plan, &mut driver, &mut source, now).await {
         Ok(e) => e,
         Err(DriverError::Action {
             key,

@@ -118,7 +118,11 @@ impl SendNotice for RecordingChannels {
         _key: &'a RolloutKey,
         notice: &'a Notice,
     ) -> Pin<Box<dyn Future<Output = Result<(), ActionError>> + Send + 'a>> {
-        let line = format!("{:?}: {}", notice.kind, notice.title);
+        let line = format!(
+            "{:?}: {}",
+            notice.kind,
+            canaryd_driver::words::title(notice)
+        );
         self.0 .0.lock().unwrap().channel_notices.push(line);
         Box::pin(async { Ok(()) })
     }

@@ -24,6 +24,7 @@ use canaryd_core::rollout::{Event, Phase};
 use canaryd_core::vocab::{RolloutKey, Route};
 use canaryd_driver::live::wall_clock;
 use canaryd_driver::{run_live, Driver, LiveLimits, Progress, Stopped};
+use canaryd_ports::words::{title, words, Surface};
 use canaryd_ports::{ActionError, Notifier};
 use canaryd_proxy::{Router, RouterConfig};
 use canaryd_sim::{SampleApp, SampleAppConfig};
@@ -197,7 +198,7 @@ async fn a_full_database_holds_the_split_alerts_and_resumes() {
         .lock()
         .unwrap()
         .iter()
-        .filter(|n| n.title.contains("cannot write its database"))
+        .filter(|n| title(n).contains("cannot write its database"))
         .cloned()
         .collect();
     assert_eq!(alerts.len(), 1, "one alert per outage: {alerts:?}");
@@ -205,11 +206,8 @@ async fn a_full_database_holds_the_split_alerts_and_resumes() {
         (alerts[0].kind, alerts[0].severity),
         (NoticeKind::Paused, Severity::Critical)
     );
-    assert!(
-        alerts[0].text.contains("50% to the canary"),
-        "{}",
-        alerts[0].text
-    );
+    let text = words(&alerts[0], Surface::Cli).text;
+    assert!(text.contains("50% to the canary"), "{text}");
 
     // 3. Room again: the outage is audited as an unreliable window (paused),
     //    then the rollout resumes on its own, still at 50%.

@@ -9,9 +9,10 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
 
+pub use crate::notice::{Notice, NoticeKind, Severity};
 use crate::observation::{BaselineStatus, Window};
 use crate::verdict::{Evidence, Judgement};
-use crate::vocab::{fmt_duration, Weight};
+use crate::vocab::{fmt_duration, Revision, Weight};
 
 /// What happens next to an operator.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -30,39 +31,6 @@ pub enum Effect {
     /// An operator command or event that does not apply in the current phase.
     /// The state is unchanged; the shell tells whoever asked.
     Refuse { reason: String },
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Severity {
-    Info,
-    Warning,
-    Critical,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum NoticeKind {
-    Started,
-    AwaitingApproval,
-    Advanced,
-    Extended,
-    Paused,
-    Resumed,
-    RolledBack,
-    Promoted,
-}
-
-/// A message for humans about a transition. The notifiers format it for each
-/// channel; the core decides what it says.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Notice {
-    pub kind: NoticeKind,
-    pub severity: Severity,
-    pub title: String,
-    pub text: String,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub evidence: Vec<Evidence>,
 }
 
 /// An operator's command, with who and why: every one is audited.
@@ -281,6 +249,53 @@ pub enum AuditRecord {
         baseline: BaselineStatus,
         decision: Decision,
     },
+    /// A newer revision of the workload replaced this rollout while it was
+    /// in progress (see [`Superseded`] for why it is written without a
+    /// `record` tag). Untagged variants are tried last, so every tagged
+    /// record reads as before.
+    #[serde(untagged)]
+    Superseded(Superseded),
+}
+
+/// The audit entry of a rollout replaced by a newer revision: the new
+/// revision, and why nothing more happens to this one.
+///
+/// Its JSON is `{"decision": "superseded", "by_revision", "reason"}`, the
+/// shape the Kubernetes controller wrote before it was a core record, so the
+/// entries already in audit logs read (and replay) as this record, and new
+/// ones look the same to whoever reads the log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "decision", rename = "superseded", from = "SupersededWire")]
+pub struct Superseded {
+    pub by_revision: Revision,
+    pub reason: String,
+}
+
+/// How a [`Superseded`] record is read: strictly (the `decision` must say
+/// `superseded`, nothing else may be there), since it is the one audit
+/// record without a `record` tag.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SupersededWire {
+    #[allow(dead_code)] // read only to check it
+    decision: SupersededTag,
+    by_revision: Revision,
+    reason: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum SupersededTag {
+    Superseded,
+}
+
+impl From<SupersededWire> for Superseded {
+    fn from(w: SupersededWire) -> Superseded {
+        Superseded {
+            by_revision: w.by_revision,
+            reason: w.reason,
+        }
+    }
 }
 
 impl AuditRecord {
@@ -289,7 +304,8 @@ impl AuditRecord {
         match self {
             AuditRecord::Started { .. }
             | AuditRecord::Decision { .. }
-            | AuditRecord::BaselineRechecked { .. } => "decision",
+            | AuditRecord::BaselineRechecked { .. }
+            | AuditRecord::Superseded(_) => "decision",
             AuditRecord::Window { .. } => "window_verdict",
             AuditRecord::Operator { .. } => "approval",
         }

@@ -10,6 +10,7 @@
 
 pub mod effect;
 pub mod judge;
+pub mod notice;
 pub mod observation;
 pub mod policy;
 pub mod replay;

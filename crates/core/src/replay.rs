@@ -24,6 +24,9 @@ impl AuditRecord {
             AuditRecord::BaselineRechecked { baseline, .. } => Some(Event::BaselineChecked {
                 baseline: baseline.clone(),
             }),
+            AuditRecord::Superseded(s) => Some(Event::Superseded {
+                by: s.by_revision.clone(),
+            }),
             AuditRecord::Decision { .. } => None,
         }
     }

@@ -11,14 +11,15 @@ use std::fmt;
 
 use crate::effect::{
     AuditRecord, Decision, Effect, Notice, NoticeKind, OperatorAction, OperatorCommand,
-    PauseReason, RollbackCause, Severity,
+    PauseReason, RollbackCause, Severity, Superseded,
 };
 use crate::judge::{judge_with, look_key, metric_value, JudgeContext};
+use crate::notice::{BaselineGate, Ladder, NextAction, NoticeFacts};
 use crate::observation::{Baseline, BaselineStatus, CollectorHealth, Observation, Window};
 use crate::policy::{BaselineApproval, BaselinePolicy, Metric, Policy, Ramp, TestKind};
 use crate::significance::Look;
 use crate::verdict::{Judgement, RuleOutcome, Verdict, VerdictKind};
-use crate::vocab::{fmt_duration, RolloutKey, Route, Timestamp, Weight};
+use crate::vocab::{fmt_duration, Revision, RolloutKey, Route, Timestamp, Weight};
 
 /// What can happen to a rollout.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -33,6 +34,10 @@ pub enum Event {
     /// The shell looked the baseline up again while the rollout awaited
     /// approval for a missing or thin one (every window, in `canaryd gate`).
     BaselineChecked { baseline: BaselineStatus },
+    /// A newer revision of the same workload appeared while this rollout was
+    /// in progress, and the shell started over for it (the Kubernetes
+    /// controller: a new pod template mid-rollout).
+    Superseded { by: Revision },
 }
 
 /// Where a rollout is in its life.
@@ -175,6 +180,7 @@ pub fn step(
         Event::WindowClosed { window } => on_window(&mut s, window, policy, now, &mut fx),
         Event::Operator(cmd) => on_operator(&mut s, cmd, policy, now, &mut fx),
         Event::BaselineChecked { baseline } => on_baseline(&mut s, baseline, policy, now, &mut fx),
+        Event::Superseded { by } => on_superseded(by, &mut fx),
     }
     (s, fx)
 }
@@ -206,14 +212,12 @@ fn on_start(
             fx.push(Effect::Notify(Notice {
                 kind: NoticeKind::AwaitingApproval,
                 severity: Severity::Warning,
-                title: format!("{} awaits approval", s.key),
-                text: format!(
-                    "{reason}. Proposed ladder: {}. No traffic has moved. To start the ramp: \
-                     canaryd approve {} {} --by <name> --reason <why>",
-                    policy.ramp.describe(),
-                    s.key.workload,
-                    s.key.revision
-                ),
+                facts: NoticeFacts::AwaitingApproval {
+                    key: s.key.clone(),
+                    reason: reason.clone(),
+                    ladder: Ladder::from(&policy.ramp),
+                },
+                next: vec![NextAction::Approve],
                 evidence: vec![],
             }));
             Decision::AwaitApproval { reason }
@@ -268,12 +272,12 @@ fn on_baseline(
                 fx.push(Effect::Notify(Notice {
                     kind: NoticeKind::Started,
                     severity: Severity::Info,
-                    title: format!("{} baseline became available", s.key),
-                    text: format!(
-                        "The stable history now passes the baseline gate ({}); the rollout \
-                         started on its own at {weight}% without waiting for an approval.",
-                        describe_gate(&policy.baseline)
-                    ),
+                    facts: NoticeFacts::BaselineAvailable {
+                        key: s.key.clone(),
+                        weight,
+                        gate: BaselineGate::of(&policy.baseline),
+                    },
+                    next: vec![],
                     evidence: vec![],
                 }));
                 Decision::BaselineAvailable { weight }
@@ -291,18 +295,18 @@ fn on_baseline(
     }));
 }
 
-fn describe_gate(policy: &BaselinePolicy) -> String {
-    match policy {
-        BaselinePolicy::Required {
-            min_history,
-            min_requests_per_route,
-            ..
-        } => format!(
-            "at least {} of clean history and {min_requests_per_route} requests per route",
-            fmt_duration(*min_history)
-        ),
-        BaselinePolicy::None => "no baseline required".into(),
-    }
+/// A newer revision replaced the rollout. The shell starts a rollout of its
+/// own for that revision; this one only records what replaced it. Its state
+/// stays as it was, in whatever phase (the controller never steps it again,
+/// and leaves its outbox alone), so nothing here moves traffic or tells
+/// anyone: the new rollout's start does both.
+fn on_superseded(by: Revision, fx: &mut Vec<Effect>) {
+    fx.push(Effect::Audit(AuditRecord::Superseded(Superseded {
+        by_revision: by,
+        reason: "a newer revision of the target appeared during the rollout; canaryd restarted \
+                 for it"
+            .into(),
+    })));
 }
 
 /// Why the baseline cannot be trusted for an automatic ramp, if it cannot
@@ -365,17 +369,15 @@ fn begin_ramp(
     fx.push(Effect::Notify(Notice {
         kind: NoticeKind::Started,
         severity: Severity::Info,
-        title: format!("{} started at {weight}%", s.key),
-        text: format!(
-            "Canary {} of {} started{}. Ladder: {}; windows of {}; budget {}.",
-            s.key.revision,
-            s.key.workload,
-            by.map(|b| format!(" (approved by {b})"))
-                .unwrap_or_default(),
-            policy.ramp.describe(),
-            fmt_duration(policy.window),
-            fmt_duration(policy.ramp_budget)
-        ),
+        facts: NoticeFacts::Started {
+            key: s.key.clone(),
+            weight,
+            approved_by: by.map(str::to_string),
+            ladder: Ladder::from(&policy.ramp),
+            window: policy.window,
+            budget: policy.ramp_budget,
+        },
+        next: vec![],
         evidence: vec![],
     }));
     match by {
@@ -440,8 +442,13 @@ fn on_window(
             fx.push(Effect::Notify(Notice {
                 kind: NoticeKind::Resumed,
                 severity: Severity::Info,
-                title: format!("{} resumed at {}%", s.key, s.weight),
-                text: "The collectors can see the canary again; judging resumes.".into(),
+                facts: NoticeFacts::Resumed {
+                    key: s.key.clone(),
+                    weight: s.weight,
+                    by: None,
+                    reason: None,
+                },
+                next: vec![],
                 evidence: vec![],
             }));
             fx.push(Effect::Audit(AuditRecord::Decision {
@@ -628,11 +635,15 @@ fn decide(
             fx.push(Effect::Notify(Notice {
                 kind: NoticeKind::Extended,
                 severity: Severity::Info,
-                title: format!("{} extended at {}%", s.key, s.weight),
-                text: format!(
-                    "Window {} was inconclusive ({reason}); one more window at {}% ({} of {} extensions).",
-                    s.windows, s.weight, s.extensions, policy.traffic.max_extensions
-                ),
+                facts: NoticeFacts::Extended {
+                    key: s.key.clone(),
+                    weight: s.weight,
+                    window: s.windows,
+                    reason: reason.clone(),
+                    extensions: s.extensions,
+                    max_extensions: policy.traffic.max_extensions,
+                },
+                next: vec![],
                 evidence: vec![],
             }));
             Decision::Extend {
@@ -777,8 +788,12 @@ fn advance(s: &mut Rollout, to: Weight, fx: &mut Vec<Effect>) -> Decision {
     fx.push(Effect::Notify(Notice {
         kind: NoticeKind::Advanced,
         severity: Severity::Info,
-        title: format!("{} advanced to {to}%", s.key),
-        text: format!("Healthy at {from}% for its whole hold; now {to}%."),
+        facts: NoticeFacts::Advanced {
+            key: s.key.clone(),
+            from,
+            to,
+        },
+        next: vec![],
         evidence: vec![],
     }));
     Decision::Advance {
@@ -793,21 +808,16 @@ fn promote(s: &mut Rollout, by: Option<String>, now: Timestamp, fx: &mut Vec<Eff
     s.weight = 100;
     s.finished_at = Some(now);
     fx.push(Effect::Promote);
-    let took = s
-        .started_at
-        .map(|t| fmt_duration(now.since(t)))
-        .unwrap_or_default();
     fx.push(Effect::Notify(Notice {
         kind: NoticeKind::Promoted,
         severity: Severity::Info,
-        title: format!("{} promoted", s.key),
-        text: match &by {
-            Some(b) => format!("Promoted by {b} after {took} and {} windows.", s.windows),
-            None => format!(
-                "Healthy through the whole ladder: promoted after {took} and {} windows.",
-                s.windows
-            ),
+        facts: NoticeFacts::Promoted {
+            key: s.key.clone(),
+            by: by.clone(),
+            took: s.started_at.map(|t| now.since(t)),
+            windows: s.windows,
         },
+        next: vec![],
         evidence: vec![],
     }));
     Decision::Promote { by }
@@ -828,33 +838,20 @@ fn roll_back(
     s.weight = 0;
     s.finished_at = Some(now);
     fx.push(Effect::RollBack);
-    let took = s
-        .started_at
-        .map(|t| fmt_duration(now.since(t)))
-        .unwrap_or_default();
-    let (text, evidence) = match &cause {
-        RollbackCause::Breach { evidence, windows } => (
-            format!(
-                "Rolled back at {at}% after {} breaching windows in a row ({}), {took} after start: {}",
-                windows.len(),
-                windows.iter().map(|w| format!("#{w}")).collect::<Vec<_>>().join(", "),
-                evidence.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ")
-            ),
-            evidence.clone(),
-        ),
-        RollbackCause::Operator { by, reason } => (
-            format!(
-                "Aborted by {by} at {at}%, {took} after start{}",
-                reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default()
-            ),
-            vec![],
-        ),
+    let evidence = match &cause {
+        RollbackCause::Breach { evidence, .. } => evidence.clone(),
+        RollbackCause::Operator { .. } => vec![],
     };
     fx.push(Effect::Notify(Notice {
         kind: NoticeKind::RolledBack,
         severity: Severity::Critical,
-        title: format!("{} rolled back", s.key),
-        text,
+        facts: NoticeFacts::RolledBack {
+            key: s.key.clone(),
+            at_weight: at,
+            took: s.started_at.map(|t| now.since(t)),
+            cause: cause.clone(),
+        },
+        next: vec![],
         evidence,
     }));
     Decision::RollBack { cause }
@@ -871,11 +868,12 @@ fn pause(s: &mut Rollout, reason: PauseReason, fx: &mut Vec<Effect>) -> Decision
     fx.push(Effect::Notify(Notice {
         kind: NoticeKind::Paused,
         severity: Severity::Warning,
-        title: format!("{} paused at {}%", s.key, s.weight),
-        text: format!(
-            "{reason}. The split stays at {}%. To continue: canaryd resume {} {} --by <name>; to roll back: canaryd abort {} {} --by <name>",
-            s.weight, s.key.workload, s.key.revision, s.key.workload, s.key.revision
-        ),
+        facts: NoticeFacts::Paused {
+            key: s.key.clone(),
+            weight: s.weight,
+            reason: reason.clone(),
+        },
+        next: vec![NextAction::Resume, NextAction::RollBack],
         evidence: vec![],
     }));
     Decision::Pause { reason }
@@ -908,11 +906,13 @@ fn on_operator(
             fx.push(Effect::Notify(Notice {
                 kind: NoticeKind::Resumed,
                 severity: Severity::Info,
-                title: format!("{} resumed at {}% by {}", s.key, s.weight, cmd.by),
-                text: cmd
-                    .reason
-                    .clone()
-                    .unwrap_or_else(|| "Resumed by an operator.".into()),
+                facts: NoticeFacts::Resumed {
+                    key: s.key.clone(),
+                    weight: s.weight,
+                    by: Some(cmd.by.clone()),
+                    reason: cmd.reason.clone(),
+                },
+                next: vec![],
                 evidence: vec![],
             }));
             Decision::Resume {

@@ -16,7 +16,7 @@ use canaryd_core::policy::{
 use canaryd_core::replay::replay;
 use canaryd_core::rollout::{step, Event, Phase, Rollout};
 use canaryd_core::verdict::{RuleOutcome, Verdict};
-use canaryd_core::vocab::{RolloutKey, Route, Timestamp};
+use canaryd_core::vocab::{Revision, RolloutKey, Route, Timestamp};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -42,6 +42,8 @@ enum Step {
         budget: Option<f64>,
     },
     Operator(OperatorAction),
+    /// A newer revision replaced the rollout (the controller's supersede).
+    Superseded,
 }
 
 fn shape() -> impl Strategy<Value = RouteShape> {
@@ -67,6 +69,7 @@ fn step_strategy() -> impl Strategy<Value = Step> {
             Just(OperatorAction::Abort),
             Just(OperatorAction::PromoteNow),
         ].prop_map(Step::Operator),
+        1 => Just(Step::Superseded),
     ]
 }
 
@@ -264,6 +267,9 @@ fn run(setup: &Setup, steps: &[Step]) -> Run {
                 by: "op".into(),
                 reason: None,
             }),
+            Step::Superseded => Event::Superseded {
+                by: Revision("v3".into()),
+            },
         });
     }
     for e in events {
@@ -272,6 +278,7 @@ fn run(setup: &Setup, steps: &[Step]) -> Run {
             Event::WindowClosed { .. } => "window",
             Event::Operator(_) => "operator",
             Event::BaselineChecked { .. } => "baseline",
+            Event::Superseded { .. } => "superseded",
         };
         now = now.plus(setup.policy.window);
         let (next, fx) = step(&state, e, &setup.policy, now);
@@ -385,6 +392,24 @@ proptest! {
                 prop_assert!(still, "a window ended the approval wait");
             }
             prev_awaiting = matches!(st.phase, Phase::AwaitingApproval { .. });
+        }
+    }
+
+    /// A supersede, in any phase, is audited once and changes nothing else:
+    /// no traffic, no notice, the same state but for the event count.
+    #[test]
+    fn a_supersede_only_records_what_replaced_the_rollout(setup in setup(), steps in prop::collection::vec(step_strategy(), 0..40)) {
+        let r = run(&setup, &steps);
+        for (i, (kind, fx)) in r.kinds.iter().zip(&r.effects).enumerate() {
+            if *kind != "superseded" || i == 0 {
+                continue;
+            }
+            let audited: Vec<_> = fx.iter().filter(|f| matches!(f, Effect::Audit(AuditRecord::Superseded(_)))).collect();
+            prop_assert_eq!(audited.len(), 1);
+            prop_assert_eq!(fx.len(), 1, "only the record: {:?}", fx);
+            let mut expected = r.states[i - 1].clone();
+            expected.events += 1;
+            prop_assert_eq!(serde_json::to_value(&r.states[i]).unwrap(), serde_json::to_value(&expected).unwrap());
         }
     }
 

@@ -182,7 +182,8 @@ fn a_users_ratio_rule_shows_its_default_floor() {
     let p = users_ratio_policy(2.0);
     assert_eq!(p.rules[0].min_value, Some(0.001));
     assert!(
-        p.summary().contains("error_rate > max(2× baseline, 0.100%)"),
+        p.summary()
+            .contains("error_rate > max(2× baseline, 0.100%)"),
         "{}",
         p.summary()
     );

@@ -14,7 +14,7 @@
 
 use canaryd_core::effect::{AuditRecord, Decision, Effect, Notice};
 use canaryd_core::observation::{BaselineStatus, CollectorHealth, Window};
-use canaryd_core::rollout::{step, Event, Rollout};
+use canaryd_core::rollout::{step, Event, Phase, Rollout};
 use canaryd_core::verdict::Judgement;
 use canaryd_core::vocab::{RolloutKey, Timestamp};
 use canaryd_core::Policy;
@@ -260,7 +260,49 @@ impl Driver {
     ) -> Result<Applied, DriverError> {
         self.flush(key, now).await?;
         let before = self.load(key)?;
-        let (state, effects) = step(&before, event, &self.policy, now);
+        let applied = self.commit_step(key, &before, event, now, true)?;
+        if self
+            .after_commit
+            .as_ref()
+            .is_some_and(|h| h(&applied.state, &applied.effects))
+        {
+            std::future::pending::<()>().await;
+        }
+        self.flush(key, now).await?;
+        Ok(applied)
+    }
+
+    /// Steps and commits one event of a rollout whose actions must no longer
+    /// run, and carries nothing out: a rollout a newer revision superseded
+    /// (its outbox stays as it was; the new rollout owns the traffic now).
+    /// A rollout the store never held is given no state row when the event
+    /// leaves it pending (only its audit entries are written), so a revision
+    /// known only from a Kubernetes status does not show up in the history
+    /// as a rollout of its own.
+    pub fn record(
+        &mut self,
+        key: &RolloutKey,
+        event: Event,
+        now: Timestamp,
+    ) -> Result<Applied, DriverError> {
+        let stored = load_rollout(&self.store, key)?;
+        let before = stored.clone().unwrap_or_else(|| Rollout::new(key.clone()));
+        let keep_row = stored.is_some();
+        self.commit_step(key, &before, event, now, keep_row)
+    }
+
+    /// Steps the core and commits the new state, its audit entries and its
+    /// effects in one transaction. With `store_row` false and a state still
+    /// pending, only the audit entries are written (see [`Driver::record`]).
+    fn commit_step(
+        &mut self,
+        key: &RolloutKey,
+        before: &Rollout,
+        event: Event,
+        now: Timestamp,
+        store_row: bool,
+    ) -> Result<Applied, DriverError> {
+        let (state, effects) = step(before, event, &self.policy, now);
 
         let mut audit = Vec::new();
         let mut outbox = Vec::new();
@@ -284,7 +326,7 @@ impl Driver {
                         | AuditRecord::BaselineRechecked { decision: d, .. } => {
                             decision = Some(d.clone())
                         }
-                        AuditRecord::Decision { .. } => {}
+                        AuditRecord::Decision { .. } | AuditRecord::Superseded(_) => {}
                     }
                     let mut entry = audit_entry(key, now, record)?;
                     entry.payload = self.scrubbed(entry.payload);
@@ -309,26 +351,19 @@ impl Driver {
             }
         }
 
-        let row = rollout_row(
-            &state,
-            &self.policy_json,
-            now,
-            load_started(&before, &state),
-        )?;
-        self.store.commit(Commit {
-            rollout: row,
-            audit,
-            effects: outbox,
-        })?;
-        self.store_failing = None;
-        if self
-            .after_commit
-            .as_ref()
-            .is_some_and(|h| h(&state, &effects))
-        {
-            std::future::pending::<()>().await;
+        if !store_row && matches!(state.phase, Phase::Pending) && outbox.is_empty() {
+            for entry in audit {
+                self.store.append_audit(entry)?;
+            }
+        } else {
+            let row = rollout_row(&state, &self.policy_json, now, load_started(before, &state))?;
+            self.store.commit(Commit {
+                rollout: row,
+                audit,
+                effects: outbox,
+            })?;
         }
-        self.flush(key, now).await?;
+        self.store_failing = None;
         Ok(Applied {
             state,
             decision,
@@ -382,8 +417,7 @@ impl Driver {
                 payload["weight"] = json!(weight);
             }
             if let Effect::Notify(n) = &effect {
-                payload["notice"] =
-                    json!({"kind": n.kind, "severity": n.severity, "title": n.title});
+                payload["notice"] = json!({"kind": n.kind, "severity": n.severity, "title": canaryd_ports::words::title(n)});
             }
             let entry = NewAuditEntry {
                 workload: key.workload.0.clone(),

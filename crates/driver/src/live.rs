@@ -128,18 +128,18 @@ async fn outage(driver: &mut Driver, key: &RolloutKey, state: &Rollout, why: Str
     if !driver.note_store_outage(why.clone()) {
         return;
     }
-    let notice = Notice {
-        kind: NoticeKind::Paused,
-        severity: Severity::Critical,
-        title: format!("{key} paused: canaryd cannot write its database"),
-        text: format!(
+    // The shell's own alert, not a core transition: worded here.
+    let notice = Notice::worded(
+        NoticeKind::Paused,
+        Severity::Critical,
+        format!("{key} paused: canaryd cannot write its database"),
+        format!(
             "The database refused a commit ({why}). The router keeps serving the last committed \
              split ({}% to the canary) and no decision is acted on until commits succeed again; \
              the rollout then resumes on its own. Free space on the database's disk.",
             state.weight
         ),
-        evidence: vec![],
-    };
+    );
     if let Err(e) = driver.alert(key, &notice).await {
         tracing::warn!(%key, error = %e, "the alert that the store cannot commit was not delivered");
     }

@@ -239,7 +239,11 @@ pub async fn run_scenario(
         }
     }
 
-    let notices = notifier.notices().into_iter().map(|n| n.title).collect();
+    let notices = notifier
+        .notices()
+        .iter()
+        .map(canaryd_ports::words::title)
+        .collect();
     Ok(ReplayReport {
         workload: key.workload.0.clone(),
         revision: key.revision.0.clone(),

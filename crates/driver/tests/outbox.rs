@@ -167,7 +167,7 @@ async fn a_failed_rollback_stays_in_the_outbox_and_runs_exactly_once_after_resta
     assert_eq!(calls, ["set_weight 10", "roll_back"]);
     assert_eq!(notifier.notices().len(), 1);
     assert_eq!(
-        notifier.notices()[0].title,
+        canaryd_ports::words::title(&notifier.notices()[0]),
         "payments/payment-api v9 rolled back"
     );
 
@@ -354,4 +354,95 @@ async fn a_scrubber_sees_every_payload_before_it_is_stored() {
         "the reason is kept, scrubbed"
     );
     assert!(!text.contains("hunter2"));
+}
+
+/// A rollout a newer revision replaced is recorded as superseded, and
+/// nothing of it is carried out any more: an action it still had in the
+/// outbox stays there (the new rollout owns the traffic). Its audit log,
+/// superseded record included, replays to the stored state.
+#[tokio::test]
+async fn a_superseded_rollout_is_recorded_and_its_outbox_left_alone() {
+    use canaryd_core::vocab::Revision;
+    let policy = preset("slo-ratio").unwrap();
+    let router = FlakyRouter::default();
+    let mut d = Driver::new(
+        Store::open_in_memory().unwrap(),
+        Box::new(router.clone()),
+        Box::new(CollectingNotifier::default()),
+        policy.clone(),
+    )
+    .unwrap();
+    *router.down.lock().unwrap() = true;
+    assert!(d.apply(&key(), baseline(), Timestamp(0)).await.is_err());
+    *router.down.lock().unwrap() = false;
+    let before = d.load(&key()).unwrap();
+    let pending = d.store().pending_effects(None, None).unwrap().len();
+    assert!(pending > 0);
+
+    let superseded = Event::Superseded {
+        by: Revision("v10".into()),
+    };
+    d.record(&key(), superseded, Timestamp(1_000)).unwrap();
+    assert!(
+        router.calls.lock().unwrap().is_empty(),
+        "nothing carried out"
+    );
+    assert_eq!(
+        d.store().pending_effects(None, None).unwrap().len(),
+        pending
+    );
+    let after = d.load(&key()).unwrap();
+    assert_eq!(
+        (after.phase.clone(), after.weight),
+        (before.phase, before.weight)
+    );
+
+    let entries = d
+        .store()
+        .audit_entries(Some("payments/payment-api"), Some("v9"))
+        .unwrap();
+    let last = entries.last().unwrap();
+    assert_eq!(last.kind, AuditKind::Decision);
+    assert_eq!(last.payload["decision"], "superseded");
+    assert_eq!(last.payload["by_revision"], "v10");
+    let records: Vec<(Timestamp, AuditRecord)> = entries
+        .iter()
+        .filter(|e| matches!(e.kind, AuditKind::WindowVerdict | AuditKind::Decision))
+        .map(|e| {
+            (
+                Timestamp(e.at_ms),
+                serde_json::from_value(e.payload.clone()).unwrap(),
+            )
+        })
+        .collect();
+    let rebuilt = replay(key(), &policy, records.iter().map(|(t, r)| (*t, r)));
+    assert_eq!(rebuilt, after);
+}
+
+/// A revision known only from a Kubernetes status (the store never held
+/// its rollout) gets its superseded record, but no rollout row: it must not
+/// show up in the history as a pending rollout.
+#[tokio::test]
+async fn superseding_a_rollout_the_store_never_held_writes_only_the_record() {
+    use canaryd_core::vocab::Revision;
+    let mut d = Driver::new(
+        Store::open_in_memory().unwrap(),
+        Box::new(VirtualRouter::default()),
+        Box::new(CollectingNotifier::default()),
+        preset("slo-ratio").unwrap(),
+    )
+    .unwrap();
+    let superseded = Event::Superseded {
+        by: Revision("v10".into()),
+    };
+    d.record(&key(), superseded, Timestamp(1_000)).unwrap();
+    assert!(canaryd_driver::driver::load_rollout(d.store(), &key())
+        .unwrap()
+        .is_none());
+    let entries = d
+        .store()
+        .audit_entries(Some("payments/payment-api"), Some("v9"))
+        .unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].payload["decision"], "superseded");
 }

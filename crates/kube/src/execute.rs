@@ -4,12 +4,10 @@
 //! the controller safe to kill at any moment.
 
 use canaryd_core::effect::{Effect, Notice};
-use canaryd_core::rollout::Rollout;
+use canaryd_core::rollout::{Event, Rollout};
 use canaryd_core::vocab::Timestamp;
 use canaryd_driver::{ClosedWindow, Driver, DriverError};
 use canaryd_ports::MetricsSource;
-use canaryd_store::{AuditKind, NewAuditEntry, Store};
-use serde_json::json;
 
 use crate::crd::WindowStatus;
 use crate::reconcile::{Action, Plan};
@@ -38,13 +36,11 @@ pub struct Executed {
     pub baseline_unreadable: Option<String>,
 }
 
-/// Runs `plan`. `audit` is a second handle on the driver's database, for
-/// the controller's own entries (a superseded rollout).
+/// Runs `plan`.
 pub async fn execute(
     plan: &Plan,
     driver: &mut Driver,
     source: &mut dyn MetricsSource,
-    audit: &mut Store,
     now: Timestamp,
 ) -> Result<Executed, DriverError> {
     let mut out = Executed::default();
@@ -81,17 +77,15 @@ pub async fn execute(
             Action::ReportStateMissing { message } => out.state_missing = Some(message.clone()),
             Action::Idle => {}
             Action::Supersede { previous, by } => {
-                audit.append_audit(NewAuditEntry {
-                    workload: previous.workload.0.clone(),
-                    revision: previous.revision.0.clone(),
-                    at_ms: now.0,
-                    kind: AuditKind::Decision,
-                    payload: json!({
-                        "decision": "superseded",
-                        "by_revision": by.revision.0,
-                        "reason": "a newer revision of the target appeared during the rollout; canaryd restarted for it",
-                    }),
-                })?;
+                // Recorded, not carried out: the old rollout's outbox is left
+                // alone, the new rollout's start owns the traffic now.
+                driver.record(
+                    previous,
+                    Event::Superseded {
+                        by: by.revision.clone(),
+                    },
+                    now,
+                )?;
                 out.superseded = Some(format!(
                     "revision {} replaced {} during its rollout; starting over for {}",
                     by.revision, previous.revision, by.revision

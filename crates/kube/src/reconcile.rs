@@ -39,8 +39,9 @@ pub enum Action {
     ReportStateMissing { message: String },
     /// The newest revision is the stable one: nothing to roll out.
     Idle,
-    /// A newer revision replaced `previous` mid-rollout: audit that and
-    /// leave its state where it was.
+    /// A newer revision replaced `previous` mid-rollout: apply
+    /// `Event::Superseded` to it (audited; its state stays where it was and
+    /// its outbox is not carried out).
     Supersede {
         previous: RolloutKey,
         by: RolloutKey,

@@ -170,7 +170,7 @@ pub fn event_words(notice: &Notice) -> EventWords {
     EventWords {
         type_,
         reason,
-        note: cap_note(notice.title.clone()),
+        note: cap_note(canaryd_ports::words::title(notice)),
     }
 }
 

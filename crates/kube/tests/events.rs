@@ -41,13 +41,12 @@ async fn a_rollback_is_a_warning_on_both_objects() {
         server.done().await;
     });
     let announcer = Announcer::new(client, Some("canaryd-0".into()));
-    let notice = Notice {
-        kind: NoticeKind::RolledBack,
-        severity: Severity::Critical,
-        title: "shop/web b2 rolled back: error rate 4.1% vs 0.3%".into(),
-        text: "the whole story".into(),
-        evidence: vec![],
-    };
+    let notice = Notice::worded(
+        NoticeKind::RolledBack,
+        Severity::Critical,
+        "shop/web b2 rolled back: error rate 4.1% vs 0.3%",
+        "the whole story",
+    );
     announcer
         .announce(
             &notice,

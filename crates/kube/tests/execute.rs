@@ -110,7 +110,6 @@ fn run(db: &std::path::Path, bad_from: Option<u32>) -> (CanaryStatus, Vec<String
             policy.clone(),
         )
         .unwrap();
-        let mut audit = Store::open(db).unwrap();
         let key = canaryd_kube::reconcile::rollout_key("shop", "web", "b2");
         let stored = canaryd_driver::driver::load_rollout(driver.store(), &key).unwrap();
         let p = plan(
@@ -123,7 +122,7 @@ fn run(db: &std::path::Path, bad_from: Option<u32>) -> (CanaryStatus, Vec<String
             now,
         );
         let done = rt
-            .block_on(execute(&p, &mut driver, &mut source, &mut audit, now))
+            .block_on(execute(&p, &mut driver, &mut source, now))
             .unwrap();
         actions.extend(router.actions());
         if let Some(state) = &done.state {

@@ -307,22 +307,16 @@ fn window_history_is_bounded_and_deduplicated() {
 
 #[test]
 fn events_use_the_notification_words() {
-    let n = Notice {
-        kind: NoticeKind::RolledBack,
-        severity: Severity::Critical,
-        title: "shop/web b2 rolled back: error rate 4.1% vs 0.3%".into(),
-        text: String::new(),
-        evidence: vec![],
-    };
+    let n = Notice::worded(
+        NoticeKind::RolledBack,
+        Severity::Critical,
+        "shop/web b2 rolled back: error rate 4.1% vs 0.3%",
+        "",
+    );
     let e = event_words(&n);
     assert_eq!((e.type_, e.reason), ("Warning", "RolledBack"));
-    assert_eq!(e.note, n.title);
-    let long = Notice {
-        title: "é".repeat(900),
-        severity: Severity::Info,
-        kind: NoticeKind::Advanced,
-        ..n
-    };
+    assert_eq!(e.note, canaryd_ports::words::title(&n));
+    let long = Notice::worded(NoticeKind::Advanced, Severity::Info, "é".repeat(900), "");
     let e = event_words(&long);
     assert_eq!(e.type_, "Normal");
     assert!(e.note.len() <= 1024 && e.note.ends_with("..."));

@@ -9,6 +9,8 @@
 
 use canaryd_core::effect::{Notice, NoticeKind, Severity};
 use canaryd_core::vocab::RolloutKey;
+
+use canaryd_ports::Surface;
 use canaryd_ports::{ActionError, Notifier};
 use std::collections::HashSet;
 use std::time::Duration;
@@ -87,6 +89,9 @@ pub struct Notifiers {
     pub warnings: Vec<String>,
     /// Every delivery so far, newest last (for `--verbose` output and tests).
     pub log: Vec<Delivery>,
+    /// Where canaryd runs, which decides how messages say what a human can
+    /// do next (a `canaryd approve` command, or not).
+    surface: Surface,
 }
 
 impl Notifiers {
@@ -168,7 +173,15 @@ impl Notifiers {
             open_incidents: HashSet::new(),
             warnings: Vec::new(),
             log: Vec::new(),
+            surface: Surface::default(),
         })
+    }
+
+    /// Words every message for `surface` (the default: a canaryd with its
+    /// operator API, where `canaryd approve ...` is the way to act).
+    pub fn with_surface(mut self, surface: Surface) -> Self {
+        self.surface = surface;
+        self
     }
 
     /// The redactor knowing every secret of this config, for logs and audit payloads.
@@ -183,6 +196,7 @@ impl Notifiers {
         let mut msg = Message::new(
             key,
             notice,
+            self.surface,
             self.dashboard_url.as_ref().map(UrlText::expose),
             now_rfc3339(),
         );

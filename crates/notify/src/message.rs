@@ -2,6 +2,7 @@
 
 use canaryd_core::effect::{Notice, NoticeKind, Severity};
 use canaryd_core::vocab::RolloutKey;
+use canaryd_ports::words::{words, Surface};
 use serde::Serialize;
 
 /// A notice about one rollout, with the link the policy's dashboard template gives.
@@ -21,19 +22,23 @@ pub struct Message {
 }
 
 impl Message {
+    /// The message for `notice`, worded for `surface` (the next steps it
+    /// names depend on where canaryd runs).
     pub fn new(
         key: &RolloutKey,
         notice: &Notice,
+        surface: Surface,
         dashboard_template: Option<&str>,
         sent_at: String,
     ) -> Message {
+        let words = words(notice, surface);
         Message {
             workload: key.workload.0.clone(),
             revision: key.revision.0.clone(),
             kind: notice.kind,
             severity: notice.severity,
-            title: notice.title.clone(),
-            text: notice.text.clone(),
+            title: words.title,
+            text: words.text,
             evidence: notice.evidence.clone(),
             link: dashboard_template.map(|t| dashboard_link(t, key)),
             sent_at,

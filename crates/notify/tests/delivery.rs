@@ -8,6 +8,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::Router;
 use canaryd_core::effect::{Notice, NoticeKind, Severity};
+use canaryd_core::notice::NoticeFacts;
 use canaryd_core::policy::Metric;
 use canaryd_core::vocab::{RolloutKey, Route};
 use canaryd_core::Evidence;
@@ -67,16 +68,17 @@ fn evidence() -> Evidence {
 
 fn notice(kind: NoticeKind, severity: Severity) -> Notice {
     Notice {
-        kind,
-        severity,
-        title: "payments/payment-api v2.4.2 rolled back".into(),
-        text: "Rolled back at 10% after 2 breaching windows in a row (#2, #3), 15m after start"
-            .into(),
         evidence: if kind == NoticeKind::RolledBack {
             vec![evidence()]
         } else {
             vec![]
         },
+        ..Notice::worded(
+            kind,
+            severity,
+            "payments/payment-api v2.4.2 rolled back",
+            "Rolled back at 10% after 2 breaching windows in a row (#2, #3), 15m after start",
+        )
     }
 }
 
@@ -342,7 +344,10 @@ async fn outgoing_messages_are_redacted_by_the_notifier_itself() {
     )
     .unwrap();
     let mut leaky = notice(NoticeKind::Paused, Severity::Warning);
-    leaky.text = "probe to https://ops:pa55word@10.0.0.7/healthz failed; hook was zzSECRETzz, key sign-key-77".into();
+    leaky.facts = NoticeFacts::Worded {
+        title: "payments/payment-api v2.4.2 rolled back".into(),
+        text: "probe to https://ops:pa55word@10.0.0.7/healthz failed; hook was zzSECRETzz, key sign-key-77".into(),
+    };
     let d = n.send(&key(), &leaky).await;
     assert!(d.iter().all(|d| d.ok), "{d:?}");
     let bodies: Vec<String> = rec

@@ -31,9 +31,9 @@ pub(crate) fn resolve_rule(c: &RuleCheck, errs: &mut Errors) -> Option<Rule> {
     let metric = c.metric(errs);
     let comparison = c.comparison(metric.as_ref(), errs);
     let tested = matches!(c.r.test, F::Set(_));
-    let min_value = c.min_value(metric.as_ref(), errs).map(|v| {
-        v.or_else(|| default_floor(metric.as_ref(), comparison.as_ref(), tested))
-    });
+    let min_value = c
+        .min_value(metric.as_ref(), errs)
+        .map(|v| v.or_else(|| default_floor(metric.as_ref(), comparison.as_ref(), tested)));
     let critical = c.critical();
     let consecutive = c.consecutive(errs);
     let not_one_window = c.more_than_one_window(consecutive.as_ref(), critical, errs);

@@ -17,13 +17,19 @@
 //! [`ErrorKind`] that says whether trying again can help: a timeout or a 503
 //! is [`ErrorKind::Transient`], a refused credential or a missing object is
 //! [`ErrorKind::Permanent`] and needs a human.
+//!
+//! The core gives a notice as facts; [`words`] says them for the surface a
+//! human reads them on (a terminal, a pipeline, a Kubernetes Event), for
+//! every notifier and for the shell alike.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod error;
 mod traits;
+pub mod words;
 
 pub use async_trait::async_trait;
 pub use error::{ActionError, ErrorKind, SourceError};
 pub use traits::{MetricsSource, Notifier, TrafficRouter};
+pub use words::{Surface, Words};

@@ -112,7 +112,9 @@ pub fn run(args: GateArgs) -> Result<u8, Fail> {
     let notifiers = match notify {
         Some(cfg) => Notifiers::from_config(cfg).map_err(|e| Fail::invalid(e.to_string()))?,
         None => Notifiers::empty(Default::default()).map_err(|e| Fail::Operational(e.into()))?,
-    };
+    }
+    // Operator commands reach a gate only through its --api-listen.
+    .with_surface(canaryd_ports::Surface::Gate);
     for w in &notifiers.warnings {
         eprintln!("warning: {w}");
     }

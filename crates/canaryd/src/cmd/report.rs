@@ -188,6 +188,13 @@ pub fn run(args: ReportArgs) -> Result<u8, Fail> {
                             describe_decision(&decision)
                         );
                     }
+                    Ok(AuditRecord::Superseded(s)) => {
+                        let _ = writeln!(
+                            other_md,
+                            "- {at}: superseded by revision {}: {}",
+                            s.by_revision.0, s.reason
+                        );
+                    }
                     Err(_) if e.payload["record"] == "new_canary" => {
                         let _ = writeln!(
                             other_md,

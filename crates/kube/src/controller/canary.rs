@@ -267,8 +267,7 @@ async fn reconcile_inner<F: EdgeFactory>(
     if let Some(scrub) = scrubber {
         driver = driver.with_scrubber(scrub);
     }
-    let mut audit = here.open_store()?;
-    let executed = match execute(&plan, &mut driver, source.as_mut(), &mut audit, now).await {
+    let executed = match execute(&plan, &mut driver, source.as_mut(), now).await {
         Ok(e) => e,
         Err(DriverError::Action {
             key,

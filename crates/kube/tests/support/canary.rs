@@ -108,7 +108,7 @@ pub struct RecordingChannels(Script);
 #[canaryd_ports::async_trait]
 impl Notifier for RecordingChannels {
     async fn notify(&mut self, _key: &RolloutKey, notice: &Notice) -> Result<(), ActionError> {
-        let line = format!("{:?}: {}", notice.kind, notice.title);
+        let line = format!("{:?}: {}", notice.kind, canaryd_ports::words::title(notice));
         self.0 .0.lock().unwrap().channel_notices.push(line);
         Ok(())
     }

@@ -6,6 +6,7 @@
 use canaryd_kube::controller::NotifyTarget;
 use canaryd_notify::config::RetryConfig;
 use canaryd_notify::{Channel, Notifiers};
+use canaryd_ports::Surface;
 use canaryd_secrets::{SafeUrl, Secret};
 
 /// Builds the channels; `pagerduty_url` is the Events API v2 endpoint
@@ -14,7 +15,10 @@ pub fn build(
     targets: Vec<NotifyTarget>,
     pagerduty_url: Option<&SafeUrl>,
 ) -> Result<Notifiers, String> {
-    let mut n = Notifiers::empty(RetryConfig::default()).map_err(|e| e.to_string())?;
+    // In a cluster there is no `canaryd approve`: the messages say so.
+    let mut n = Notifiers::empty(RetryConfig::default())
+        .map_err(|e| e.to_string())?
+        .with_surface(Surface::Kubernetes);
     for (i, t) in targets.into_iter().enumerate() {
         let secret = |v: &canaryd_kube::controller::SecretValue| Secret::new(v.expose());
         let (name, channel) = match &t {
@@ -88,13 +92,12 @@ mod tests {
     }
 
     fn rolled_back() -> Notice {
-        Notice {
-            kind: NoticeKind::RolledBack,
-            severity: Severity::Critical,
-            title: "shop/web@7f9c rolled back".into(),
-            text: "error_rate on GET /pay: canary 2.1% vs threshold 0.8%".into(),
-            evidence: vec![],
-        }
+        Notice::worded(
+            NoticeKind::RolledBack,
+            Severity::Critical,
+            "shop/web@7f9c rolled back",
+            "error_rate on GET /pay: canary 2.1% vs threshold 0.8%",
+        )
     }
 
     #[tokio::test]

@@ -5,7 +5,7 @@
 //! what a human can do next, as intents. It does not word it: the right
 //! words depend on where the rollout runs (`canaryd approve ...` on a
 //! terminal is wrong advice in a Kubernetes Event), so the shell renders the
-//! sentences for its surface (`canaryd_driver::words`).
+//! sentences for its surface (`canaryd_ports::words`).
 
 use serde::{Deserialize, Serialize};
 use std::time::Duration;

@@ -1,9 +1,7 @@
 //! Telling people: Slack, PagerDuty Events v2 and signed webhooks, with
-//! secrets that cannot be printed and a redaction step over everything that
-//! leaves the process.
+//! secrets that cannot be printed (`canaryd-secrets`) and a redaction step
+//! over everything that leaves the process.
 //!
-//! - [`secret`]: the [`Secret`] type and where secrets are loaded from;
-//! - [`redact`]: scrubbing configured secrets and URL credentials from text/JSON;
 //! - [`config`]: the notification config file (targets, routing, retries);
 //! - [`message`], [`slack`], [`pagerduty`], [`webhook`]: one payload shape per channel;
 //! - [`deliver`]: [`Notifiers`], the driver's `Notifier`, with retries and fan-out.

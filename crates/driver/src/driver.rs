@@ -21,11 +21,14 @@ use canaryd_core::Policy;
 use canaryd_ports::{ActionError, MetricsSource, Notifier, SourceError, TrafficRouter};
 use canaryd_store::{AuditKind, Commit, NewAuditEntry, NewEffect, RolloutRow, Store, StoreError};
 use serde_json::json;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DriverError {
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("the runtime is shutting down; the store was not written and nothing was acted on")]
+    ShuttingDown,
     #[error("stored state of rollout {key} cannot be read ({source}); the database was written by an incompatible canaryd or edited")]
     CorruptState {
         key: String,
@@ -85,7 +88,8 @@ pub struct ClosedWindow {
 /// every mode (proxy, gate, controller, demo, replay) drives rollouts
 /// through it, so they all flush, step, commit and act in the same order.
 pub struct Driver {
-    store: Store,
+    /// Shared with the blocking threads the writes run on (see [`Driver::write`]).
+    store: Arc<Mutex<Store>>,
     router: Box<dyn TrafficRouter>,
     notifier: Box<dyn Notifier>,
     policy: Policy,
@@ -109,7 +113,7 @@ impl Driver {
             source,
         })?;
         Ok(Driver {
-            store,
+            store: Arc::new(Mutex::new(store)),
             router,
             notifier,
             policy,
@@ -141,8 +145,33 @@ impl Driver {
         v
     }
 
-    pub fn store(&self) -> &Store {
-        &self.store
+    /// The store, to read from. Hold it briefly: the driver's own writes
+    /// wait for it.
+    pub fn store(&self) -> MutexGuard<'_, Store> {
+        lock(&self.store)
+    }
+
+    /// Runs `f` on the store on a blocking thread: a commit waits for the
+    /// disk (`synchronous=FULL`), and an async worker thread held up by an
+    /// fsync holds up every task scheduled on it (the proxy's requests, the
+    /// controller's other reconciles). Reads of one row stay inline.
+    ///
+    /// The future does not borrow the driver (the driver's edges need not be
+    /// `Sync` for a task holding it to move between threads).
+    fn write<T, F>(&self, f: F) -> impl std::future::Future<Output = Result<T, DriverError>> + Send
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
+    {
+        let store = Arc::clone(&self.store);
+        async move {
+            match tokio::task::spawn_blocking(move || f(&mut lock(&store))).await {
+                Ok(result) => result.map_err(DriverError::from),
+                // The store panicked: carry the panic on, as if it had run here.
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Err(_) => Err(DriverError::ShuttingDown),
+            }
+        }
     }
 
     pub fn policy(&self) -> &Policy {
@@ -169,7 +198,7 @@ impl Driver {
 
     /// The rollout's current state, or a fresh one if the store has none.
     pub fn load(&self, key: &RolloutKey) -> Result<Rollout, DriverError> {
-        load_rollout(&self.store, key).map(|r| r.unwrap_or_else(|| Rollout::new(key.clone())))
+        load_rollout(&self.store(), key).map(|r| r.unwrap_or_else(|| Rollout::new(key.clone())))
     }
 
     /// Starts `key` on the stable revision's history. The caller reads the
@@ -260,7 +289,7 @@ impl Driver {
     ) -> Result<Applied, DriverError> {
         self.flush(key, now).await?;
         let before = self.load(key)?;
-        let applied = self.commit_step(key, &before, event, now, true)?;
+        let applied = self.commit_step(key, &before, event, now, true).await?;
         if self
             .after_commit
             .as_ref()
@@ -279,22 +308,22 @@ impl Driver {
     /// leaves it pending (only its audit entries are written), so a revision
     /// known only from a Kubernetes status does not show up in the history
     /// as a rollout of its own.
-    pub fn record(
+    pub async fn record(
         &mut self,
         key: &RolloutKey,
         event: Event,
         now: Timestamp,
     ) -> Result<Applied, DriverError> {
-        let stored = load_rollout(&self.store, key)?;
+        let stored = load_rollout(&self.store(), key)?;
         let before = stored.clone().unwrap_or_else(|| Rollout::new(key.clone()));
         let keep_row = stored.is_some();
-        self.commit_step(key, &before, event, now, keep_row)
+        self.commit_step(key, &before, event, now, keep_row).await
     }
 
     /// Steps the core and commits the new state, its audit entries and its
     /// effects in one transaction. With `store_row` false and a state still
     /// pending, only the audit entries are written (see [`Driver::record`]).
-    fn commit_step(
+    async fn commit_step(
         &mut self,
         key: &RolloutKey,
         before: &Rollout,
@@ -352,16 +381,25 @@ impl Driver {
         }
 
         if !store_row && matches!(state.phase, Phase::Pending) && outbox.is_empty() {
-            for entry in audit {
-                self.store.append_audit(entry)?;
-            }
+            self.write(move |store| {
+                for entry in audit {
+                    store.append_audit(entry)?;
+                }
+                Ok(())
+            })
+            .await?;
         } else {
             let row = rollout_row(&state, &self.policy_json, now, load_started(before, &state))?;
-            self.store.commit(Commit {
-                rollout: row,
-                audit,
-                effects: outbox,
-            })?;
+            self.write(move |store| {
+                store
+                    .commit(Commit {
+                        rollout: row,
+                        audit,
+                        effects: outbox,
+                    })
+                    .map(drop)
+            })
+            .await?;
         }
         self.store_failing = None;
         Ok(Applied {
@@ -377,9 +415,10 @@ impl Driver {
     /// Stops at the first failure: effects must happen in order (a promote
     /// must not overtake the weight change before it).
     pub async fn flush(&mut self, key: &RolloutKey, now: Timestamp) -> Result<usize, DriverError> {
+        let (workload, revision) = (key.workload.0.clone(), key.revision.0.clone());
         let pending = self
-            .store
-            .pending_effects(Some(&key.workload.0), Some(&key.revision.0))?;
+            .write(move |store| store.pending_effects(Some(&workload), Some(&revision)))
+            .await?;
         let mut done = 0;
         for row in pending {
             let effect: Effect = match serde_json::from_value(row.payload.clone()) {
@@ -387,7 +426,9 @@ impl Driver {
                 Err(e) => {
                     // An effect this build cannot read is recorded as failed, not retried forever.
                     let result = json!({"ok": false, "error": format!("unreadable effect: {e}")});
-                    self.store.complete_effect(row.id, result, None, now.0)?;
+                    let id = row.id;
+                    self.write(move |s| s.complete_effect(id, result, None, now.0))
+                        .await?;
                     continue;
                 }
             };
@@ -429,19 +470,21 @@ impl Driver {
             let result = self.scrubbed(result);
             match outcome {
                 Ok(()) => {
-                    self.store
-                        .complete_effect(row.id, result, Some(entry), now.0)?;
+                    let id = row.id;
+                    self.write(move |s| s.complete_effect(id, result, Some(entry), now.0))
+                        .await?;
                     done += 1;
                 }
                 // A notifier that is down must never hold up the rollout: the
                 // attempt is audited and the message dropped here (the notify
                 // crate owns retries with backoff).
                 Err(_) if kind == AuditKind::Notification => {
-                    self.store
-                        .complete_effect(row.id, result, Some(entry), now.0)?;
+                    let id = row.id;
+                    self.write(move |s| s.complete_effect(id, result, Some(entry), now.0))
+                        .await?;
                 }
                 Err(e) => {
-                    self.store.append_audit(entry)?;
+                    self.write(move |s| s.append_audit(entry).map(drop)).await?;
                     let message = match self.scrubbed(serde_json::Value::String(e.message().into()))
                     {
                         serde_json::Value::String(m) => m,
@@ -541,4 +584,13 @@ pub fn decode_state(row: &RolloutRow) -> Result<Rollout, DriverError> {
         key: format!("{} {}", row.workload, row.revision),
         source,
     })
+}
+
+/// Locks the store, carrying on past a panic in another holder: a panic
+/// mid-write rolls its SQLite transaction back, so what the lock guards is
+/// never left half-written.
+fn lock(store: &Mutex<Store>) -> MutexGuard<'_, Store> {
+    store
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }

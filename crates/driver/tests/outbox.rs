@@ -382,7 +382,9 @@ async fn a_superseded_rollout_is_recorded_and_its_outbox_left_alone() {
     let superseded = Event::Superseded {
         by: Revision("v10".into()),
     };
-    d.record(&key(), superseded, Timestamp(1_000)).unwrap();
+    d.record(&key(), superseded, Timestamp(1_000))
+        .await
+        .unwrap();
     assert!(
         router.calls.lock().unwrap().is_empty(),
         "nothing carried out"
@@ -435,8 +437,10 @@ async fn superseding_a_rollout_the_store_never_held_writes_only_the_record() {
     let superseded = Event::Superseded {
         by: Revision("v10".into()),
     };
-    d.record(&key(), superseded, Timestamp(1_000)).unwrap();
-    assert!(canaryd_driver::driver::load_rollout(d.store(), &key())
+    d.record(&key(), superseded, Timestamp(1_000))
+        .await
+        .unwrap();
+    assert!(canaryd_driver::driver::load_rollout(&d.store(), &key())
         .unwrap()
         .is_none());
     let entries = d

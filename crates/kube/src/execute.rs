@@ -79,13 +79,15 @@ pub async fn execute(
             Action::Supersede { previous, by } => {
                 // Recorded, not carried out: the old rollout's outbox is left
                 // alone, the new rollout's start owns the traffic now.
-                driver.record(
-                    previous,
-                    Event::Superseded {
-                        by: by.revision.clone(),
-                    },
-                    now,
-                )?;
+                driver
+                    .record(
+                        previous,
+                        Event::Superseded {
+                            by: by.revision.clone(),
+                        },
+                        now,
+                    )
+                    .await?;
                 out.superseded = Some(format!(
                     "revision {} replaced {} during its rollout; starting over for {}",
                     by.revision, previous.revision, by.revision

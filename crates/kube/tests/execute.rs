@@ -111,7 +111,7 @@ fn run(db: &std::path::Path, bad_from: Option<u32>) -> (CanaryStatus, Vec<String
         )
         .unwrap();
         let key = canaryd_kube::reconcile::rollout_key("shop", "web", "b2");
-        let stored = canaryd_driver::driver::load_rollout(driver.store(), &key).unwrap();
+        let stored = canaryd_driver::driver::load_rollout(&driver.store(), &key).unwrap();
         let p = plan(
             "shop",
             "web",

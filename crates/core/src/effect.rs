@@ -127,6 +127,24 @@ pub enum RollbackCause {
     Operator { by: String, reason: Option<String> },
 }
 
+/// Breaching windows as an operator reads them: `#3, #4`.
+pub fn window_numbers(windows: &[u32]) -> String {
+    windows
+        .iter()
+        .map(|w| format!("#{w}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A breach's evidence on one line, one finding after another.
+pub fn evidence_text(evidence: &[Evidence]) -> String {
+    evidence
+        .iter()
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// What the core decided at one step. Every window has one (most often `hold`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "decision", rename_all = "snake_case")]

@@ -18,8 +18,8 @@ use std::time::Duration;
 use canaryd_ports::{async_trait, MetricsSource, SourceError};
 
 /// `source` wrapped with a baseline cache in `store`.
-pub struct CachedBaseline<S> {
-    inner: S,
+pub struct CachedBaseline {
+    inner: Box<dyn MetricsSource>,
     store: Store,
     /// What was asked (source, queries, lookback): a changed query is a
     /// different cache entry.
@@ -28,11 +28,11 @@ pub struct CachedBaseline<S> {
     clock: fn() -> Timestamp,
 }
 
-impl<S> CachedBaseline<S> {
+impl CachedBaseline {
     /// `store` is a connection of its own (SQLite serialises it with the
     /// driver's); `clock` is the wall clock in production.
     pub fn new(
-        inner: S,
+        inner: Box<dyn MetricsSource>,
         store: Store,
         fingerprint: impl Into<String>,
         ttl: Duration,
@@ -45,14 +45,6 @@ impl<S> CachedBaseline<S> {
             ttl,
             clock,
         }
-    }
-
-    pub fn inner(&self) -> &S {
-        &self.inner
-    }
-
-    pub fn inner_mut(&mut self) -> &mut S {
-        &mut self.inner
     }
 
     fn read(&self, workload: &str, now: Timestamp) -> Option<Baseline> {
@@ -135,7 +127,7 @@ fn decode(rows: &[CachedRoute]) -> Option<Baseline> {
 }
 
 #[async_trait]
-impl<S: MetricsSource> MetricsSource for CachedBaseline<S> {
+impl MetricsSource for CachedBaseline {
     async fn baseline(&mut self, key: &RolloutKey) -> Result<BaselineStatus, SourceError> {
         let now = (self.clock)();
         if let Some(b) = self.read(&key.workload.0, now) {
@@ -172,16 +164,34 @@ impl<S: MetricsSource> MetricsSource for CachedBaseline<S> {
 mod tests {
     use super::*;
 
-    /// A source that counts how often its history is read.
+    /// A source that counts (in a shared counter) how often its history is read.
     struct Counting {
-        baselines: u32,
+        baselines: std::sync::Arc<std::sync::atomic::AtomicU32>,
         answer: BaselineStatus,
+    }
+
+    impl Counting {
+        fn new(answer: BaselineStatus) -> (Counting, std::sync::Arc<std::sync::atomic::AtomicU32>) {
+            let n = std::sync::Arc::default();
+            (
+                Counting {
+                    baselines: std::sync::Arc::clone(&n),
+                    answer,
+                },
+                n,
+            )
+        }
+    }
+
+    fn reads(n: &std::sync::atomic::AtomicU32) -> u32 {
+        n.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     #[async_trait]
     impl MetricsSource for Counting {
         async fn baseline(&mut self, _key: &RolloutKey) -> Result<BaselineStatus, SourceError> {
-            self.baselines += 1;
+            self.baselines
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             Ok(self.answer.clone())
         }
         async fn window(
@@ -224,12 +234,9 @@ mod tests {
     #[tokio::test]
     async fn history_is_read_once_per_ttl_and_comes_back_identical() {
         NOW.store(1_000_000, std::sync::atomic::Ordering::SeqCst);
-        let inner = Counting {
-            baselines: 0,
-            answer: available(),
-        };
+        let (inner, n) = Counting::new(available());
         let mut src = CachedBaseline::new(
-            inner,
+            Box::new(inner),
             Store::open_in_memory().unwrap(),
             "prom:q1",
             Duration::from_secs(600),
@@ -238,11 +245,7 @@ mod tests {
         let key = RolloutKey::new("shop/pay", "v2");
         let first = src.baseline(&key).await.unwrap();
         let second = src.baseline(&key).await.unwrap();
-        assert_eq!(
-            src.inner().baselines,
-            1,
-            "the second read came from the cache"
-        );
+        assert_eq!(reads(&n), 1, "the second read came from the cache");
         // NaN survives the cache (Observation's lossless encoding).
         match (&first, &second) {
             (BaselineStatus::Available(a), BaselineStatus::Available(b)) => {
@@ -259,17 +262,14 @@ mod tests {
         // Past the TTL the source is asked again.
         NOW.store(1_000_000 + 600_001, std::sync::atomic::Ordering::SeqCst);
         src.baseline(&key).await.unwrap();
-        assert_eq!(src.inner().baselines, 2);
+        assert_eq!(reads(&n), 2);
     }
 
     #[tokio::test]
     async fn a_missing_baseline_is_not_cached() {
-        let inner = Counting {
-            baselines: 0,
-            answer: BaselineStatus::Missing("stable matched no series".into()),
-        };
+        let (inner, n) = Counting::new(BaselineStatus::Missing("stable matched no series".into()));
         let mut src = CachedBaseline::new(
-            inner,
+            Box::new(inner),
             Store::open_in_memory().unwrap(),
             "prom:q1",
             Duration::from_secs(600),
@@ -278,6 +278,6 @@ mod tests {
         let key = RolloutKey::new("w", "v2");
         src.baseline(&key).await.unwrap();
         src.baseline(&key).await.unwrap();
-        assert_eq!(src.inner().baselines, 2);
+        assert_eq!(reads(&n), 2);
     }
 }

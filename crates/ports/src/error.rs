@@ -38,71 +38,51 @@ impl fmt::Display for ErrorKind {
     }
 }
 
+/// A failure at an edge, of the kind `E` says ([`Action`] or [`Source`]):
+/// one shape for both, two types, so a metrics failure can never be passed
+/// off as a failed action or the other way round.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct EdgeError<E> {
+    kind: ErrorKind,
+    message: String,
+    edge: std::marker::PhantomData<E>,
+}
+
+/// Marks an [`EdgeError`] as a failed action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {}
+
+/// Marks an [`EdgeError`] as a failed metrics read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {}
+
 /// A failure to carry out an effect (move traffic, send a notice). The
 /// effect stays in the outbox and is retried; the message is what an
 /// operator needs to fix the cause.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct ActionError {
-    kind: ErrorKind,
-    message: String,
-}
-
-impl ActionError {
-    /// A failure that may pass on its own (see [`ErrorKind::Transient`]).
-    pub fn transient(message: impl Into<String>) -> ActionError {
-        ActionError::new(ErrorKind::Transient, message)
-    }
-
-    /// A failure that needs a human (see [`ErrorKind::Permanent`]).
-    pub fn permanent(message: impl Into<String>) -> ActionError {
-        ActionError::new(ErrorKind::Permanent, message)
-    }
-
-    /// A failure of the given kind.
-    pub fn new(kind: ErrorKind, message: impl Into<String>) -> ActionError {
-        ActionError {
-            kind,
-            message: message.into(),
-        }
-    }
-
-    /// Whether trying again may help.
-    pub fn kind(&self) -> ErrorKind {
-        self.kind
-    }
-
-    /// What went wrong, worded for the operator.
-    pub fn message(&self) -> &str {
-        &self.message
-    }
-}
+pub type ActionError = EdgeError<Action>;
 
 /// A failure to read metrics. The shell turns it into an *unreliable*
 /// window (the rollout holds), never into a verdict about the canary.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct SourceError {
-    kind: ErrorKind,
-    message: String,
-}
+pub type SourceError = EdgeError<Source>;
 
-impl SourceError {
+impl<E> EdgeError<E> {
     /// A failure that may pass on its own (see [`ErrorKind::Transient`]).
-    pub fn transient(message: impl Into<String>) -> SourceError {
-        SourceError::new(ErrorKind::Transient, message)
+    pub fn transient(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Transient, message)
     }
 
     /// A failure that needs a human (see [`ErrorKind::Permanent`]).
-    pub fn permanent(message: impl Into<String>) -> SourceError {
-        SourceError::new(ErrorKind::Permanent, message)
+    pub fn permanent(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Permanent, message)
     }
 
     /// A failure of the given kind.
-    pub fn new(kind: ErrorKind, message: impl Into<String>) -> SourceError {
-        SourceError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        EdgeError {
             kind,
             message: message.into(),
+            edge: std::marker::PhantomData,
         }
     }
 
@@ -117,10 +97,7 @@ impl SourceError {
     }
 
     /// The same failure with `context` in front (`"{context}: {message}"`).
-    pub fn context(self, context: impl fmt::Display) -> SourceError {
-        SourceError {
-            kind: self.kind,
-            message: format!("{context}: {}", self.message),
-        }
+    pub fn context(self, context: impl fmt::Display) -> Self {
+        Self::new(self.kind, format!("{context}: {}", self.message))
     }
 }

@@ -25,11 +25,11 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-mod error;
+pub mod error;
 mod traits;
 pub mod words;
 
 pub use async_trait::async_trait;
-pub use error::{ActionError, ErrorKind, SourceError};
+pub use error::{ActionError, EdgeError, ErrorKind, SourceError};
 pub use traits::{MetricsSource, Notifier, TrafficRouter};
 pub use words::{Surface, Words};

@@ -268,16 +268,8 @@ fn rolled_back_words(at: canaryd_core::vocab::Weight, took: &str, cause: &Rollba
         RollbackCause::Breach { evidence, windows } => format!(
             "Rolled back at {at}% after {} breaching windows in a row ({}), {took} after start: {}",
             windows.len(),
-            windows
-                .iter()
-                .map(|w| format!("#{w}"))
-                .collect::<Vec<_>>()
-                .join(", "),
-            evidence
-                .iter()
-                .map(|e| e.to_string())
-                .collect::<Vec<_>>()
-                .join("; ")
+            canaryd_core::effect::window_numbers(windows),
+            canaryd_core::effect::evidence_text(evidence)
         ),
         RollbackCause::Operator { by, reason } => format!(
             "Aborted by {by} at {at}%, {took} after start{}",

@@ -23,7 +23,6 @@ use canaryd_core::rollout::baseline_gate;
 use canaryd_core::vocab::{RolloutKey, Timestamp};
 use canaryd_notify::config::TargetConfig;
 use canaryd_notify::NotifyConfig;
-use canaryd_ports::MetricsSource;
 use canaryd_sources::prometheus::diagnose::Finding;
 use clap::Args;
 use std::path::PathBuf;

@@ -119,16 +119,8 @@ fn judge_snapshot(s: &Snapshot) -> (VerdictKind, String, Vec<Evidence>) {
             Breach,
             format!(
                 "sustained breach in windows {} at {at_weight}%: {}",
-                windows
-                    .iter()
-                    .map(|w| format!("#{w}"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                evidence
-                    .iter()
-                    .map(|e| e.to_string())
-                    .collect::<Vec<_>>()
-                    .join("; ")
+                canaryd_core::effect::window_numbers(windows),
+                canaryd_core::effect::evidence_text(evidence)
             ),
             evidence.clone(),
         ),

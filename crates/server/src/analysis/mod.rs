@@ -276,7 +276,7 @@ impl<F: SourceFactory, N: Notifier + 'static> AnalysisService<F, N> {
             idle_windows: None,
             max_windows: None,
         };
-        let (_, stopped) = run_live(&mut driver, &mut source, key, rx, limits, |p| {
+        let (_, stopped) = run_live(&mut driver, source.as_mut(), key, rx, limits, |p| {
             watch
                 .snapshot
                 .write()

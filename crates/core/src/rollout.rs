@@ -418,15 +418,13 @@ fn on_window(
         let decision = Decision::Ignore {
             reason: why.to_string(),
         };
-        fx.push(Effect::Audit(AuditRecord::Window {
-            index,
-            step: step_at,
-            weight: weight_at,
+        fx.push(window_audit(
+            s,
+            (index, step_at, weight_at),
             window,
             judgement,
-            streaks: s.streak_counts(),
             decision,
-        }));
+        ));
         return;
     }
 
@@ -474,15 +472,13 @@ fn on_window(
     update_streaks(s, &judgement, index);
 
     let decision = decide(s, &judgement, &window, policy, now, fx);
-    fx.push(Effect::Audit(AuditRecord::Window {
-        index,
-        step: step_at,
-        weight: weight_at,
+    fx.push(window_audit(
+        s,
+        (index, step_at, weight_at),
         window,
         judgement,
-        streaks: s.streak_counts(),
-        decision: decision.clone(),
-    }));
+        decision.clone(),
+    ));
     if decision.is_transition() {
         fx.push(Effect::Audit(AuditRecord::Decision {
             decision,
@@ -541,6 +537,26 @@ fn remember_looks(s: &mut Rollout, window: &Window, policy: &Policy) {
             }
         }
     }
+}
+
+/// The audit record of window `index`, judged at `step` and `weight` (the
+/// state's before the decision), with the streaks as they stand after it.
+fn window_audit(
+    s: &Rollout,
+    (index, step, weight): (u32, usize, Weight),
+    window: Window,
+    judgement: Judgement,
+    decision: Decision,
+) -> Effect {
+    Effect::Audit(AuditRecord::Window {
+        index,
+        step,
+        weight,
+        window,
+        judgement,
+        streaks: s.streak_counts(),
+        decision,
+    })
 }
 
 fn update_streaks(s: &mut Rollout, judgement: &Judgement, index: u32) {

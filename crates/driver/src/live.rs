@@ -122,6 +122,18 @@ pub fn wall_clock() -> Timestamp {
     Timestamp(i64::try_from(ms).unwrap_or(i64::MAX))
 }
 
+/// `t` as RFC 3339 (how Kubernetes and Argo write times); `None` past the
+/// years the calendar can write.
+pub fn rfc3339(t: Timestamp) -> Option<String> {
+    let nanos = i128::from(t.0) * 1_000_000;
+    time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
+        .ok()
+        .and_then(|d| {
+            d.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+}
+
 /// Notes a store outage and, when it is news, alerts at once (the alert
 /// cannot go through the outbox: nothing can be committed).
 async fn outage(driver: &mut Driver, key: &RolloutKey, state: &Rollout, why: String) {

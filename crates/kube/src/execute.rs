@@ -161,12 +161,5 @@ fn collect_notices(effects: &[Effect], into: &mut Vec<Notice>) {
 
 /// A timestamp as Kubernetes writes times.
 pub fn rfc3339(t: Timestamp) -> String {
-    let nanos = i128::from(t.0) * 1_000_000;
-    time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
-        .ok()
-        .and_then(|d| {
-            d.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
+    canaryd_driver::live::rfc3339(t).unwrap_or_default()
 }

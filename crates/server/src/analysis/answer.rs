@@ -47,14 +47,7 @@ pub struct Answer {
 }
 
 pub fn rfc3339(t: Timestamp) -> String {
-    let nanos = i128::from(t.0) * 1_000_000;
-    time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
-        .ok()
-        .and_then(|d| {
-            d.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| format!("{} ms since the epoch", t.0))
+    canaryd_driver::live::rfc3339(t).unwrap_or_else(|| format!("{} ms since the epoch", t.0))
 }
 
 /// The answer the snapshot gives now.

@@ -437,18 +437,7 @@ fn on_window(
             s.phase = Phase::Ramping;
             s.extensions = 0;
             let decision = Decision::Resume { by: None };
-            fx.push(Effect::Notify(Notice {
-                kind: NoticeKind::Resumed,
-                severity: Severity::Info,
-                facts: NoticeFacts::Resumed {
-                    key: s.key.clone(),
-                    weight: s.weight,
-                    by: None,
-                    reason: None,
-                },
-                next: vec![],
-                evidence: vec![],
-            }));
+            fx.push(resumed(s, None, None));
             fx.push(Effect::Audit(AuditRecord::Decision {
                 decision,
                 step: s.step,
@@ -556,6 +545,22 @@ fn window_audit(
         judgement,
         streaks: s.streak_counts(),
         decision,
+    })
+}
+
+/// The notice that `s` ramps again, `by` an operator or on its own.
+fn resumed(s: &Rollout, by: Option<String>, reason: Option<String>) -> Effect {
+    Effect::Notify(Notice {
+        kind: NoticeKind::Resumed,
+        severity: Severity::Info,
+        facts: NoticeFacts::Resumed {
+            key: s.key.clone(),
+            weight: s.weight,
+            by,
+            reason,
+        },
+        next: vec![],
+        evidence: vec![],
     })
 }
 
@@ -919,18 +924,7 @@ fn on_operator(
             s.extensions = 0;
             // A resumed rollout gets a fresh budget: the operator has looked at it.
             s.ramp_started_at = Some(now);
-            fx.push(Effect::Notify(Notice {
-                kind: NoticeKind::Resumed,
-                severity: Severity::Info,
-                facts: NoticeFacts::Resumed {
-                    key: s.key.clone(),
-                    weight: s.weight,
-                    by: Some(cmd.by.clone()),
-                    reason: cmd.reason.clone(),
-                },
-                next: vec![],
-                evidence: vec![],
-            }));
+            fx.push(resumed(s, Some(cmd.by.clone()), cmd.reason.clone()));
             Decision::Resume {
                 by: Some(cmd.by.clone()),
             }

@@ -11,10 +11,12 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use canaryd_core::Policy;
 use canaryd_driver::driver::load_rollout;
+use canaryd_driver::driver::Scrubber;
 use canaryd_driver::{Driver, DriverError};
 use canaryd_policy::parse_policy;
-use canaryd_ports::MetricsSource;
+use canaryd_ports::{MetricsSource, Notifier};
 use canaryd_store::Store;
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::api::Api;
@@ -75,6 +77,13 @@ pub async fn reconcile_canary<F: EdgeFactory>(
     result
 }
 
+/// What a check of a reconcile found: go on with `T`, or stop here with
+/// this outcome (its conditions already written).
+enum Checked<T> {
+    Go(T),
+    Stop(Outcome),
+}
+
 /// Fixed facts of this reconcile.
 struct Here<'a, F> {
     ctx: &'a Context<F>,
@@ -116,29 +125,10 @@ async fn reconcile_inner<F: EdgeFactory>(
         }
     };
 
-    let (origin, text) = match policy_text(&ctx.client, ns, &canary.spec).await {
-        Ok(t) => t,
-        Err(e @ (KubeError::NotFound { .. } | KubeError::Invalid { .. })) => {
-            let cond = Cond::bad("PolicyValid", "PolicyNotFound", e.to_string());
-            return here.stop(vec![cond], Some(RECHECK)).await;
-        }
-        Err(e) => return Err(e.into()),
+    let (origin, text, policy) = match here.read_policy().await? {
+        Checked::Go(p) => p,
+        Checked::Stop(outcome) => return Ok(outcome),
     };
-    let policy = match parse_policy(&origin, &text) {
-        Ok(p) => p,
-        Err(e) => {
-            // The spec (or the ConfigMap) must change before this can pass;
-            // an inline policy is part of the spec, so its fix is a watch event.
-            let recheck = canary.spec.policy.config_map.as_ref().map(|_| RECHECK);
-            let cond = Cond::bad("PolicyValid", "InvalidPolicy", e.to_string());
-            return here.stop(vec![cond], recheck).await;
-        }
-    };
-    if let Err(problem) = refuse_policy_credentials(&origin, &text) {
-        let recheck = canary.spec.policy.config_map.as_ref().map(|_| RECHECK);
-        let cond = Cond::bad("PolicyValid", "CredentialsInPolicy", problem);
-        return here.stop(vec![cond], recheck).await;
-    }
     let mut conds = vec![Cond::ok("PolicyValid", "Valid", format!("{origin} parsed"))];
 
     let observed = observe(&ctx.client, ns, &kind).await?;
@@ -224,40 +214,15 @@ async fn reconcile_inner<F: EdgeFactory>(
             Action::Idle | Action::ReportTargetMissing { .. } | Action::ReportStateMissing { .. }
         )
     });
-    let mut channels = None;
-    let mut scrub_notify = None;
-    if acts && !canary.spec.notify.is_empty() {
-        match read_notify_targets(&ctx.client, ns, &here.name, &canary.spec.notify).await {
-            Ok(targets) => {
-                let mut mask = Credentials::default();
-                for v in targets.iter().flat_map(|t| t.values()) {
-                    mask.also_mask(v.clone());
-                }
-                scrub_notify = ctx.sources.scrubber(&mask);
-                match ctx.sources.channels(targets) {
-                    Ok(c) => {
-                        channels = c;
-                        conds.push(Cond::ok(
-                            "NotifyReady",
-                            "Ready",
-                            "every spec.notify channel is configured",
-                        ));
-                    }
-                    Err(problem) => conds.push(Cond::bad("NotifyReady", "InvalidNotify", problem)),
-                }
-            }
-            // A missing Slack Secret must not hold up a rollback: Events
-            // still tell the story, and the condition says what is wrong.
-            Err(e @ (KubeError::NotFound { .. } | KubeError::Invalid { .. })) => {
-                conds.push(Cond::bad("NotifyReady", "SecretNotFound", e.to_string()));
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
+    let (channels, scrub_notify) = if acts && !canary.spec.notify.is_empty() {
+        here.notify_channels(&mut conds).await?
+    } else {
+        (None, None)
+    };
     let notifier = Channels::new(EventNotifier::new(ctx.announcer.clone(), on), channels);
     let mut driver = Driver::new(store, selected.router, Box::new(notifier), policy)
         .map_err(|source| here.driver_error(source))?;
-    let scrubber: Option<canaryd_driver::driver::Scrubber> = match (scrubber, scrub_notify) {
+    let scrubber: Option<Scrubber> = match (scrubber, scrub_notify) {
         (Some(a), Some(b)) => Some(Box::new(move |v: &mut serde_json::Value| {
             a(v);
             b(v)
@@ -385,6 +350,83 @@ fn promotion_steps(db: &Path, clock: super::Clock) -> crate::router::StepLog {
             tracing::warn!(%key, step, error = %e, "could not audit a promotion step");
         }
     })
+}
+
+impl<F: EdgeFactory> Here<'_, F> {
+    /// The Canary's policy: where it came from, its text, and the policy
+    /// compiled; a policy that cannot be read, compiled or that names
+    /// credentials stops the reconcile with `PolicyValid=False`.
+    async fn read_policy(&self) -> Result<Checked<(String, String, Policy)>, ControllerError> {
+        let spec = &self.canary.spec;
+        // The spec (or the ConfigMap) must change before a bad policy can
+        // pass; an inline policy is part of the spec, so its fix is a watch event.
+        let recheck = spec.policy.config_map.as_ref().map(|_| RECHECK);
+        let (origin, text) = match policy_text(&self.ctx.client, &self.namespace, spec).await {
+            Ok(t) => t,
+            Err(e @ (KubeError::NotFound { .. } | KubeError::Invalid { .. })) => {
+                let cond = Cond::bad("PolicyValid", "PolicyNotFound", e.to_string());
+                return self
+                    .stop(vec![cond], Some(RECHECK))
+                    .await
+                    .map(Checked::Stop);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let policy = match parse_policy(&origin, &text) {
+            Ok(p) => p,
+            Err(e) => {
+                let cond = Cond::bad("PolicyValid", "InvalidPolicy", e.to_string());
+                return self.stop(vec![cond], recheck).await.map(Checked::Stop);
+            }
+        };
+        if let Err(problem) = refuse_policy_credentials(&origin, &text) {
+            let cond = Cond::bad("PolicyValid", "CredentialsInPolicy", problem);
+            return self.stop(vec![cond], recheck).await.map(Checked::Stop);
+        }
+        Ok(Checked::Go((origin, text, policy)))
+    }
+
+    /// The `spec.notify` channels and the scrubber for their credentials,
+    /// with the `NotifyReady` condition. A missing Slack Secret must not
+    /// hold up a rollback: Events still tell the story, and the condition
+    /// says what is wrong.
+    async fn notify_channels(
+        &self,
+        conds: &mut Vec<Cond>,
+    ) -> Result<(Option<Box<dyn Notifier>>, Option<Scrubber>), ControllerError> {
+        let spec = &self.canary.spec;
+        let targets =
+            match read_notify_targets(&self.ctx.client, &self.namespace, &self.name, &spec.notify)
+                .await
+            {
+                Ok(targets) => targets,
+                Err(e @ (KubeError::NotFound { .. } | KubeError::Invalid { .. })) => {
+                    conds.push(Cond::bad("NotifyReady", "SecretNotFound", e.to_string()));
+                    return Ok((None, None));
+                }
+                Err(e) => return Err(e.into()),
+            };
+        let mut mask = Credentials::default();
+        for v in targets.iter().flat_map(|t| t.values()) {
+            mask.also_mask(v.clone());
+        }
+        let scrub = self.ctx.sources.scrubber(&mask);
+        let channels = match self.ctx.sources.channels(targets) {
+            Ok(c) => {
+                conds.push(Cond::ok(
+                    "NotifyReady",
+                    "Ready",
+                    "every spec.notify channel is configured",
+                ));
+                c
+            }
+            Err(problem) => {
+                conds.push(Cond::bad("NotifyReady", "InvalidNotify", problem));
+                None
+            }
+        };
+        Ok((channels, scrub))
+    }
 }
 
 impl<F> Here<'_, F> {

@@ -6,6 +6,8 @@
 //! 2 paused, awaiting approval or still in progress, 3 invalid input,
 //! 4 an operational failure (database unreadable, disk full).
 
+#![forbid(unsafe_code)]
+
 mod cmd;
 mod demo;
 mod fail;

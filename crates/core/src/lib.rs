@@ -8,6 +8,8 @@
 //! what makes every decision replayable from the audit log ([`replay`]) and
 //! testable in virtual time.
 
+#![forbid(unsafe_code)]
+
 pub mod effect;
 pub mod judge;
 pub mod notice;

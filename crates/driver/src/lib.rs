@@ -5,6 +5,8 @@
 //! routers, notifiers); [`scenario`] and [`replay`] run scenario files
 //! through it all in virtual time, with the [`recording`] edges.
 
+#![forbid(unsafe_code)]
+
 pub mod cache;
 pub mod driver;
 pub mod live;

@@ -12,6 +12,8 @@
 //! weights, Argo Rollouts, a pair of Deployments. [`lease`] elects the one
 //! replica that acts.
 
+#![forbid(unsafe_code)]
+
 pub mod argo;
 pub mod controller;
 pub mod crd;

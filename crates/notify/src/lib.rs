@@ -8,6 +8,8 @@
 //! - [`message`], [`slack`], [`pagerduty`], [`webhook`]: one payload shape per channel;
 //! - [`deliver`]: [`Notifiers`], the driver's `Notifier`, with retries and fan-out.
 
+#![forbid(unsafe_code)]
+
 pub mod config;
 pub mod deliver;
 pub mod message;

@@ -13,6 +13,8 @@
 //! wording out of the core keeps the decision engine small, free of a YAML
 //! dependency, and lets either side change without rebuilding the other.
 
+#![forbid(unsafe_code)]
+
 pub mod error;
 pub mod file;
 pub mod presets;

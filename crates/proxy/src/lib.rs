@@ -33,6 +33,9 @@
 //! and never against a cohort: they say nothing about either revision.
 //! Latency runs from request received to the end of the response body.
 
+// One libc call needs unsafe; it is allowed where it is, with its SAFETY note.
+#![deny(unsafe_code)]
+
 mod admin;
 mod body;
 mod config;

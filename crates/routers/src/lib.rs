@@ -51,6 +51,8 @@
 //! Every action must be idempotent: after a crash the driver may repeat it.
 //! Setting an absolute weight is; configure commands and requests that way.
 
+#![forbid(unsafe_code)]
+
 mod action;
 mod build;
 pub mod config;

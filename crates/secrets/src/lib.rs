@@ -7,6 +7,8 @@
 //!   its own credentials wherever it is shown;
 //! - [`sign`]: the HMAC signature a receiver checks a body with.
 
+#![forbid(unsafe_code)]
+
 pub mod redact;
 pub mod secret;
 pub mod sign;

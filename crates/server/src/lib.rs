@@ -21,6 +21,8 @@
 //! canary they steer ([`analysis`], [`integrations_router`]): the Argo `web`
 //! metric endpoint and Flagger's webhooks, answered from cached windows.
 
+#![forbid(unsafe_code)]
+
 pub mod analysis;
 mod api;
 mod argo;

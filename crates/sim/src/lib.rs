@@ -9,6 +9,8 @@
 //! - [`detect`]: the detection benchmark, rollouts in virtual time through
 //!   the real core (`canaryd bench detect`, `canaryd backtest`).
 
+#![forbid(unsafe_code)]
+
 pub mod app;
 pub mod detect;
 pub mod dist;

@@ -19,6 +19,8 @@
 //! - [`error`]: why a query failed, and which failures are retried;
 //! - [`probe`]: direct HTTP probes of the canary, part of collector health.
 
+#![forbid(unsafe_code)]
+
 pub mod config;
 pub mod datadog;
 pub mod error;

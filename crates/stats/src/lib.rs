@@ -46,6 +46,8 @@
 //! Invalid input (empty samples, NaN, zero totals, errors > total) is a
 //! [`StatsError`], never a panic or a NaN p-value.
 
+#![forbid(unsafe_code)]
+
 mod binned;
 mod binomial;
 mod counts;

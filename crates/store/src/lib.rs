@@ -62,6 +62,8 @@
 //! a later head must extend it. Payload hashes also depend on serde_json's number
 //! formatting; keep floats out of payloads where exactness matters.
 
+#![forbid(unsafe_code)]
+
 mod audit;
 mod baseline;
 mod commit;

@@ -7,6 +7,7 @@
 //! 4 an operational failure (database unreadable, disk full).
 
 #![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod cmd;
 mod demo;

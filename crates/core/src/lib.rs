@@ -9,6 +9,7 @@
 //! testable in virtual time.
 
 #![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod effect;
 pub mod judge;

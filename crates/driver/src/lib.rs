@@ -6,6 +6,7 @@
 //! through it all in virtual time, with the [`recording`] edges.
 
 #![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod cache;
 pub mod driver;

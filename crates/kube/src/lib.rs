@@ -13,6 +13,7 @@
 //! replica that acts.
 
 #![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod argo;
 pub mod controller;

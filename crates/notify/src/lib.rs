@@ -9,6 +9,7 @@
 //! - [`deliver`]: [`Notifiers`], the driver's `Notifier`, with retries and fan-out.
 
 #![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod config;
 pub mod deliver;

@@ -14,6 +14,7 @@
 //! dependency, and lets either side change without rebuilding the other.
 
 #![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod error;
 pub mod file;

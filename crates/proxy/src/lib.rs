@@ -35,6 +35,7 @@
 
 // One libc call needs unsafe; it is allowed where it is, with its SAFETY note.
 #![deny(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod admin;
 mod body;

@@ -52,6 +52,7 @@
 //! Setting an absolute weight is; configure commands and requests that way.
 
 #![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod action;
 mod build;

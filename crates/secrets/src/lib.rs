@@ -8,6 +8,7 @@
 //! - [`sign`]: the HMAC signature a receiver checks a body with.
 
 #![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod redact;
 pub mod secret;

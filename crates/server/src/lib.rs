@@ -22,6 +22,7 @@
 //! metric endpoint and Flagger's webhooks, answered from cached windows.
 
 #![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod analysis;
 mod api;

@@ -47,6 +47,7 @@
 //! [`StatsError`], never a panic or a NaN p-value.
 
 #![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod binned;
 mod binomial;

@@ -63,6 +63,7 @@
 //! formatting; keep floats out of payloads where exactness matters.
 
 #![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod audit;
 mod baseline;

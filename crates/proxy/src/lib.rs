@@ -36,6 +36,7 @@
 // One libc call needs unsafe; it is allowed where it is, with its SAFETY note.
 #![deny(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+#![warn(missing_docs)]
 
 mod admin;
 mod body;

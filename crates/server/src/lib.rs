@@ -23,8 +23,9 @@
 
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+#![warn(missing_docs)]
 
-pub mod analysis;
+mod analysis;
 mod api;
 mod argo;
 mod flagger;

@@ -47,10 +47,12 @@ impl<S> CachedBaseline<S> {
         }
     }
 
+    /// The wrapped source, for what the cache does not cover.
     pub fn inner(&self) -> &S {
         &self.inner
     }
 
+    /// The wrapped source, mutably.
     pub fn inner_mut(&mut self) -> &mut S {
         &mut self.inner
     }

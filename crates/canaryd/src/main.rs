@@ -6,6 +6,9 @@
 //! 2 paused, awaiting approval or still in progress, 3 invalid input,
 //! 4 an operational failure (database unreadable, disk full).
 
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 mod cmd;
 mod demo;
 mod fail;

@@ -8,6 +8,9 @@
 //! what makes every decision replayable from the audit log ([`replay`]) and
 //! testable in virtual time.
 
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod effect;
 pub mod judge;
 pub mod notice;

@@ -23,28 +23,42 @@ use canaryd_store::{AuditKind, Commit, NewAuditEntry, NewEffect, RolloutRow, Sto
 use serde_json::json;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+/// Why the driver could not apply an event or carry out an effect.
 #[derive(Debug, thiserror::Error)]
 pub enum DriverError {
+    /// The store failed; see [`is_store_outage`] for whether it may pass.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The runtime shut down while a store write waited for its thread.
     #[error("the runtime is shutting down; the store was not written and nothing was acted on")]
     ShuttingDown,
+    /// A stored rollout that does not decode.
     #[error("stored state of rollout {key} cannot be read ({source}); the database was written by an incompatible canaryd or edited")]
     CorruptState {
+        /// The rollout (workload and revision).
         key: String,
+        /// What the decoder said.
         source: serde_json::Error,
     },
+    /// A value that could not be turned into JSON for the store.
     #[error("cannot encode {what} for the store: {source}")]
     Encode {
+        /// What was being encoded.
         what: &'static str,
+        /// What the encoder said.
         source: serde_json::Error,
     },
+    /// An edge (router, notifier) failed to carry out an effect; it stays
+    /// in the outbox.
     #[error(
         "rollout {key}: {effect} failed: {message}; it stays in the outbox and will be retried"
     )]
     Action {
+        /// The rollout (workload and revision).
         key: String,
+        /// The kind of effect that failed.
         effect: String,
+        /// What the edge said, redacted.
         message: String,
         /// Whether the edge said a retry may help.
         kind: canaryd_ports::ErrorKind,
@@ -54,11 +68,15 @@ pub enum DriverError {
 /// What one applied event produced, for the caller to show.
 #[derive(Debug, Clone)]
 pub struct Applied {
+    /// The rollout's state after the event, as committed.
     pub state: Rollout,
+    /// What the core decided, if the event led to a decision.
     pub decision: Option<Decision>,
+    /// The judgement of the window, for a window event.
     pub judgement: Option<Judgement>,
     /// Set when the core refused the event (e.g. approving a ramping rollout).
     pub refused: Option<String>,
+    /// The effects the step committed to the outbox.
     pub effects: Vec<Effect>,
 }
 
@@ -174,6 +192,7 @@ impl Driver {
         }
     }
 
+    /// The policy the driver judges with.
     pub fn policy(&self) -> &Policy {
         &self.policy
     }

@@ -5,6 +5,10 @@
 //! routers, notifiers); [`scenario`] and [`replay`] run scenario files
 //! through it all in virtual time, with the [`recording`] edges.
 
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+#![warn(missing_docs)]
+
 pub mod cache;
 pub mod driver;
 pub mod live;

@@ -21,7 +21,9 @@ use crate::driver::{is_store_outage, Applied, ClosedWindow, Driver, DriverError}
 /// An operator command sent to a running rollout, with where to send the answer.
 #[derive(Debug)]
 pub struct Request {
+    /// The command to apply.
     pub command: OperatorCommand,
+    /// Where to send the [`Reply`]; `None` when nobody waits for one.
     pub reply: Option<oneshot::Sender<Reply>>,
 }
 
@@ -37,9 +39,13 @@ impl From<OperatorCommand> for Request {
 /// What became of a command: applied, or refused with the reason.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Reply {
+    /// The command was applied (false: refused).
     pub accepted: bool,
+    /// What happened, or why it was refused, for the operator.
     pub message: String,
+    /// The rollout's phase after the command.
     pub phase: String,
+    /// The canary weight after the command, in percent.
     pub weight: u8,
 }
 
@@ -61,29 +67,47 @@ pub struct LiveLimits {
 pub enum Progress {
     /// The rollout started (or was found already started in the store).
     Started {
+        /// What starting produced; `None` when the rollout was already in the store.
         applied: Option<Applied>,
+        /// The rollout as it stands.
         state: Rollout,
     },
     /// A window closed and was applied.
     Window {
+        /// The window's number, from 1.
         index: u32,
+        /// What the source measured.
         window: Window,
+        /// What applying it produced.
         applied: Applied,
     },
     /// A window could not be read from the source: applied as unreliable.
-    SourceFailed { index: u32, error: String },
+    SourceFailed {
+        /// The window's number, from 1.
+        index: u32,
+        /// What the source said.
+        error: String,
+    },
     /// The store could not commit (a full disk, an I/O error): nothing was
     /// decided or acted on, the router holds `weight`, the last committed split.
     StoreFailed {
+        /// The window's number, from 1.
         index: u32,
+        /// What the store said.
         error: String,
+        /// The weight the router holds, in percent.
         weight: Weight,
     },
     /// The baseline was looked up again while awaiting approval.
-    BaselineChecked { applied: Applied },
+    BaselineChecked {
+        /// What the fresh baseline produced.
+        applied: Applied,
+    },
     /// An operator command was applied.
     Operator {
+        /// The command.
         command: OperatorCommand,
+        /// What applying it produced.
         applied: Applied,
     },
 }

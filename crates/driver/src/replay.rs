@@ -18,21 +18,32 @@ use crate::scenario::{Outcome, Scenario, ScenarioStep};
 /// One line of the replay table.
 #[derive(Debug, Clone, Serialize)]
 pub struct WindowLine {
+    /// The window's number.
     pub window: u32,
+    /// The ladder step in force, from 1.
     pub step: usize,
+    /// The canary weight in force during the window, in percent.
     pub weight: u8,
+    /// The window's verdict.
     pub verdict: String,
+    /// Why, in words.
     pub reason: String,
+    /// What the core decided after it (empty: nothing changed).
     pub decision: String,
 }
 
 /// An operator command applied during the replay.
 #[derive(Debug, Clone, Serialize)]
 pub struct OperatorLine {
+    /// The window the command came after.
     pub after_window: u32,
+    /// The command (`approve`, `abort`, ...).
     pub command: String,
+    /// Who gave it.
     pub by: String,
+    /// What the core decided (empty: nothing changed).
     pub decision: String,
+    /// Why the command was refused, if it was.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refused: Option<String>,
 }
@@ -40,16 +51,24 @@ pub struct OperatorLine {
 /// The result of a replay: what `canaryd replay --output json` prints.
 #[derive(Debug, Clone, Serialize)]
 pub struct ReplayReport {
+    /// The scenario's workload.
     pub workload: String,
+    /// The scenario's revision.
     pub revision: String,
+    /// The name of the policy replayed.
     pub policy: String,
+    /// How the rollout ended.
     pub outcome: Outcome,
     /// The window that decided the outcome (absent when no window did, e.g.
     /// a rollout awaiting approval since its start).
     pub after_window: Option<u32>,
+    /// The canary weight at the end, in percent.
     pub final_weight: u8,
+    /// The final phase in words, with its reason.
     pub phase_detail: String,
+    /// One line per window, in order.
     pub windows: Vec<WindowLine>,
+    /// The operator commands applied, in order.
     pub operator: Vec<OperatorLine>,
     /// What the notifiers were told, in order (titles).
     pub notices: Vec<String>,
@@ -91,6 +110,7 @@ impl ReplayReport {
         Ok(())
     }
 
+    /// The outcome in one line (`rolled_back after window 4 at 0%: ...`).
     pub fn describe(&self) -> String {
         let when = self
             .after_window
@@ -105,6 +125,7 @@ impl ReplayReport {
     }
 }
 
+/// How a rollout in this state has ended (or that it has not).
 pub fn outcome_of(state: &Rollout) -> Outcome {
     match state.phase {
         Phase::Promoted { .. } => Outcome::Promoted,

@@ -16,19 +16,28 @@ use std::path::{Path, PathBuf};
 /// A scenario, parsed and with its policy resolved.
 #[derive(Debug, Clone)]
 pub struct Scenario {
+    /// The file it was read from, for messages.
     pub source: PathBuf,
+    /// The policy it names, resolved.
     pub policy: Policy,
+    /// The rollout replayed.
     pub key: RolloutKey,
     /// Virtual start time (ms since the epoch), if the file fixes one.
     pub start_ms: Option<i64>,
+    /// What the baseline check says at the start.
     pub baseline: BaselineStatus,
+    /// Windows and operator commands, in order.
     pub steps: Vec<ScenarioStep>,
+    /// What the scenario expects, if it says; `canaryd policy test` checks it.
     pub expect: Option<Expectation>,
 }
 
+/// One step of a scenario.
 #[derive(Debug, Clone)]
 pub enum ScenarioStep {
+    /// A window of measurements closes.
     Window(Box<Window>),
+    /// An operator gives a command.
     Operator(OperatorCommand),
 }
 
@@ -36,9 +45,12 @@ pub enum ScenarioStep {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Expectation {
+    /// How the rollout must end.
     pub outcome: Outcome,
+    /// The window that must decide it, if checked.
     #[serde(default)]
     pub after_window: Option<u32>,
+    /// The weight it must end at, in percent, if checked.
     #[serde(default)]
     pub final_weight: Option<u8>,
 }
@@ -47,14 +59,20 @@ pub struct Expectation {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
+    /// The canary became stable (exit code 0).
     Promoted,
+    /// The canary was rolled back (exit code 1).
     RolledBack,
+    /// Paused, waiting for an operator (exit code 2).
     Paused,
+    /// Waiting for an operator's approval (exit code 2).
     AwaitingApproval,
+    /// Still ramping when the windows ran out (exit code 2).
     InProgress,
 }
 
 impl Outcome {
+    /// The outcome as the CLI and JSON output spell it.
     pub fn name(self) -> &'static str {
         match self {
             Outcome::Promoted => "promoted",
@@ -75,22 +93,38 @@ impl Outcome {
     }
 }
 
+/// Why a scenario file was refused; every variant names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
+    /// The file could not be read.
     #[error("cannot read {path}: {source}")]
     Read {
+        /// The file.
         path: PathBuf,
+        /// What the operating system said.
         source: std::io::Error,
     },
+    /// Not YAML of the right shape.
     #[error("{path}:{line}:{column}: {message}")]
     Syntax {
+        /// The file.
         path: PathBuf,
+        /// Line of the problem, from 1 (0 when the parser gave none).
         line: u64,
+        /// Column of the problem (0 when the parser gave none).
         column: u64,
+        /// What the parser objected to.
         message: String,
     },
+    /// Well-formed, but its content makes no sense.
     #[error("{path}: {message}")]
-    Invalid { path: PathBuf, message: String },
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The policy it names or embeds is invalid.
     #[error("{0}")]
     Policy(PolicyErrors),
 }
@@ -211,6 +245,7 @@ impl Scenario {
         Scenario::parse(path, &text)
     }
 
+    /// Parses a scenario's text; `path` names it in errors.
     pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
         let invalid = |message: String| ScenarioError::Invalid {
             path: path.to_path_buf(),

@@ -17,6 +17,11 @@
 //! a few thousand idle sockets exhaust the process's file descriptors and
 //! take every listener down with them, `/healthz` included.
 
+// One libc call needs unsafe; it is allowed where it is, with its SAFETY note.
+#![deny(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+#![warn(missing_docs)]
+
 #[cfg(feature = "client")]
 mod client;
 mod limits;

@@ -42,6 +42,7 @@ impl Default for ConnectionLimits {
 }
 
 /// The process's soft limit on open file descriptors, if it can be read.
+#[allow(unsafe_code)] // getrlimit has no safe wrapper in libc; see SAFETY below.
 pub fn fd_limit() -> Option<usize> {
     let mut rl = libc::rlimit {
         rlim_cur: 0,

@@ -12,6 +12,9 @@
 //! weights, Argo Rollouts, a pair of Deployments. [`lease`] elects the one
 //! replica that acts.
 
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod argo;
 pub mod controller;
 pub mod crd;

@@ -21,17 +21,22 @@ use std::time::Duration;
 use canaryd_secrets::secret::SecretSource;
 use canaryd_secrets::{SafeUrl, UrlText};
 
+/// The notification config file: who is told what, and how hard canaryd
+/// tries. Unknown keys are refused, so a typo does not silently drop a target.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NotifyConfig {
     /// Link template for messages; `{workload}` and `{revision}` are filled in.
     #[serde(default)]
     pub dashboard_url: Option<UrlText>,
+    /// How each delivery is retried (defaults: 3 attempts, 500 ms backoff, 5 s timeout).
     #[serde(default)]
     pub retry: RetryConfig,
+    /// Every place a notice may go; each gets every notice its filters let through.
     pub targets: Vec<TargetConfig>,
 }
 
+/// How hard a delivery is tried before it counts as failed.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RetryConfig {
@@ -66,14 +71,19 @@ fn default_timeout() -> Duration {
     Duration::from_secs(5)
 }
 
+/// One place notices go. Exactly one of `slack`, `pagerduty`, `webhook`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TargetConfig {
+    /// Names the target in logs, delivery results and errors.
     pub name: String,
+    /// Post to a Slack incoming webhook.
     #[serde(default)]
     pub slack: Option<SlackConfig>,
+    /// Trigger and resolve PagerDuty incidents.
     #[serde(default)]
     pub pagerduty: Option<PagerDutyConfig>,
+    /// POST a signed JSON body to any URL.
     #[serde(default)]
     pub webhook: Option<WebhookConfig>,
     /// Only notices at or above this severity (default: all).
@@ -84,6 +94,7 @@ pub struct TargetConfig {
     pub kinds: Option<Vec<NoticeKind>>,
 }
 
+/// A Slack target.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SlackConfig {
@@ -91,38 +102,54 @@ pub struct SlackConfig {
     pub webhook_url: SecretSource,
 }
 
+/// A PagerDuty target (Events API v2).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PagerDutyConfig {
+    /// The integration's routing key, a credential.
     pub routing_key: SecretSource,
     /// The Events API v2 endpoint; PagerDuty's own when left out.
     #[serde(default)]
     pub url: Option<SafeUrl>,
 }
 
+/// A generic webhook target.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookConfig {
+    /// Where to POST; a secret, since such URLs often embed a token.
     pub url: SecretSource,
     /// HMAC-SHA256 signing key.
     pub secret: SecretSource,
 }
 
+/// Why a notification config was refused; every variant names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The file could not be read.
     #[error("cannot read notification config {path}: {source}")]
     Read {
+        /// The file.
         path: PathBuf,
+        /// What the operating system said.
         source: std::io::Error,
     },
+    /// Well-formed YAML whose content makes no sense (no channel on a target,
+    /// a URL with credentials in it, ...).
     #[error("{path}: {message}")]
-    Invalid { path: String, message: String },
+    Invalid {
+        /// The file, as the caller named it.
+        path: String,
+        /// What is wrong, naming the target.
+        message: String,
+    },
     /// Not YAML of the right shape; the text names the file, line and column.
     #[error("{0}")]
     Yaml(String),
 }
 
 impl NotifyConfig {
+    /// Parses and checks a config's text; `source` names it in errors.
     pub fn parse(source: &str, text: &str) -> Result<NotifyConfig, ConfigError> {
         let cfg: NotifyConfig = serde_saphyr::from_str(text).map_err(|e| {
             ConfigError::Yaml(canaryd_secrets::yaml::describe_error(source, text, &e))
@@ -185,6 +212,7 @@ impl NotifyConfig {
         Ok(cfg)
     }
 
+    /// Reads and parses a config file.
     pub fn load(path: &std::path::Path) -> Result<NotifyConfig, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),

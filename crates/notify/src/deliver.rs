@@ -22,10 +22,14 @@ use canaryd_secrets::redact::Redactor;
 use canaryd_secrets::secret::{Secret, SecretError};
 use canaryd_secrets::{SafeUrl, UrlText};
 
+/// Why the notifiers could not be set up (sending itself never fails: a
+/// failed delivery is reported in its [`Delivery`]).
 #[derive(Debug, thiserror::Error)]
 pub enum NotifyError {
+    /// A target's credential could not be loaded.
     #[error(transparent)]
     Secret(#[from] SecretError),
+    /// The outbound HTTP client could not be built (TLS setup, say).
     #[error("cannot build the HTTP client: {0}")]
     Client(String),
 }
@@ -34,16 +38,23 @@ pub enum NotifyError {
 /// config file's sources, or by a caller that holds them, such as the
 /// Kubernetes controller reading Secrets).
 pub enum Channel {
+    /// A Slack incoming webhook.
     Slack {
+        /// The webhook URL, which is itself the credential.
         url: Secret,
     },
     /// `url`: the Events API v2 endpoint, PagerDuty's own when `None`.
     PagerDuty {
+        /// The endpoint; PagerDuty's own when `None`.
         url: Option<SafeUrl>,
+        /// The integration's routing key.
         key: Secret,
     },
+    /// A generic webhook, its body signed with HMAC-SHA256.
     Webhook {
+        /// Where to POST.
         url: Secret,
+        /// The signing key the receiver checks the signature with.
         secret: Secret,
     },
 }
@@ -68,11 +79,17 @@ struct Target {
 /// The outcome of one delivery to one target.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Delivery {
+    /// The target's configured name.
     pub target: String,
+    /// "slack", "pagerduty" or "webhook".
     pub channel: &'static str,
+    /// The receiver accepted it (a 2xx answer).
     pub ok: bool,
+    /// Attempts made, the successful one included.
     pub attempts: u32,
+    /// The last HTTP status received, if any answer came.
     pub status: Option<u16>,
+    /// Why it failed, redacted; `None` when it succeeded.
     pub error: Option<String>,
 }
 

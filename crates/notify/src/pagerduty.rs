@@ -13,16 +13,17 @@ use serde_json::{json, Value};
 use crate::message::{kind_name, truncate, Message};
 use canaryd_secrets::secret::Secret;
 
+/// PagerDuty's Events API v2 endpoint, used when a target names none.
 pub const DEFAULT_URL: &str = "https://events.pagerduty.com/v2/enqueue";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
+pub(crate) enum Action {
     Trigger,
     Resolve,
 }
 
 /// What PagerDuty should do with a notice of this kind (nothing for routine progress).
-pub fn action_for(kind: NoticeKind) -> Option<Action> {
+pub(crate) fn action_for(kind: NoticeKind) -> Option<Action> {
     match kind {
         NoticeKind::RolledBack | NoticeKind::Paused | NoticeKind::AwaitingApproval => {
             Some(Action::Trigger)
@@ -32,7 +33,7 @@ pub fn action_for(kind: NoticeKind) -> Option<Action> {
     }
 }
 
-pub fn payload(m: &Message, routing_key: &Secret, action: Action) -> Value {
+pub(crate) fn payload(m: &Message, routing_key: &Secret, action: Action) -> Value {
     let dedup_key = m.dedup_key();
     match action {
         Action::Resolve => json!({

@@ -63,14 +63,17 @@ fn display_lines(errors: &[PolicyError]) -> String {
 }
 
 impl PolicyErrors {
+    /// How many problems were found, to say "3 problems" before listing them.
     pub fn len(&self) -> usize {
         self.0.len()
     }
 
+    /// True only for a value built by hand: a returned error always has one.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
+    /// The problems in the order they are reported.
     pub fn iter(&self) -> std::slice::Iter<'_, PolicyError> {
         self.0.iter()
     }

@@ -13,6 +13,10 @@
 //! wording out of the core keeps the decision engine small, free of a YAML
 //! dependency, and lets either side change without rebuilding the other.
 
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+#![warn(missing_docs)]
+
 pub mod error;
 pub mod file;
 pub mod presets;

@@ -81,7 +81,9 @@ impl fmt::Display for Upstream {
 /// Requests without the header/cookie are split at random.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Stickiness {
+    /// A request header naming the client (`x-user-id`, say).
     Header(HeaderName),
+    /// A cookie naming the client (a session id, say); the cookie's name.
     Cookie(String),
 }
 
@@ -90,7 +92,9 @@ pub enum Stickiness {
 pub struct ProbeConfig {
     /// Path probed on each upstream (`GET`, healthy on 2xx).
     pub path: String,
+    /// Time between probes of each upstream.
     pub interval: Duration,
+    /// How long a probe waits before counting as failed.
     pub timeout: Duration,
 }
 
@@ -113,8 +117,11 @@ pub struct RouterConfig {
     /// so no proxied path is shadowed. `None`: no admin listener
     /// (the text is still available from [`crate::RouterHandle::metrics_text`]).
     pub admin_listen: Option<SocketAddr>,
+    /// Where the stable version serves.
     pub stable: Upstream,
+    /// Where the canary version serves.
     pub canary: Upstream,
+    /// What keeps a client on one side; `None`: every request is split at random.
     pub stickiness: Option<Stickiness>,
     /// Deadline for an upstream's response headers; past it the client gets
     /// 504, counted as an error of that cohort. Shorter than the usual
@@ -125,7 +132,9 @@ pub struct RouterConfig {
     pub connect_timeout: Duration,
     /// Larger request bodies get 413 (checked on `Content-Length` and while streaming).
     pub max_body_bytes: u64,
+    /// Active health checks of both upstreams.
     pub probe: ProbeConfig,
+    /// How request paths are grouped into the routes metrics are kept for.
     pub routes: RouteTable,
     /// On shutdown, how long in-flight requests get to finish.
     pub drain_timeout: Duration,

@@ -228,6 +228,7 @@ impl RouterHandle {
         Ok(())
     }
 
+    /// The canary weight in force now, in percent.
     pub fn weight(&self) -> Weight {
         self.inner.shared.split.weight()
     }

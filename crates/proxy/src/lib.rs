@@ -33,6 +33,11 @@
 //! and never against a cohort: they say nothing about either revision.
 //! Latency runs from request received to the end of the response body.
 
+// One libc call needs unsafe; it is allowed where it is, with its SAFETY note.
+#![deny(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+#![warn(missing_docs)]
+
 mod admin;
 mod body;
 mod config;

@@ -31,11 +31,13 @@ use tokio::sync::watch;
 /// The outcome of one probe.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProbeResult {
+    /// The upstream answered 2xx in time.
     pub ok: bool,
     /// Failed by its deadline rather than by an answer or a refusal.
     pub timed_out: bool,
     /// When the probe finished.
     pub at: Instant,
+    /// How long the probe waited for its answer.
     pub took: Duration,
     /// `HTTP 200`, `timed out after 500ms`, `connection refused`…
     pub detail: String,

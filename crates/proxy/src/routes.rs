@@ -130,6 +130,8 @@ impl RouteTable {
         self
     }
 
+    /// The cap on distinct route names; past it, new routes are counted as
+    /// `METHOD /other`.
     pub fn max_routes(&self) -> usize {
         self.max_routes
     }

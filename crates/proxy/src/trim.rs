@@ -54,6 +54,7 @@ pub(crate) async fn run(sh: Arc<Shared>, mut stop: watch::Receiver<bool>) {
 }
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)] // malloc_trim has no safe wrapper; see SAFETY below.
 fn release_free_memory() -> bool {
     // SAFETY: malloc_trim only walks and shrinks glibc's own heap; it takes
     // the arena locks itself and is safe to call from any thread.

@@ -3,8 +3,10 @@
 use canaryd_core::vocab::Weight;
 use std::fmt;
 
+/// One request of the driver to the router.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
+    /// Send this percentage of traffic to the canary.
     SetWeight(Weight),
     /// All traffic to stable, and undo the canary.
     RollBack,

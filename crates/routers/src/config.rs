@@ -31,6 +31,7 @@ pub enum RouterConfig {
     External(ExternalConfig),
 }
 
+/// The `embedded` router: canaryd's own proxy, driven through its admin API.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EmbeddedConfig {
@@ -39,13 +40,16 @@ pub struct EmbeddedConfig {
     /// The bearer token the router was started with.
     #[serde(default)]
     pub token: Option<SecretSource>,
+    /// How long one call to the admin API may take (default 5 s).
     #[serde(default = "default_embedded_timeout", with = "duration")]
     pub timeout: Duration,
 }
 
+/// The `exec` router: one command per action (see the `exec` module docs).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExecConfig {
+    /// The argv run to set a weight; placeholders such as `{weight}` are filled per argument.
     pub set_weight: Vec<String>,
     /// Default: `set_weight` with weight 0.
     #[serde(default)]
@@ -53,6 +57,7 @@ pub struct ExecConfig {
     /// Default: `set_weight` with weight 100.
     #[serde(default)]
     pub promote: Option<Vec<String>>,
+    /// How long a command may run before its process group is killed (default 30 s).
     #[serde(default = "default_exec_timeout", with = "duration")]
     pub timeout: Duration,
     /// Added to the environment canaryd itself runs with. Values are
@@ -63,9 +68,11 @@ pub struct ExecConfig {
     pub env: BTreeMap<String, SecretSource>,
 }
 
+/// The `webhook` router: one HTTP request per action, to a load balancer's API.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookConfig {
+    /// The request that sets a weight.
     pub set_weight: RequestConfig,
     /// Default: `set_weight` with weight 0.
     #[serde(default)]
@@ -91,12 +98,14 @@ pub struct WebhookConfig {
     pub token: Option<SecretSource>,
 }
 
+/// One HTTP request of the `webhook` router.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RequestConfig {
     /// A template (`{revision}`...); may carry the load balancer's own
     /// credentials, so it is shown masked.
     pub url: UrlText,
+    /// The HTTP method (default `POST`).
     #[serde(default = "default_method")]
     pub method: String,
     /// Plain values are templates (`{revision}`...); `{env: VAR}` and
@@ -111,6 +120,8 @@ pub struct RequestConfig {
     pub body: Option<String>,
 }
 
+/// `none: {}`: something else moves traffic; canaryd only judges. Empty, and
+/// any key is refused.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExternalConfig {}
@@ -148,17 +159,29 @@ pub const EXEC_ENV: &[&str] = &[
     "CANARYD_REVISION",
 ];
 
+/// Why a router config was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The text is not a router config of the right shape.
     #[error("{source_name}: router: {message}")]
     Parse {
+        /// The file or source the config came from.
         source_name: String,
+        /// What the parser objected to.
         message: String,
     },
+    /// A value that parses but cannot work.
     #[error("router.{field}: {message}")]
-    Invalid { field: String, message: String },
+    Invalid {
+        /// The setting, as a path under `router.`.
+        field: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A credential could not be loaded.
     #[error(transparent)]
     Secret(#[from] SecretError),
+    /// The outbound HTTP client could not be built (TLS setup, say).
     #[error("cannot build the HTTP client for the router: {0}")]
     Client(String),
 }

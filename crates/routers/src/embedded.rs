@@ -18,22 +18,44 @@ use crate::webhook::error_chain;
 /// The admin API path, relative to `admin_url`.
 pub const WEIGHT_PATH: &str = "/admin/weight";
 
+/// Why the embedded router did not take a weight. Every variant names the
+/// admin URL (masked).
 #[derive(Debug, thiserror::Error)]
 pub enum EmbeddedError {
+    /// No answer: nothing listening, a timeout, a network error.
     #[error("embedded router at {url} is unreachable: {why} (is `canaryd proxy` running with its admin listener there?)")]
-    Unreachable { url: String, why: String },
+    Unreachable {
+        /// The admin URL, masked.
+        url: String,
+        /// What the client said.
+        why: String,
+    },
+    /// An answer other than success (a wrong token, say).
     #[error("embedded router at {url} refused: {status}: {body}")]
     Refused {
+        /// The admin URL, masked.
         url: String,
+        /// The status it answered.
         status: StatusCode,
+        /// The start of its answer, redacted.
         body: String,
     },
+    /// A success whose body is not the weight.
     #[error("embedded router at {url} answered something that is not {{\"weight\": N}}: {why}")]
-    BadAnswer { url: String, why: String },
+    BadAnswer {
+        /// The admin URL, masked.
+        url: String,
+        /// What could not be read.
+        why: String,
+    },
+    /// The weight read back is not the one just set.
     #[error("embedded router at {url} reports weight {got} after being set to {wanted}; is something else changing it?")]
     Mismatch {
+        /// The admin URL, masked.
         url: String,
+        /// The weight canaryd set.
         wanted: Weight,
+        /// The weight the router reports.
         got: Weight,
     },
 }
@@ -65,6 +87,7 @@ pub struct EmbeddedRouter {
 }
 
 impl EmbeddedRouter {
+    /// Checks the config and loads the token; nothing is contacted yet.
     pub fn new(cfg: &EmbeddedConfig) -> Result<EmbeddedRouter, ConfigError> {
         crate::config::check_admin_url(&cfg.admin_url)?;
         crate::config::check_timeout("embedded.timeout", cfg.timeout)?;

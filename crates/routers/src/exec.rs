@@ -34,28 +34,44 @@ const OUTPUT_CAP: usize = 64 * 1024;
 /// Characters of output quoted in an error.
 const EXCERPT_CHARS: usize = 1000;
 
+/// Why a router command did not do its job. Every variant quotes the
+/// command (secrets masked) and what it printed (redacted).
 #[derive(Debug, thiserror::Error)]
 pub enum ExecError {
+    /// The program could not be started (not installed, not executable).
     #[error("router command `{command}` could not be started: {source} (is the program installed and on PATH?)")]
     Spawn {
+        /// The command line, secrets masked.
         command: String,
+        /// What the operating system said.
         source: std::io::Error,
     },
+    /// It ran and exited unsuccessfully.
     #[error("router command `{command}` failed ({status}): {output}")]
     Failed {
+        /// The command line, secrets masked.
         command: String,
+        /// How it exited (exit code or signal).
         status: String,
+        /// What it printed, redacted and shortened.
         output: String,
     },
+    /// It ran past the timeout and was killed.
     #[error("router command `{command}` did not finish within {} and was killed; output so far: {output}", humantime::format_duration(*.timeout))]
     TimedOut {
+        /// The command line, secrets masked.
         command: String,
+        /// The configured timeout.
         timeout: Duration,
+        /// What it printed before it was killed, redacted.
         output: String,
     },
+    /// The operating system could not report how it ended.
     #[error("router command `{command}`: cannot wait for it to finish: {source}")]
     Wait {
+        /// The command line, secrets masked.
         command: String,
+        /// What the operating system said.
         source: std::io::Error,
     },
 }
@@ -174,6 +190,7 @@ pub struct ExecRouter {
 }
 
 impl ExecRouter {
+    /// Checks the commands and loads the environment's secrets; nothing is run yet.
     pub fn new(cfg: &ExecConfig) -> Result<ExecRouter, ConfigError> {
         let commands = Commands::compile(cfg)?;
         let (mut env, mut secrets, mut warnings) = (BTreeMap::new(), Vec::new(), Vec::new());

@@ -51,15 +51,19 @@
 //! Every action must be idempotent: after a crash the driver may repeat it.
 //! Setting an absolute weight is; configure commands and requests that way.
 
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+#![warn(missing_docs)]
+
 mod action;
 mod build;
 pub mod config;
-pub mod embedded;
-pub mod exec;
-pub mod safe_url;
+mod embedded;
+mod exec;
+mod safe_url;
 mod shadow;
-pub mod template;
-pub mod webhook;
+mod template;
+mod webhook;
 
 pub use action::Action;
 pub use build::{build, BuiltRouter, ExternalRouter};

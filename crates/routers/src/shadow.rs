@@ -26,7 +26,9 @@ enum Plan {
 /// What a shadow run would have done, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Planned {
+    /// The rollout the action was for.
     pub key: RolloutKey,
+    /// What the driver asked.
     pub action: Action,
     /// The command line or request, without credentials.
     pub would: String,
@@ -48,6 +50,8 @@ struct ShadowLog {
 }
 
 impl ShadowRouter {
+    /// Checks `cfg` and prepares what each action would do; nothing is
+    /// contacted or run.
     pub fn new(cfg: &RouterConfig) -> Result<ShadowRouter, ConfigError> {
         cfg.validate()?;
         let plan = match cfg {

@@ -7,6 +7,10 @@
 //!   its own credentials wherever it is shown;
 //! - [`sign`]: the HMAC signature a receiver checks a body with.
 
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+#![warn(missing_docs)]
+
 pub mod redact;
 pub mod secret;
 pub mod sign;

@@ -9,6 +9,8 @@
 
 use crate::secret::Secret;
 
+/// What a redacted secret or credential is replaced with, so a reader sees
+/// that something was there and was withheld on purpose.
 pub const MASK: &str = "[REDACTED]";
 
 /// Parts of a secret URL shorter than this (`services`, `v2`) are not secret.
@@ -77,6 +79,8 @@ pub fn is_credential_param(name: &str) -> bool {
     TOKEN_PARAMS.contains(&n.as_str()) || TOKEN_PARTS.iter().any(|p| n.contains(p))
 }
 
+/// Scrubs outgoing text of every registered secret value and of any
+/// credential riding in a URL, whether or not it was configured as a secret.
 #[derive(Debug, Default, Clone)]
 pub struct Redactor {
     /// Longest first, so a secret containing another is masked whole.
@@ -84,6 +88,8 @@ pub struct Redactor {
 }
 
 impl Redactor {
+    /// A redactor that knows no secrets yet; it still masks credentials in
+    /// URLs.
     pub fn new() -> Redactor {
         Redactor::default()
     }

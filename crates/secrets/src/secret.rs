@@ -11,10 +11,13 @@ use std::fmt;
 use std::path::PathBuf;
 use subtle::ConstantTimeEq;
 
+/// A credential's value. See the module docs for why it cannot be printed.
 #[derive(Clone)]
 pub struct Secret(String);
 
 impl Secret {
+    /// Wraps a value read from the environment, a file or a config, from
+    /// which point on it is never shown.
     pub fn new(value: impl Into<String>) -> Secret {
         Secret(value.into())
     }
@@ -43,8 +46,19 @@ impl fmt::Debug for Secret {
 /// warned about) an inline string.
 #[derive(Clone)]
 pub enum SecretSource {
-    Env { env: String },
-    File { file: PathBuf },
+    /// `{env: VAR}`: read from an environment variable at load time.
+    Env {
+        /// The variable's name.
+        env: String,
+    },
+    /// `{file: PATH}`: read from a file (a mounted Kubernetes secret, say),
+    /// surrounding whitespace trimmed.
+    File {
+        /// Where the file is.
+        file: PathBuf,
+    },
+    /// The value written in the config itself: works, but the secret then
+    /// lives in a file that is often committed, so loading it warns.
     Inline(String),
 }
 
@@ -97,18 +111,35 @@ impl fmt::Debug for SecretSource {
     }
 }
 
+/// Why a secret could not be loaded. The text names the secret and where it
+/// was looked for, never its value.
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
+    /// The `{env: VAR}` variable is not set in canaryd's environment.
     #[error("secret for {what}: environment variable {var} is not set")]
-    EnvMissing { what: String, var: String },
+    EnvMissing {
+        /// Which secret, as the caller named it ("slack target payments").
+        what: String,
+        /// The variable that was missing.
+        var: String,
+    },
+    /// The `{file: PATH}` file could not be read.
     #[error("secret for {what}: cannot read {path}: {source}")]
     File {
+        /// Which secret, as the caller named it.
         what: String,
+        /// The file that could not be read.
         path: PathBuf,
+        /// What the operating system said.
         source: std::io::Error,
     },
+    /// The source was found but holds nothing (after trimming), which would
+    /// otherwise fail later as a confusing authentication error.
     #[error("secret for {what} is empty")]
-    Empty { what: String },
+    Empty {
+        /// Which secret, as the caller named it.
+        what: String,
+    },
 }
 
 impl SecretSource {

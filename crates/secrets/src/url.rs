@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
+/// An http(s) URL that shows itself only masked; see the module docs.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct SafeUrl(url::Url);
 
@@ -20,14 +21,30 @@ pub struct SafeUrl(url::Url);
 /// credentials: the URL is quoted masked.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UrlError {
+    /// The text does not parse as a URL at all.
     #[error("`{shown}` is not a valid URL: {reason}")]
-    Invalid { shown: String, reason: String },
+    Invalid {
+        /// The input, credentials masked and shortened.
+        shown: String,
+        /// What the URL parser objected to.
+        reason: String,
+    },
+    /// A URL, but not one canaryd can send a request to.
     #[error("`{shown}`: only http and https URLs are supported")]
-    Scheme { shown: String },
+    Scheme {
+        /// The URL, masked.
+        shown: String,
+    },
+    /// Credentials in a place that takes them only from a secret.
     #[error(
         "`{shown}` carries credentials ({what}): put them in a secret ({{env: VAR}} or {{file: PATH}}) instead of the URL"
     )]
-    Credentials { shown: String, what: &'static str },
+    Credentials {
+        /// The URL, masked.
+        shown: String,
+        /// Which kind of credential, as [`SafeUrl::credentials`] says it.
+        what: &'static str,
+    },
 }
 
 impl SafeUrl {
@@ -66,6 +83,9 @@ impl SafeUrl {
         None
     }
 
+    /// Fails with [`UrlError::Credentials`] if this URL carries any, for a
+    /// URL parsed leniently whose caller then decides credentials do not
+    /// belong in it.
     pub fn refuse_credentials(&self) -> Result<(), UrlError> {
         match self.credentials() {
             Some(what) => Err(UrlError::Credentials {
@@ -106,10 +126,13 @@ impl SafeUrl {
         u.to_string().replace("%5BREDACTED%5D", MASK)
     }
 
+    /// The host, for messages and checks (a host is never a credential);
+    /// `None` for a URL without one.
     pub fn host_str(&self) -> Option<&str> {
         self.0.host_str()
     }
 
+    /// The port, or 80/443 from the scheme when the URL names none.
     pub fn port_or_known_default(&self) -> Option<u16> {
         self.0.port_or_known_default()
     }
@@ -132,6 +155,8 @@ impl SafeUrl {
 pub struct UrlText(String);
 
 impl UrlText {
+    /// Keeps a configured template as written; nothing is checked until it
+    /// is rendered.
     pub fn new(text: impl Into<String>) -> UrlText {
         UrlText(text.into())
     }

@@ -26,12 +26,15 @@ struct AppState {
 #[derive(Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CommandBody {
+    /// The workload of the rollout the command is for.
     pub workload: String,
+    /// The revision of the rollout the command is for.
     pub revision: String,
     /// approve | resume | abort | promote
     pub action: String,
     /// Who is asking: recorded in the audit log.
     pub by: String,
+    /// Why, if they said: recorded in the audit log beside `by`.
     #[serde(default)]
     pub reason: Option<String>,
 }

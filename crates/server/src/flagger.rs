@@ -49,12 +49,17 @@ pub const STABLE_KEY: &str = "stable";
 /// The body of every Flagger webhook call.
 #[derive(Debug, Deserialize)]
 pub struct Payload {
+    /// The Flagger Canary's name; with the namespace, it names the workload.
     pub name: String,
+    /// The Flagger Canary's namespace.
     pub namespace: String,
+    /// Flagger's phase for the canary (`Progressing`, `Promoting`, ...).
     pub phase: String,
     /// Hash of the canary's tracked configuration: identifies the revision.
     #[serde(default)]
     pub checksum: Option<String>,
+    /// The webhook's `metadata`: [`TOKEN_KEY`] and [`STABLE_KEY`] are read,
+    /// the rest (minus the token) is kept in the audit log.
     #[serde(default)]
     pub metadata: Option<BTreeMap<String, String>>,
 }

@@ -21,7 +21,11 @@
 //! canary they steer ([`analysis`], [`integrations_router`]): the Argo `web`
 //! metric endpoint and Flagger's webhooks, answered from cached windows.
 
-pub mod analysis;
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+#![warn(missing_docs)]
+
+mod analysis;
 mod api;
 mod argo;
 mod flagger;

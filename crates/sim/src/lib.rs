@@ -9,6 +9,9 @@
 //! - [`detect`]: the detection benchmark, rollouts in virtual time through
 //!   the real core (`canaryd bench detect`, `canaryd backtest`).
 
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod app;
 pub mod detect;
 pub mod dist;

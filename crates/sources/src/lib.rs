@@ -19,6 +19,9 @@
 //! - [`error`]: why a query failed, and which failures are retried;
 //! - [`probe`]: direct HTTP probes of the canary, part of collector health.
 
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod config;
 pub mod datadog;
 pub mod error;

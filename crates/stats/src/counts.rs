@@ -8,7 +8,9 @@ use crate::types::{Alternative, Method, TestResult};
 /// Errors out of a total (requests) for one cohort over one window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Counts {
+    /// Failed requests in the window; at most `total`.
     pub errors: u64,
+    /// All requests in the window, failed ones included.
     pub total: u64,
 }
 

@@ -46,6 +46,10 @@
 //! Invalid input (empty samples, NaN, zero totals, errors > total) is a
 //! [`StatsError`], never a panic or a NaN p-value.
 
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+#![warn(missing_docs)]
+
 mod binned;
 mod binomial;
 mod counts;

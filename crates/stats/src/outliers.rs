@@ -6,7 +6,9 @@ use crate::sample::{quantile_type7, sorted};
 /// Tukey fences and the observations outside them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outliers {
+    /// First quartile (type-7 quantile) of the sample.
     pub q1: f64,
+    /// Third quartile (type-7 quantile) of the sample.
     pub q3: f64,
     /// q1 - k * IQR.
     pub low_fence: f64,

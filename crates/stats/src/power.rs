@@ -13,11 +13,15 @@ use crate::types::{check_alpha, Alternative};
 /// Requests needed per cohort.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SampleSize {
+    /// Requests the canary must serve.
     pub canary: f64,
+    /// Requests the baseline must serve in the same window.
     pub baseline: f64,
 }
 
 impl SampleSize {
+    /// Requests both cohorts must serve together, the figure to divide by
+    /// the request rate to get a window length.
     pub fn total(&self) -> f64 {
         self.canary + self.baseline
     }

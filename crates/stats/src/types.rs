@@ -72,8 +72,11 @@ pub struct TestResult {
 /// an honest "unknown" beats a misleadingly tight interval.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Interval {
+    /// The best single value (a ratio, a difference, a quantile).
     pub estimate: f64,
+    /// Lower bound; `-inf` when the data cannot bound it.
     pub low: f64,
+    /// Upper bound; `+inf` when the data cannot bound it.
     pub high: f64,
     /// Confidence level, e.g. 0.95.
     pub level: f64,

@@ -15,7 +15,9 @@ use crate::Store;
 /// One cached route (`""` is the workload-wide row).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CachedRoute {
+    /// The route, or `""` for the whole workload.
     pub route: String,
+    /// The cached baseline as its owner serialized it; the store does not read it.
     pub payload: String,
 }
 

@@ -11,6 +11,7 @@ use crate::Store;
 /// in the audit log, and which effects to execute.
 #[derive(Debug, Clone)]
 pub struct Commit {
+    /// The rollout's state after the step, replacing the stored one.
     pub rollout: RolloutRow,
     /// Appended in order; may concern other rollouts than `rollout`.
     pub audit: Vec<NewAuditEntry>,

@@ -14,7 +14,9 @@ pub enum StoreError {
     /// The directory that should hold the database could not be created.
     #[error("cannot create directory {} for the canaryd database: {source}", dir.display())]
     CreateDir {
+        /// The directory canaryd tried to create.
         dir: PathBuf,
+        /// What the operating system said.
         #[source]
         source: std::io::Error,
     },
@@ -23,7 +25,9 @@ pub enum StoreError {
     /// not an SQLite file, unsupported journal mode, ...).
     #[error("cannot open canaryd database {}: {source}", path.display())]
     Open {
+        /// The database file.
         path: PathBuf,
+        /// What SQLite said.
         #[source]
         source: rusqlite::Error,
     },
@@ -37,8 +41,11 @@ pub enum StoreError {
          or restore a backup taken before the upgrade"
     )]
     SchemaTooNew {
+        /// The database file, as shown in messages.
         db: String,
+        /// The schema version found in the file.
         found: i64,
+        /// The newest schema version this build knows.
         supported: i64,
     },
 
@@ -47,14 +54,23 @@ pub enum StoreError {
         "{db} is not a canaryd database (its schema version is {user_version}, which canaryd \
          never writes); check the configured database path"
     )]
-    NotCanarydDatabase { db: String, user_version: i64 },
+    NotCanarydDatabase {
+        /// The database file, as shown in messages.
+        db: String,
+        /// The `user_version` SQLite reports, which canaryd never writes.
+        user_version: i64,
+    },
 
     /// Applying a schema migration failed; the database is left at version `from`.
     #[error("migrating canaryd database {db} from schema version {from} to {to} failed: {source}")]
     Migrate {
+        /// The database file, as shown in messages.
         db: String,
+        /// The version the database stays at.
         from: i64,
+        /// The version the failed migration would have reached.
         to: i64,
+        /// What SQLite said.
         #[source]
         source: rusqlite::Error,
     },
@@ -62,15 +78,21 @@ pub enum StoreError {
     /// An SQLite operation failed. `op` says what the store was doing.
     #[error("{op} (database {db}): {source}")]
     Sqlite {
+        /// The database file, as shown in messages.
         db: String,
+        /// What the store was doing, in words ("reading the outbox").
         op: String,
+        /// What SQLite said.
         #[source]
         source: rusqlite::Error,
     },
 
     /// `complete_effect` was called with an id that is not in the outbox.
     #[error("outbox effect #{id} does not exist")]
-    EffectNotFound { id: i64 },
+    EffectNotFound {
+        /// The outbox id asked for.
+        id: i64,
+    },
 
     /// `complete_effect` was called twice for the same effect. This usually means two
     /// executors are draining the same outbox, which would also execute actions twice.
@@ -80,11 +102,17 @@ pub enum StoreError {
         done_at_ms.map(|ms| format!(" at {ms} ms")).unwrap_or_default()
     )]
     EffectAlreadyDone {
+        /// The outbox id of the effect.
         id: i64,
+        /// What the effect does (its kind as stored).
         kind: String,
+        /// The effect's idempotency key, to find it in the audit log.
         idempotency_key: String,
+        /// The rollout's workload.
         workload: String,
+        /// The rollout's revision.
         revision: String,
+        /// When it was first completed (Unix ms), if recorded.
         done_at_ms: Option<i64>,
     },
 
@@ -97,7 +125,14 @@ pub enum StoreError {
     /// A stored outbox row could not be decoded (e.g. its payload is not JSON).
     /// canaryd never writes such rows, so something else modified the database.
     #[error("outbox effect #{id} in database {db} is unreadable: {detail}")]
-    CorruptEffect { db: String, id: i64, detail: String },
+    CorruptEffect {
+        /// The database file, as shown in messages.
+        db: String,
+        /// The outbox id of the unreadable row.
+        id: i64,
+        /// What could not be decoded.
+        detail: String,
+    },
 
     /// A stored audit entry could not be decoded. canaryd never writes such rows,
     /// so the log was modified outside canaryd; `verify_audit` gives the full picture.
@@ -106,8 +141,11 @@ pub enum StoreError {
          outside canaryd, run audit verification"
     )]
     CorruptAuditEntry {
+        /// The database file, as shown in messages.
         db: String,
+        /// The audit sequence number of the unreadable entry.
         seq: i64,
+        /// What could not be decoded.
         detail: String,
     },
 
@@ -121,8 +159,11 @@ pub enum StoreError {
         utc(holder.renewed_at_ms), ttl_ms / 1000
     )]
     WriterBusy {
+        /// The database file, as shown in messages.
         db: String,
+        /// Who holds the lease, so the operator can find that process.
         holder: Box<crate::LeaseRecord>,
+        /// How long an unrenewed lease lasts before another process may take it.
         ttl_ms: i64,
     },
 
@@ -134,14 +175,18 @@ pub enum StoreError {
         holder.as_ref().map(|h| format!(" (taken over by pid {} on host {} at {})", h.holder.pid, h.holder.host, utc(h.since_ms))).unwrap_or_default()
     )]
     LeaseLost {
+        /// The database file, as shown in messages.
         db: String,
+        /// Who holds the lease now, if it could be read.
         holder: Option<Box<crate::LeaseRecord>>,
     },
 
     /// Writing the audit export to its destination failed.
     #[error("writing the audit export failed after {written} entries: {source}")]
     Export {
+        /// Entries written before the failure: the export is incomplete past them.
         written: u64,
+        /// What the operating system said.
         #[source]
         source: std::io::Error,
     },
@@ -181,11 +226,18 @@ pub(crate) fn sql_err<'a>(
      idempotency keys must be unique per rollout step (include workload and revision in them)"
 )]
 pub struct KeyConflict {
+    /// The idempotency key used twice.
     pub key: String,
+    /// The kind of the effect being committed.
     pub kind: String,
+    /// The workload of the rollout being committed.
     pub workload: String,
+    /// The revision of the rollout being committed.
     pub revision: String,
+    /// The outbox id of the effect that already has the key.
     pub existing_id: i64,
+    /// The workload of the rollout that already has the key.
     pub existing_workload: String,
+    /// The revision of the rollout that already has the key.
     pub existing_revision: String,
 }

@@ -11,8 +11,11 @@ use crate::Store;
 /// One recorded interval of one route.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HistoryRow {
+    /// The route the interval measured.
     pub route: String,
+    /// When the interval was recorded (Unix ms).
     pub at_ms: i64,
+    /// The observation as the caller serialized it; the store does not read it.
     pub payload: String,
 }
 

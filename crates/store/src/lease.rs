@@ -29,7 +29,9 @@ use crate::error::{sql_err, StoreError};
 /// Who asks for the lease.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LeaseHolder {
+    /// The holder's process id, checked for liveness on the same host.
     pub pid: u32,
+    /// The holder's host name, so a pid is only trusted on the same host.
     pub host: String,
     /// What the holder runs (`canaryd proxy`), for the refusal message.
     pub command: String,
@@ -38,8 +40,12 @@ pub struct LeaseHolder {
 /// The stored lease row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LeaseRecord {
+    /// Who holds the lease.
     pub holder: LeaseHolder,
+    /// When the holder took it (Unix ms).
     pub since_ms: i64,
+    /// When the holder last renewed it (Unix ms); too old and another
+    /// process may take it over.
     pub renewed_at_ms: i64,
 }
 
@@ -165,6 +171,7 @@ impl WriterLease {
         &self.token
     }
 
+    /// The lease as stored when this process took it.
     pub fn record(&self) -> &LeaseRecord {
         &self.record
     }

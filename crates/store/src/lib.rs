@@ -62,6 +62,10 @@
 //! a later head must extend it. Payload hashes also depend on serde_json's number
 //! formatting; keep floats out of payloads where exactness matters.
 
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+#![warn(missing_docs)]
+
 mod audit;
 mod baseline;
 mod commit;

@@ -21,21 +21,33 @@ pub struct NewEffect {
     /// Unique across the whole outbox; a second effect with the same key is
     /// skipped. Should identify the rollout and step, e.g. `web@abc/step-3/shift`.
     pub idempotency_key: String,
+    /// What the effect does, named by its executor; the store does not read it.
     pub kind: String,
+    /// What the executor needs to carry it out.
     pub payload: serde_json::Value,
 }
 
 /// A stored outbox effect.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutboxRow {
+    /// The effect's id, to complete it with.
     pub id: i64,
+    /// The workload of the rollout whose commit enqueued it.
     pub workload: String,
+    /// The revision of the rollout whose commit enqueued it.
     pub revision: String,
+    /// See [`NewEffect::idempotency_key`].
     pub idempotency_key: String,
+    /// See [`NewEffect::kind`].
     pub kind: String,
+    /// See [`NewEffect::payload`].
     pub payload: serde_json::Value,
+    /// When it was enqueued (Unix ms).
     pub created_at_ms: i64,
+    /// Whether it was carried out; effects not yet done are what
+    /// [`Store::pending_effects`] returns, so an executor picks them up again.
     pub done: bool,
+    /// What the executor recorded on completion, if anything.
     pub result: Option<serde_json::Value>,
 }
 

@@ -15,12 +15,19 @@ use crate::Store;
 /// them), so they are stored as given.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Release {
+    /// The workload released.
     pub workload: String,
+    /// The revision that becomes the canary.
     pub revision: String,
+    /// Where the stable version serves.
     pub stable_url: String,
+    /// Where the canary revision serves.
     pub canary_url: String,
+    /// Who released it, for the audit log.
     pub by: String,
+    /// Why, if they said.
     pub reason: Option<String>,
+    /// When (Unix ms).
     pub at_ms: i64,
 }
 

@@ -14,14 +14,21 @@ use crate::Store;
 /// The latest state of one rollout, keyed by `(workload, revision)`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RolloutRow {
+    /// The workload being rolled out.
     pub workload: String,
+    /// The revision being rolled out.
     pub revision: String,
     /// e.g. "ramping", "rolled_back", "promoted", "paused", "awaiting_approval".
     pub phase: String,
+    /// Where on its ramp the rollout is.
     pub step: i64,
+    /// The canary's traffic weight in force, in percent.
     pub weight: i64,
+    /// When the rollout started (Unix ms).
     pub started_at_ms: i64,
+    /// When its state last changed (Unix ms).
     pub updated_at_ms: i64,
+    /// When it reached a final phase (Unix ms); `None` while it runs.
     pub finished_at_ms: Option<i64>,
     /// Serialized rollout state owned by the core crate; stored verbatim.
     pub state_json: String,
@@ -32,7 +39,9 @@ pub struct RolloutRow {
 /// Filters for [`Store::list_rollouts`]; set fields are ANDed, `None` means "any".
 #[derive(Debug, Clone, Default)]
 pub struct RolloutFilter {
+    /// Only this workload's rollouts.
     pub workload: Option<String>,
+    /// Only rollouts in this phase (as [`RolloutRow::phase`] spells it).
     pub phase: Option<String>,
     /// Only rollouts with `started_at_ms >= started_since_ms`.
     pub started_since_ms: Option<i64>,

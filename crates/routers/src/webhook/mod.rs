@@ -34,26 +34,42 @@ pub const ACTION_HEADER: &str = "X-Canaryd-Action";
 /// Bytes of an error answer quoted in messages.
 const BODY_EXCERPT: usize = 500;
 
+/// Why a router request did not do its job. Every variant names the method
+/// and the URL (masked).
 #[derive(Debug, thiserror::Error)]
 pub enum WebhookError {
+    /// An answer retrying would not change (anything but 408, 429 or 5xx).
     #[error("router webhook {method} {url} answered {status}, not retried (fix the request or the receiver): {body}")]
     Rejected {
+        /// The HTTP method.
         method: Method,
+        /// The URL, masked.
         url: String,
+        /// The status it answered.
         status: StatusCode,
+        /// The start of its answer, redacted.
         body: String,
     },
+    /// Every attempt failed on the network or with 408/429/5xx.
     #[error("router webhook {method} {url} failed {attempts} times; last: {last}")]
     Exhausted {
+        /// The HTTP method.
         method: Method,
+        /// The URL, masked.
         url: String,
+        /// Attempts made.
         attempts: u32,
+        /// The last failure, redacted.
         last: String,
     },
+    /// The request could not be built from its template.
     #[error("router webhook {method} {url}: cannot build the request: {why}")]
     Request {
+        /// The HTTP method.
         method: Method,
+        /// The URL, masked.
         url: String,
+        /// What is wrong with it.
         why: String,
     },
 }

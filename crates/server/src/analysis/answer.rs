@@ -18,8 +18,11 @@ use super::snapshot::Snapshot;
 /// the only success, `breach` the only failure, anything else is neither.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Answer {
+    /// The workload asked about, as the caller named it.
     pub workload: String,
+    /// The canary revision being judged.
     pub canary: String,
+    /// The stable revision it is compared with.
     pub stable: String,
     /// canaryd's judgement of the rollout now. `breach` only once the core has
     /// rolled back on a sustained breach (or an operator aborted); a breach not
@@ -33,7 +36,10 @@ pub struct Answer {
     /// The canary weight canaryd's ramp considers safe now (its ladder step,
     /// or the `adaptive-weight` ramp's interpolated weight); 0 after a rollback.
     pub weight: Weight,
+    /// Why the verdict is what it is, in one sentence for a human.
     pub reason: String,
+    /// The numbers behind a breach (or a breach not yet sustained); omitted
+    /// when empty.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub evidence: Vec<Evidence>,
     /// The rollout's phase in canaryd (`pending` until it has started).

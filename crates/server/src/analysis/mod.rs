@@ -46,12 +46,23 @@ pub trait SourceFactory: Send + Sync + 'static {
 /// Why the service could not do what was asked.
 #[derive(Debug, thiserror::Error)]
 pub enum AnalysisError {
+    /// A new rollout to watch, with every watch slot taken.
     #[error("canaryd already watches {limit} rollouts for Argo Rollouts and Flagger; {key} is refused until idle ones expire (raise `max_watches` if this many is normal)")]
-    TooManyWatches { key: String, limit: usize },
+    TooManyWatches {
+        /// The rollout refused (workload and revision).
+        key: String,
+        /// The configured `max_watches`.
+        limit: usize,
+    },
+    /// The decision could not be recorded, so it was not made: an answer the
+    /// audit log does not hold would be unaccountable.
     #[error("cannot write the audit entry for {key} to {db}: {source}; the decision was not made")]
     Audit {
+        /// The rollout the decision was about (workload and revision).
         key: String,
+        /// The database file, as shown in messages.
         db: String,
+        /// What the store said.
         source: Box<StoreError>,
     },
 }
@@ -151,6 +162,7 @@ impl<F: SourceFactory, N: Notifier + 'static> AnalysisService<F, N> {
         }
     }
 
+    /// The settings the service runs with.
     pub fn config(&self) -> &AnalysisConfig {
         &self.inner.config
     }

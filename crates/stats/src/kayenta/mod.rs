@@ -98,7 +98,10 @@ pub enum OutlierStrategy {
     /// Drop values outside `q1 - factor*IQR` / `q3 + factor*IQR`, fences
     /// widened to at least the 1st / 99th percentile. Kayenta's
     /// `outliers.outlierFactor` defaults to 3.
-    Remove { factor: f64 },
+    Remove {
+        /// How many IQRs past the quartiles a value must lie to be dropped.
+        factor: f64,
+    },
 }
 
 impl OutlierStrategy {
@@ -121,6 +124,7 @@ pub enum EffectSizeMeasure {
 /// fail the metric, and to fail the whole canary (critical metrics only).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct EffectSize {
+    /// How the thresholds below are read: as a mean ratio or a CLES.
     pub measure: EffectSizeMeasure,
     /// High needs an effect >= this (e.g. 1.1: at least 10% more).
     pub allowed_increase: f64,
@@ -163,12 +167,17 @@ impl Default for EffectSize {
 /// plus the judge's classifier constants).
 #[derive(Debug, Clone, PartialEq)]
 pub struct MetricConfig {
+    /// The metric's name, carried into its [`MetricResult`].
     pub name: String,
     /// Groups the metric scores in (Kayenta's `groups`); usually one.
     pub groups: Vec<String>,
+    /// Which way a change is bad (Kayenta's `direction`).
     pub direction: Direction,
+    /// What to do with NaN values (Kayenta's `nanStrategy`).
     pub nan_strategy: NanStrategy,
+    /// What to do with outlying values (Kayenta's `outliers`).
     pub outlier_strategy: OutlierStrategy,
+    /// How large a significant change must be to count.
     pub effect_size: EffectSize,
     /// A failing critical metric fails the whole canary (score 0).
     pub critical: bool,
@@ -248,6 +257,7 @@ impl MetricConfig {
 /// Kayenta's metric classification labels (its `Error` label is our `Err`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Classification {
+    /// No significant change the metric's direction cares about.
     Pass,
     /// Significantly (and, if configured, sufficiently) higher than control.
     High,
@@ -275,8 +285,11 @@ impl Classification {
 /// The judgement of one metric, with the evidence behind it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MetricResult {
+    /// The metric's name, from its [`MetricConfig`].
     pub name: String,
+    /// The groups it scores in, from its [`MetricConfig`].
     pub groups: Vec<String>,
+    /// The verdict on this metric.
     pub classification: Classification,
     /// This result fails the whole canary (see [`score`]).
     pub critical: bool,
@@ -291,11 +304,13 @@ pub struct MetricResult {
     pub interval: Option<Interval>,
     /// The tolerance band (lower, upper) the interval was compared with.
     pub band: Option<(f64, f64)>,
-    /// Values judged after preprocessing.
+    /// Experiment values judged after preprocessing.
     pub experiment_count: usize,
+    /// Control values judged after preprocessing.
     pub control_count: usize,
-    /// Values dropped by the outlier strategy.
+    /// Experiment values dropped by the outlier strategy.
     pub experiment_outliers: usize,
+    /// Control values dropped by the outlier strategy.
     pub control_outliers: usize,
 }
 

@@ -25,14 +25,20 @@ impl Default for Thresholds {
 /// The verdict on the summary score.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ScoreClassification {
+    /// Score at or above [`Thresholds::pass`]: promote.
     Pass,
+    /// Between the thresholds: neither clearly good nor clearly bad; Kayenta
+    /// leaves the call to whoever runs the canary.
     Marginal,
+    /// Below [`Thresholds::marginal`], or failed by a critical metric or too
+    /// much missing data.
     Fail,
 }
 
 /// One group's share of the score.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GroupScore {
+    /// The group's name, as the metrics' `groups` spell it.
     pub name: String,
     /// 100 × Pass / (Pass + High + Low + NodataFailMetric); 0 when none.
     pub score: f64,
@@ -40,10 +46,15 @@ pub struct GroupScore {
     pub no_data: bool,
     /// The weight (percent) applied to this group.
     pub weight: f64,
+    /// Metrics in the group classified Pass.
     pub pass: usize,
+    /// Metrics classified High (significantly above control).
     pub high: usize,
+    /// Metrics classified Low (significantly below control).
     pub low: usize,
+    /// Metrics without data, left out of the group's score.
     pub nodata: usize,
+    /// Metrics without data that must have it, counted as failures.
     pub nodata_fail_metric: usize,
 }
 
@@ -52,6 +63,7 @@ pub struct GroupScore {
 pub struct Score {
     /// 0-100 (with weights summing to 100), rounded to two decimals.
     pub score: f64,
+    /// The verdict: the score against the [`Thresholds`], or Fail outright.
     pub classification: ScoreClassification,
     /// Groups in order of first appearance in the results.
     pub groups: Vec<GroupScore>,

@@ -80,24 +80,37 @@ impl FromStr for AuditKind {
 /// An audit entry to append; the store assigns `seq` and the hashes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewAuditEntry {
+    /// The workload of the rollout the entry is about.
     pub workload: String,
+    /// The revision of the rollout the entry is about.
     pub revision: String,
+    /// When it happened (Unix ms), as the caller's clock says.
     pub at_ms: i64,
+    /// What kind of event it records.
     pub kind: AuditKind,
+    /// The event's details; stored in canonical form.
     pub payload: serde_json::Value,
 }
 
 /// A stored audit entry. `payload` is in canonical form (object keys sorted).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditEntry {
+    /// Position in the log, from 1 with no gaps; a gap means an entry was removed.
     pub seq: i64,
+    /// The workload of the rollout the entry is about.
     pub workload: String,
+    /// The revision of the rollout the entry is about.
     pub revision: String,
+    /// When it happened (Unix ms).
     pub at_ms: i64,
+    /// What kind of event it records.
     pub kind: AuditKind,
+    /// The event's details.
     pub payload: serde_json::Value,
     /// Hash of the previous entry, or [`GENESIS_HASH`](chain::GENESIS_HASH) for the first.
     pub prev_hash: String,
+    /// This entry's hash over its fields and `prev_hash`: changing any entry
+    /// breaks every hash after it.
     pub hash: String,
 }
 

@@ -28,7 +28,12 @@ pub enum AuditReport {
     /// Every entry verified. `head_hash` is the newest entry's hash (the genesis
     /// hash for an empty log); recording it elsewhere (a ticket, another system)
     /// lets a later verification prove that nothing was rewritten since.
-    Intact { entries: u64, head_hash: String },
+    Intact {
+        /// How many entries were checked.
+        entries: u64,
+        /// The newest entry's hash.
+        head_hash: String,
+    },
     /// The first problem found, walking in sequence order.
     Broken(AuditBreak),
 }
@@ -54,6 +59,7 @@ pub struct AuditBreak {
     /// [`AuditProblem::Truncated`]: the first missing one). 0 when the problem is
     /// the `audit_head` record itself.
     pub seq: i64,
+    /// What kind of tampering (or damage) it looks like.
     pub problem: AuditProblem,
     /// What was found, naming the entry (workload, revision, kind) and the hashes.
     pub detail: String,
@@ -103,6 +109,7 @@ pub enum AuditProblem {
 }
 
 impl AuditProblem {
+    /// The one-word name used in reports and machine-readable output.
     pub fn as_str(self) -> &'static str {
         match self {
             AuditProblem::Altered => "altered",

@@ -20,13 +20,18 @@ const Z99: f64 = 2.326_347_874_040_841;
 /// Latency added to each request before it is answered.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub enum LatencyDist {
+    /// No added latency (`none` or `0`).
     #[default]
     None,
+    /// Every request waits this many ms (`fixed:MS`).
     Fixed(f64),
+    /// Uniformly between the two bounds, in ms (`uniform:LO,HI`).
     Uniform(f64, f64),
     /// Median and 99th percentile, in ms.
     LogNormal {
+        /// Median latency, in ms.
         p50: f64,
+        /// 99th-percentile latency, in ms.
         p99: f64,
     },
 }

@@ -3,22 +3,46 @@
 
 use std::net::SocketAddr;
 
+/// Why the sample app or the load generator could not start or parse its input.
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
+    /// The listening socket could not be opened (address in use, no permission).
     #[error("cannot listen on {addr}: {source}")]
     Bind {
+        /// The address asked for.
         addr: SocketAddr,
+        /// What the operating system said.
         #[source]
         source: std::io::Error,
     },
+    /// A latency distribution (see [`crate::dist`]) that does not parse.
     #[error("bad latency distribution `{input}`: {why}")]
-    BadDist { input: String, why: String },
+    BadDist {
+        /// The text as given.
+        input: String,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// An error rate outside [0, 1].
     #[error("bad error rate {0}: must be between 0 and 1")]
     BadErrorRate(f64),
+    /// A route mix (`METHOD PATH=WEIGHT,...`) that does not parse.
     #[error("bad route mix `{input}`: {why}")]
-    BadMix { input: String, why: String },
+    BadMix {
+        /// The text as given.
+        input: String,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// A load target URL the generator cannot send to.
     #[error("bad load target `{input}`: {why}")]
-    BadTarget { input: String, why: String },
+    BadTarget {
+        /// The text as given.
+        input: String,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// A load setting out of range (a rate or in-flight limit of zero).
     #[error("bad load setting: {0}")]
     BadLoad(String),
 }

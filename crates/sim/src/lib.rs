@@ -10,6 +10,7 @@
 //!   the real core (`canaryd bench detect`, `canaryd backtest`).
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod app;

@@ -25,24 +25,34 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 /// How long `start` and `restart` wait for readiness and the first scrapes.
 const READY_WITHIN: Duration = Duration::from_secs(30);
 
+/// Why the test Prometheus could not be started or did not become ready.
 #[derive(Debug, thiserror::Error)]
 pub enum PrometheusError {
     #[error(
         "no prometheus binary (looked at $PROMETHEUS_BIN, PATH, /usr/bin/prometheus): \
          install Debian's prometheus package (scripts/test does)"
     )]
+    /// No Prometheus binary found; the message says where it was looked for.
     NotInstalled,
+    /// A file or process operation of the harness failed.
     #[error("prometheus test harness: {what}: {source}")]
     Io {
+        /// What the harness was doing.
         what: String,
+        /// What the operating system said.
         #[source]
         source: std::io::Error,
     },
+    /// Prometheus did not answer ready, or did not scrape every target, in time.
     #[error("prometheus on {addr} was not ready within {secs}s: {why}. Its log ends with:\n{log}")]
     NotReady {
+        /// Where Prometheus was listening.
         addr: SocketAddr,
+        /// How long the harness waited, in seconds.
         secs: u64,
+        /// The last thing that was not yet as expected.
         why: String,
+        /// The tail of Prometheus' log, to see why.
         log: String,
     },
 }
@@ -141,6 +151,7 @@ impl PrometheusServer {
         format!("http://{}", self.addr)
     }
 
+    /// The loopback address Prometheus listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }

@@ -34,6 +34,7 @@ pub struct AppMetrics {
 }
 
 impl AppMetrics {
+    /// Empty counters for an instance reporting `version`.
     pub fn new(version: &str) -> Self {
         AppMetrics {
             version: version.to_string(),
@@ -41,6 +42,7 @@ impl AppMetrics {
         }
     }
 
+    /// Counts one answered request and its duration under its route, method and status.
     pub fn record(&self, route: &str, method: &str, status: u16, took: Duration) {
         let Ok(mut g) = self.inner.lock() else {
             return;

@@ -65,12 +65,16 @@ impl Faults {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FaultsPatch {
+    /// New [`Faults::error_rate`]; unchanged when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_rate: Option<f64>,
+    /// New [`Faults::latency_ms`]; unchanged when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency_ms: Option<LatencyDist>,
+    /// New [`Faults::down`]; unchanged when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub down: Option<bool>,
+    /// New [`Faults::unhealthy`]; unchanged when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unhealthy: Option<bool>,
 }
@@ -93,6 +97,7 @@ pub struct SampleAppConfig {
     pub version: String,
     /// Port 0 picks a free one (see [`SampleApp::addr`]).
     pub listen: SocketAddr,
+    /// Faults in force from the first request.
     pub faults: Faults,
     /// CPU burnt per business request (busy loop on a blocking thread), in ms.
     pub cpu_burn_ms: u64,
@@ -168,6 +173,7 @@ impl SampleApp {
         })
     }
 
+    /// The address actually bound (the free port when `listen` asked for port 0).
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
@@ -177,10 +183,12 @@ impl SampleApp {
         format!("http://{}", self.addr)
     }
 
+    /// The revision this instance reports in its `version` label and header.
     pub fn version(&self) -> &str {
         &self.state.version
     }
 
+    /// The faults in force now.
     pub fn faults(&self) -> Faults {
         self.state.faults.borrow().clone()
     }

@@ -25,8 +25,11 @@ pub struct BenchConfig {
     pub policies: Vec<String>,
     /// A team's own policies (from policy files), by the label they run under.
     pub files: BTreeMap<String, Policy>,
+    /// The situations each policy is put through.
     pub scenarios: Vec<Scenario>,
+    /// Runs per policy and scenario; more runs, tighter rates.
     pub runs: u64,
+    /// Master seed: the same seed gives the same figures.
     pub seed: u64,
     /// Worker threads (results do not depend on it).
     pub threads: usize,
@@ -36,8 +39,11 @@ pub struct BenchConfig {
 /// (a detection rate on an A/A scenario, a time to promote when none promoted).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Row {
+    /// Policy label, as given in [`BenchConfig::policies`].
     pub policy: String,
+    /// Scenario name (see [`Scenario::name`]).
     pub scenario: String,
+    /// Runs behind the figures.
     pub runs: u64,
     /// Share of runs rolled back, when the canary was bad.
     pub detection_rate: Option<f64>,
@@ -45,7 +51,9 @@ pub struct Row {
     pub false_alarm_rate: Option<f64>,
     /// Share of runs left waiting for a human (paused) at the horizon.
     pub needs_human_rate: f64,
+    /// Median seconds from the regression's onset to the rollback, over detected runs.
     pub ttd_median_s: Option<f64>,
+    /// 90th percentile of the same; the slow detections a median hides.
     pub ttd_p90_s: Option<f64>,
     /// Median over all runs of canary requests served while regressed
     /// (a missed regression counts every request until the horizon).

@@ -32,6 +32,7 @@ pub fn run_seed(seed: u64, policy: &str, scenario: &str, run: u64) -> u64 {
 }
 
 impl Rng {
+    /// A generator seeded with `seed`, typically from [`run_seed`].
     pub fn new(seed: u64) -> Rng {
         Rng(fastrand::Rng::with_seed(seed))
     }

@@ -22,7 +22,9 @@ const STEP_S: f64 = 5.0;
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
+    /// A policy rolled the canary back (a detection, or a false alarm if the canary was good).
     RolledBack,
+    /// The canary reached full weight.
     Promoted,
     /// Waiting for a human (paused, awaiting approval) when the horizon came.
     NeedsHuman,
@@ -33,6 +35,7 @@ pub enum Outcome {
 /// What one run measured.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunResult {
+    /// How the run ended.
     pub outcome: Outcome,
     /// Simulated seconds from start to the final decision (or the horizon).
     pub end_s: f64,
@@ -44,6 +47,7 @@ pub struct RunResult {
     pub bad_requests: u64,
     /// Canary requests over the run.
     pub canary_requests: u64,
+    /// Analysis windows judged over the run.
     pub windows: u32,
 }
 
@@ -60,6 +64,7 @@ impl RunResult {
 /// Why a run could not start.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum RunError {
+    /// A policy name that is not one of the preset contenders; the message lists them.
     #[error("unknown policy `{0}` (known: {known})", known = super::contender::contender_names().join(", "))]
     UnknownPolicy(String),
 }

@@ -12,6 +12,7 @@ use super::traffic::{CohortModel, Latency};
 /// One route of the service and its share of the traffic.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RouteMix {
+    /// Route name as the canary's metrics label it.
     pub route: String,
     /// Share of all requests (the shares of a scenario sum to 1).
     pub share: f64,
@@ -36,14 +37,23 @@ pub enum Regression {
     /// `duration_s` from `start_s`, errors at `error_rate` and latency ×
     /// `latency_factor`. Not a regression: rolling back on it is a false alarm.
     Blip {
+        /// When the hiccup starts, in simulated seconds from the run's start.
         start_s: f64,
+        /// How long it lasts, in seconds.
         duration_s: f64,
+        /// Canary error rate during the hiccup (0 to 1).
         error_rate: f64,
+        /// Canary latency multiplier during the hiccup.
         latency_factor: f64,
     },
     /// `inner` takes effect once the canary has reached `weight`% (a bug that
     /// only shows under load).
-    FromWeight { weight: u8, inner: Box<Regression> },
+    FromWeight {
+        /// Canary weight, in percent, from which the regression shows.
+        weight: u8,
+        /// The regression that shows from then on.
+        inner: Box<Regression>,
+    },
 }
 
 impl Regression {
@@ -121,6 +131,7 @@ impl Regression {
 /// (time-of-day load), as a sine of the given period starting at its mean.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Drift {
+    /// Length of one full swing, in simulated seconds.
     pub period_s: f64,
     /// Relative amplitude of the request rate (0.5 = ±50%).
     pub rate: f64,
@@ -133,12 +144,17 @@ pub struct Drift {
 /// One benchmark situation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Scenario {
+    /// Short name used to pick the scenario on the command line and in reports.
     pub name: String,
+    /// One line on what the scenario tests.
     pub description: String,
     /// Total requests per second, both cohorts together.
     pub rate_rps: f64,
+    /// The routes and their shares of the traffic.
     pub routes: Vec<RouteMix>,
+    /// What is wrong with the canary, if anything.
     pub canary: Regression,
+    /// Slow background swing of load and behaviour, if any.
     pub drift: Option<Drift>,
     /// Simulated time after which a run that has not finished is cut off
     /// (a rollout waiting for a human; a promoted bad canary serves until then).

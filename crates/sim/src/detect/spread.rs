@@ -10,8 +10,11 @@ use super::runner::RunError;
 /// One figure of one row across seeds.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Spread {
+    /// Lowest value over seeds.
     pub min: f64,
+    /// Median over seeds.
     pub median: f64,
+    /// Highest value over seeds.
     pub max: f64,
 }
 
@@ -31,14 +34,23 @@ impl Spread {
 /// One policy on one scenario, across seeds.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SpreadRow {
+    /// Policy label, as in [`Row::policy`].
     pub policy: String,
+    /// Scenario name, as in [`Row::scenario`].
     pub scenario: String,
+    /// Seeds run, in order.
     pub seeds: Vec<u64>,
+    /// Runs at each seed.
     pub runs_per_seed: u64,
+    /// See [`Row::detection_rate`].
     pub detection_rate: Option<Spread>,
+    /// See [`Row::false_alarm_rate`].
     pub false_alarm_rate: Option<Spread>,
+    /// See [`Row::ttd_median_s`].
     pub ttd_median_s: Option<Spread>,
+    /// See [`Row::requests_to_detect_median`].
     pub requests_to_detect_median: Option<Spread>,
+    /// See [`Row::wald_ratio`].
     pub wald_ratio: Option<Spread>,
     /// Every seed's own row, in the order of `seeds`.
     pub per_seed: Vec<Row>,

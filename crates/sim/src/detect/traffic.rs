@@ -44,7 +44,9 @@ const Z99: f64 = 2.326_347_874_040_841;
 /// small share of requests fall into (slow dependencies, GC pauses).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Latency {
+    /// Median latency, in ms.
     pub p50_ms: f64,
+    /// 99th-percentile latency of the log-normal body, in ms.
     pub p99_ms: f64,
     /// Share of requests drawn from the tail instead of the body.
     pub tail_share: f64,
@@ -103,7 +105,9 @@ impl Latency {
 /// How one cohort serves one route.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CohortModel {
+    /// Share of requests answered with an error (0 to 1).
     pub error_rate: f64,
+    /// How long requests take.
     pub latency: Latency,
 }
 

@@ -9,11 +9,14 @@ use http::Method;
 use std::fmt;
 use std::str::FromStr;
 
+/// One kind of request in a mix and its relative share.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MixEntry {
+    /// HTTP method sent.
     pub method: Method,
     /// Path template, possibly with `{id}`.
     pub path: String,
+    /// Relative weight against the other entries (not a percentage).
     pub weight: u32,
 }
 
@@ -37,6 +40,7 @@ pub struct RouteMix {
 }
 
 impl RouteMix {
+    /// Every entry, in the order written.
     pub fn entries(&self) -> &[MixEntry] {
         &self.entries
     }

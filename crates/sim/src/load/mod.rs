@@ -29,6 +29,7 @@ pub struct LoadConfig {
     pub rps: f64,
     /// How long to keep the schedule going.
     pub duration: Duration,
+    /// Which requests to send, in which proportions.
     pub mix: RouteMix,
     /// Cap on outstanding requests; above it due requests are dropped (counted).
     pub max_in_flight: usize,

@@ -9,6 +9,7 @@ use std::time::Duration;
 pub struct LoadCounters {
     /// Requests scheduled so far (sent + dropped).
     pub scheduled: u64,
+    /// Requests actually sent.
     pub sent: u64,
     /// Answered with a status below 500.
     pub ok: u64,
@@ -18,6 +19,7 @@ pub struct LoadCounters {
     pub late: u64,
     /// Not sent because `max_in_flight` requests were outstanding.
     pub dropped: u64,
+    /// Requests sent and not yet answered.
     pub in_flight: u64,
     /// Answers per `x-canaryd-version` header (the sample app sets it).
     pub by_version: BTreeMap<String, u64>,
@@ -26,12 +28,17 @@ pub struct LoadCounters {
 /// The summary of a finished (or stopped) run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LoadReport {
+    /// Requests the schedule called for over the whole duration.
     pub planned: u64,
+    /// The counters when the run ended.
     pub counters: LoadCounters,
+    /// Wall-clock time from start to end (or stop).
     pub elapsed: Duration,
     /// Latency from the scheduled send time to the end of the response body, ms.
     pub p50_ms: Option<f64>,
+    /// 99th-percentile latency, measured the same way, ms.
     pub p99_ms: Option<f64>,
+    /// Slowest request, measured the same way, ms.
     pub max_ms: Option<f64>,
 }
 

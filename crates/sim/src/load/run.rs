@@ -68,6 +68,7 @@ impl LoadHandle {
         self.shared.counters()
     }
 
+    /// Requests the schedule will send over the whole duration (rate × duration).
     pub fn planned(&self) -> u64 {
         self.planned
     }

@@ -27,41 +27,66 @@ use canaryd_core::{Decision, Effect, Judgement};
 /// A recorded rollout: its key and the events to replay, with their times.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Recorded {
+    /// The rollout the events belong to.
     pub key: RolloutKey,
+    /// The events in the order they happened, each with its time.
     pub events: Vec<(Timestamp, Event)>,
 }
 
 /// What the policy decided for one replayed window.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WindowOutcome {
+    /// Window number, from 0 in replay order.
     pub index: u32,
+    /// When the window was judged.
     pub at: Timestamp,
     /// The weight the policy had set when the window was judged.
     pub weight: u8,
+    /// What the policy made of the window's evidence.
     pub judgement: Judgement,
+    /// What the policy did next (hold, ramp, roll back, ...).
     pub decision: Decision,
 }
 
 /// The whole replay: per window, and the final state.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Backtest {
+    /// Every judged window, in order.
     pub windows: Vec<WindowOutcome>,
+    /// The rollout's state after the last event.
     pub last: Rollout,
 }
 
 /// Why a data file cannot be backtested; every message names where.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum DataError {
+    /// A line of the audit export that is not an audit export entry.
     #[error("line {line}: {message}")]
-    AuditLine { line: usize, message: String },
-    #[error("{path}: {message}")]
-    Prometheus { path: String, message: String },
-    #[error("line {line}, column {column}: {message}")]
-    Json {
+    AuditLine {
+        /// Line number in the export, from 1.
         line: usize,
-        column: usize,
+        /// What is wrong with it.
         message: String,
     },
+    /// A Prometheus export that parses as JSON but lacks what a replay needs.
+    #[error("{path}: {message}")]
+    Prometheus {
+        /// Where in the JSON document (e.g. `data.result[0].values`).
+        path: String,
+        /// What is wrong there.
+        message: String,
+    },
+    /// A Prometheus export that is not valid JSON.
+    #[error("line {line}, column {column}: {message}")]
+    Json {
+        /// Line of the error, from 1.
+        line: usize,
+        /// Column of the error, from 1.
+        column: usize,
+        /// What is wrong there.
+        message: String,
+    },
+    /// The data has nothing to replay; the message says which file or rollout.
     #[error("{0}")]
     Empty(String),
 }

@@ -30,6 +30,7 @@ use canaryd_core::vocab::{Timestamp, Weight};
 
 use super::{service_level, Contender, Step};
 
+/// Settings of the modelled Rollout and AnalysisRun; the default is Argo's documented canary example.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ArgoConfig {
     /// `setWeight` of each step and the `pause` after it.
@@ -40,7 +41,9 @@ pub struct ArgoConfig {
     pub min_success_rate: f64,
     /// `p99-latency` `successCondition: result[0] <= max_p99_ms / 1000`.
     pub max_p99_ms: f64,
+    /// `failureLimit`: Failed measurements a metric tolerates over the whole run.
     pub failure_limit: u32,
+    /// `consecutiveErrorLimit`: Error measurements in a row a metric tolerates.
     pub consecutive_error_limit: u32,
 }
 
@@ -87,6 +90,7 @@ impl MetricTally {
     }
 }
 
+/// The Argo Rollouts canary as a benchmark contender, stepping on each window.
 pub struct ArgoModel {
     config: ArgoConfig,
     step: usize,
@@ -96,6 +100,7 @@ pub struct ArgoModel {
 }
 
 impl ArgoModel {
+    /// A Rollout at its first step, with no measurement taken yet.
     pub fn new(config: ArgoConfig) -> ArgoModel {
         ArgoModel {
             config,

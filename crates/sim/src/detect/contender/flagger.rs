@@ -25,12 +25,16 @@ use canaryd_core::vocab::{Timestamp, Weight};
 
 use super::{service_level, Contender, Step};
 
+/// Settings of the modelled `Canary.spec.analysis`; the default is the tutorials' typical configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FlaggerConfig {
+    /// `interval`: how often the checks run and the weight may move.
     pub interval: Duration,
     /// Failed checks before rollback.
     pub threshold: u32,
+    /// `stepWeight`: the first weight and each increase after a passing interval.
     pub step_weight: Weight,
+    /// `maxWeight`: the weight at which a passing interval promotes.
     pub max_weight: Weight,
     /// `request-success-rate` `thresholdRange.min`, as a fraction.
     pub min_success_rate: f64,
@@ -51,6 +55,7 @@ impl Default for FlaggerConfig {
     }
 }
 
+/// Flagger's canary analysis as a benchmark contender, stepping on each window.
 pub struct FlaggerModel {
     config: FlaggerConfig,
     weight: Weight,
@@ -58,6 +63,7 @@ pub struct FlaggerModel {
 }
 
 impl FlaggerModel {
+    /// An analysis at weight 0 with no failed check yet.
     pub fn new(config: FlaggerConfig) -> FlaggerModel {
         FlaggerModel {
             config,

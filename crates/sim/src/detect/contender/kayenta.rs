@@ -28,8 +28,10 @@ use canaryd_stats::kayenta::{
 
 use super::{service_level, service_level_baseline, Contender, Step};
 
+/// Settings of the modelled canary-analysis stage; the default is 10% for 30 one-minute points, judged every 10.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KayentaConfig {
+    /// Canary share, in percent, held for the whole analysis.
     pub weight: Weight,
     /// Metric resolution (one point per step).
     pub step: Duration,
@@ -37,6 +39,7 @@ pub struct KayentaConfig {
     pub interval_points: u32,
     /// Points in the whole analysis.
     pub lifetime_points: u32,
+    /// `scoreThresholds`: `marginal` ends the stage early, `pass` is needed at the end.
     pub thresholds: Thresholds,
 }
 
@@ -62,6 +65,7 @@ struct Series {
     baseline: Vec<f64>,
 }
 
+/// Spinnaker's canary analysis with Kayenta's judge as a benchmark contender.
 pub struct KayentaModel {
     config: KayentaConfig,
     errors: Series,
@@ -71,6 +75,7 @@ pub struct KayentaModel {
 }
 
 impl KayentaModel {
+    /// An analysis with no points collected yet.
     pub fn new(config: KayentaConfig) -> KayentaModel {
         KayentaModel {
             config,
@@ -80,6 +85,7 @@ impl KayentaModel {
         }
     }
 
+    /// The last judgement's score (0 to 100), `None` before the first judgement.
     pub fn last_score(&self) -> Option<f64> {
         self.last_score
     }

@@ -33,15 +33,19 @@ use crate::prometheus::source::PrometheusSource;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum SourceConfig {
+    /// Read from a Prometheus HTTP API (or one that speaks it).
     Prometheus(PrometheusConfig),
+    /// Read from Datadog's metrics query API.
     Datadog(DatadogConfig),
 }
 
 /// A `source:` section that cannot be used, with what to fix.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum SourceConfigError {
+    /// The `prometheus:` section cannot be used; the message says why.
     #[error("source.prometheus: {0}")]
     Prometheus(String),
+    /// The `datadog:` section cannot be used; the message says why.
     #[error("source.datadog: {0}")]
     Datadog(String),
 }

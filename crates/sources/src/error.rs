@@ -13,46 +13,70 @@ use std::time::Duration;
 /// Longest body excerpt kept in an error, in characters.
 pub const EXCERPT_CHARS: usize = 200;
 
+/// Why a query to a metrics backend failed; the message says what to check.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum QueryError {
     /// The configuration cannot work (bad URL, secret not found): nothing was sent.
     #[error("bad metrics source configuration: {0}")]
     BadConfig(String),
 
+    /// No connection could be made; nothing reached the backend.
     #[error(
         "cannot reach {url}: {detail}. Check the URL, DNS, and that the server is up \
          and reachable from canaryd"
     )]
-    Unreachable { url: String, detail: String },
+    Unreachable {
+        /// The backend's URL, without credentials.
+        url: String,
+        /// What the connection attempt said (DNS, refused, TLS, ...).
+        detail: String,
+    },
 
+    /// No answer within the per-attempt timeout.
     #[error(
         "{url} did not answer within {} (per attempt). Raise `timeout`, or make the \
          query cheaper (shorter range, fewer series)",
         humantime::format_duration(*after)
     )]
-    Timeout { url: String, after: Duration },
+    Timeout {
+        /// The backend's URL, without credentials.
+        url: String,
+        /// The per-attempt timeout that passed.
+        after: Duration,
+    },
 
+    /// The backend refused the credentials (HTTP 401/403).
     #[error("{url} refused the credentials (HTTP {status}): {hint}")]
     Unauthorized {
+        /// The backend's URL, without credentials.
         url: String,
+        /// HTTP status (401 or 403).
         status: u16,
+        /// Which credential to check, and how.
         hint: String,
     },
 
+    /// The backend is rate limiting canaryd (HTTP 429).
     #[error(
         "{url} is rate limiting canaryd (HTTP 429){}. Lower the query rate (longer \
          windows, fewer metrics) or raise the quota",
         retry_after.map(|d| format!(", asked to wait {}", humantime::format_duration(d))).unwrap_or_default()
     )]
     RateLimited {
+        /// The backend's URL, without credentials.
         url: String,
+        /// How long the backend asked to wait (`Retry-After`), if it said.
         retry_after: Option<Duration>,
     },
 
+    /// Any other non-success HTTP status.
     #[error("{url} answered HTTP {status}: {excerpt}. {}", status_advice(*status))]
     Status {
+        /// The backend's URL, without credentials.
         url: String,
+        /// HTTP status answered.
         status: u16,
+        /// Start of the body, bounded and redacted.
         excerpt: String,
     },
 
@@ -63,9 +87,13 @@ pub enum QueryError {
         api_advice(error_type)
     )]
     Api {
+        /// The backend's URL, without credentials.
         url: String,
+        /// HTTP status answered.
         status: u16,
+        /// The backend's error class (Prometheus `errorType`, e.g. `bad_data`).
         error_type: String,
+        /// The backend's own explanation.
         message: String,
     },
 
@@ -78,9 +106,13 @@ pub enum QueryError {
          and the credentials. Body starts: {excerpt}"
     )]
     NotJson {
+        /// The backend's URL, without credentials.
         url: String,
+        /// HTTP status answered.
         status: u16,
+        /// The `Content-Type` answered instead of JSON.
         content_type: String,
+        /// Start of the body, bounded and redacted.
         excerpt: String,
     },
 
@@ -89,7 +121,12 @@ pub enum QueryError {
         "{url} answered with JSON canaryd cannot read: {detail}. Is the URL the API's \
          base URL (not a UI page or another service)?"
     )]
-    Malformed { url: String, detail: String },
+    Malformed {
+        /// The backend's URL, without credentials.
+        url: String,
+        /// What in the JSON did not fit the documented shape.
+        detail: String,
+    },
 }
 
 impl QueryError {

@@ -20,6 +20,7 @@
 //! - [`probe`]: direct HTTP probes of the canary, part of collector health.
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod config;

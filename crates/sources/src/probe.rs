@@ -21,9 +21,12 @@ use std::time::Duration;
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProbeConfig {
+    /// Canary endpoints to request each window; any failure makes the window unreliable.
     pub urls: Vec<String>,
+    /// How long each probe may take before it counts as failed (default 2s).
     #[serde(default = "default_timeout", deserialize_with = "de_duration")]
     pub timeout: Duration,
+    /// The status a healthy canary answers with (default 200).
     #[serde(default = "default_status")]
     pub expect_status: u16,
 }

@@ -10,7 +10,9 @@ use std::collections::BTreeMap;
 /// One sample of a series.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Point {
+    /// When the sample was taken.
     pub at: Timestamp,
+    /// The value as sent, NaN and ±Inf included.
     pub value: f64,
 }
 
@@ -19,7 +21,9 @@ pub struct Point {
 /// series with no labels and one point).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Series {
+    /// The series' labels (tags, for Datadog), by name.
     pub labels: BTreeMap<String, String>,
+    /// The samples, in the order the backend sent them.
     pub points: Vec<Point>,
 }
 
@@ -28,6 +32,8 @@ pub struct Series {
 /// drop them.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Answer {
+    /// Every series answered, possibly none.
     pub series: Vec<Series>,
+    /// The backend's warnings, to surface next to the result.
     pub warnings: Vec<String>,
 }

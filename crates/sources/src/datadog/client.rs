@@ -20,7 +20,9 @@ pub struct DatadogClientConfig {
     /// A bare site name (`datadoghq.eu`, `us5.datadoghq.com`) means
     /// `https://api.<site>`.
     pub site: String,
+    /// Where to read the API key from (sent as `DD-API-KEY`); read once when the client is built.
     pub api_key: SecretSource,
+    /// Where to read the application key from, which the query API also needs.
     pub app_key: SecretSource,
     /// Per attempt.
     pub timeout: Duration,

@@ -14,7 +14,9 @@ use std::time::Duration;
 pub struct DatadogConfig {
     /// API host (`https://api.datadoghq.eu`) or site name (`datadoghq.eu`).
     pub site: String,
+    /// Where to read the Datadog API key from (a secret reference, not the key).
     pub api_key: SecretSource,
+    /// Where to read the Datadog application key from, which the query API also needs.
     pub app_key: SecretSource,
     /// Per attempt (default 10s).
     #[serde(default = "default_timeout", deserialize_with = "human_duration")]
@@ -43,6 +45,7 @@ pub struct DatadogConfig {
     /// Unit of the latency queries' values (default `seconds`, as APM reports them).
     #[serde(default)]
     pub latency_unit: LatencyUnit,
+    /// The metric queries, as templates filled in per cohort.
     pub queries: DatadogQueries,
 }
 
@@ -59,23 +62,30 @@ pub struct DatadogQueries {
     /// Error counts, likewise. A route with requests and no error series had
     /// no errors (Datadog stores no zeros for sparse counts).
     pub errors: String,
+    /// Median latency query, per route; optional, like the other latency queries.
     #[serde(default)]
     pub latency_p50: Option<String>,
+    /// 95th-percentile latency query, per route; optional.
     #[serde(default)]
     pub latency_p95: Option<String>,
+    /// 99th-percentile latency query, per route; optional.
     #[serde(default)]
     pub latency_p99: Option<String>,
 }
 
+/// Unit the latency queries answer in, so every source reports milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LatencyUnit {
+    /// Values are seconds (APM's default).
     #[default]
     Seconds,
+    /// Values are already milliseconds.
     Milliseconds,
 }
 
 impl LatencyUnit {
+    /// Converts one latency value to milliseconds.
     pub fn to_ms(self, v: f64) -> f64 {
         match self {
             LatencyUnit::Seconds => v * 1000.0,
@@ -108,6 +118,7 @@ fn human_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error>
 }
 
 impl DatadogConfig {
+    /// The HTTP client settings this section implies (site, keys, timeout, retries).
     pub fn client_config(&self) -> DatadogClientConfig {
         DatadogClientConfig {
             site: self.site.clone(),

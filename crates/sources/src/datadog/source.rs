@@ -43,6 +43,7 @@ impl DatadogSource {
         DatadogSource::with_backoff(cfg, Backoff::default())
     }
 
+    /// Like [`DatadogSource::new`], with the retry backoff given (tests pass a fast one).
     pub fn with_backoff(cfg: DatadogConfig, backoff: Backoff) -> Result<DatadogSource, QueryError> {
         cfg.validate().map_err(QueryError::BadConfig)?;
         let client = DatadogClient::with_backoff(cfg.client_config(), backoff)?;
@@ -66,6 +67,7 @@ impl DatadogSource {
         self
     }
 
+    /// The HTTP client, e.g. for the API URL to name in messages.
     pub fn client(&self) -> &DatadogClient {
         &self.client
     }

@@ -28,6 +28,7 @@ pub struct ClientConfig {
     /// Base URL: `http://prom:9090`, or a path prefix such as Grafana's data-source proxy
     /// `https://grafana.example.com/api/datasources/proxy/uid/<uid>`; `/api/v1/...` is appended.
     pub url: SafeUrl,
+    /// Credentials sent with every request; `None` for an open Prometheus.
     pub auth: Option<Auth>,
     /// Per attempt.
     pub timeout: Duration,
@@ -41,11 +42,16 @@ pub struct ClientConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Auth {
+    /// `Authorization: Bearer <token>`, as most hosted Prometheus and Grafana tokens need.
     Bearer {
+        /// Where to read the token from.
         token: SecretSource,
     },
+    /// HTTP basic authentication.
     Basic {
+        /// The user name, in the clear.
         username: String,
+        /// Where to read the password from.
         password: SecretSource,
     },
 }

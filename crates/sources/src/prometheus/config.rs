@@ -57,34 +57,49 @@ use std::time::Duration;
 pub struct PrometheusConfig {
     /// Masked wherever shown; credentials in it are refused by `validate`.
     pub url: SafeUrl,
+    /// Credentials, if the Prometheus (or the proxy in front) needs them.
     #[serde(default)]
     pub auth: Option<super::client::Auth>,
+    /// Per query round trip (default 5s).
     #[serde(default = "default_timeout", deserialize_with = "de_duration")]
     pub timeout: Duration,
+    /// Extra attempts on transient failures (default 2).
     #[serde(default = "default_retries")]
     pub retries: u32,
+    /// Which exporter's metric names the default queries use.
     #[serde(default)]
     pub convention: Convention,
+    /// The label telling canary from stable; default: the convention's.
     #[serde(default)]
     pub cohort_label: Option<String>,
+    /// The canary's value of the cohort label; `{revision}` is the rollout's revision (default).
     #[serde(default = "default_canary")]
     pub canary: String,
+    /// The stable cohort's value; when absent, every other non-empty value (see the module docs).
     #[serde(default)]
     pub baseline: Option<String>,
+    /// The label naming the workload, so that one query can serve several rollouts.
     #[serde(default)]
     pub workload_label: Option<String>,
+    /// Extra matchers every query gets (e.g. `namespace="{namespace}"`).
     #[serde(default)]
     pub selector: Option<String>,
+    /// Overrides the convention's route label.
     #[serde(default)]
     pub route_label: Option<String>,
+    /// Overrides the convention's method label.
     #[serde(default)]
     pub method_label: Option<String>,
+    /// Overrides the convention's status label (errors are its 5xx values).
     #[serde(default)]
     pub status_label: Option<String>,
+    /// Per-metric queries that replace the convention's.
     #[serde(default)]
     pub queries: QueryOverrides,
+    /// Check of the canary's scrape targets each window, if set.
     #[serde(default)]
     pub up: Option<UpConfig>,
+    /// Direct probes of the canary each window, if set.
     #[serde(default)]
     pub probe: Option<ProbeConfig>,
 }
@@ -103,12 +118,19 @@ fn default_canary() -> String {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct QueryOverrides {
+    /// Request counts by route (and cohort).
     pub requests: Option<String>,
+    /// 5xx counts by route.
     pub errors: Option<String>,
+    /// Latency histogram buckets by route and `le`.
     pub latency_buckets: Option<String>,
+    /// CPU use per cohort.
     pub cpu: Option<String>,
+    /// Memory use per cohort.
     pub memory: Option<String>,
+    /// Requests in flight per cohort.
     pub inflight: Option<String>,
+    /// Further metrics by the name policies refer to them with.
     #[serde(default)]
     pub custom: BTreeMap<String, String>,
 }
@@ -119,8 +141,10 @@ pub struct QueryOverrides {
 pub struct UpConfig {
     /// Matchers on `up` picking the canary's targets.
     pub targets: String,
+    /// How often Prometheus scrapes the targets (default 15s).
     #[serde(default = "default_scrape", deserialize_with = "de_duration")]
     pub scrape_interval: Duration,
+    /// How old the last scrape may be before the window is unreliable (default twice `scrape_interval`).
     #[serde(default, deserialize_with = "de_opt_duration")]
     pub max_staleness: Option<Duration>,
 }
@@ -136,64 +160,98 @@ fn de_opt_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Dura
 /// Which number of an [`Observation`](canaryd_core::observation::Observation) a query fills.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum MetricKind {
+    /// Request counts.
     Requests,
+    /// 5xx counts.
     Errors,
+    /// Latency histogram buckets.
     LatencyBuckets,
+    /// CPU use.
     Cpu,
+    /// Memory use.
     Memory,
+    /// Requests in flight.
     Inflight,
+    /// A policy's own metric, by its name.
     Custom(String),
 }
 
 /// One query of a window.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MetricQuery {
+    /// Which number the answer fills.
     pub kind: MetricKind,
     /// What a gap message calls it: the metric name for defaults, the config
     /// field for overrides.
     pub name: String,
+    /// The query with its placeholders, checked at load.
     pub template: Template,
 }
 
 /// The canary's scrape-target check, ready to render.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UpPlan {
+    /// Matchers on `up` picking the canary's targets.
     pub targets: Template,
+    /// How old the last scrape may be before the window is unreliable.
     pub max_staleness: Duration,
 }
 
 /// A config, checked and resolved against its convention.
 #[derive(Debug, Clone)]
 pub struct Plan {
+    /// The label telling canary from stable.
     pub cohort_label: String,
+    /// The route label, if any: without it a window has one route, `* *`.
     pub route_label: Option<String>,
+    /// The method label, if any.
     pub method_label: Option<String>,
+    /// The workload label, if any; enables one query for several rollouts.
     pub workload_label: Option<String>,
+    /// The canary's cohort value.
     pub canary: Template,
+    /// The stable cohort's value; `None` means every other non-empty value.
     pub baseline: Option<Template>,
+    /// Extra matchers from the config.
     pub selector: Option<Template>,
+    /// Matchers the convention always adds (Istio's `reporter="destination"`).
     pub fixed_matchers: Vec<String>,
+    /// Every query of a window, requests first.
     pub queries: Vec<MetricQuery>,
+    /// Multiplier from the histogram's unit to milliseconds.
     pub bucket_unit_ms: f64,
+    /// The scrape-target check, if configured.
     pub up: Option<UpPlan>,
     /// URLs may use `{workload}`, `{namespace}`, `{canary}` (inserted as
     /// is), checked here and rendered per rollout.
     pub probe: Option<ProbeConfig>,
+    /// The probe URLs, parsed so that an unknown placeholder fails at load.
     pub probe_urls: Vec<Template>,
+    /// Per query round trip.
     pub timeout: Duration,
 }
 
 /// A config that cannot be used, with the field to fix.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ConfigError {
+    /// A query or selector template that does not parse.
     #[error(transparent)]
     Template(#[from] TemplateError),
+    /// A label name field whose value Prometheus would reject.
     #[error("{field}: `{value}` is not a Prometheus label name (letters, digits, `_`, not starting with a digit)")]
-    BadLabel { field: &'static str, value: String },
+    BadLabel {
+        /// The config field, e.g. `route_label`.
+        field: &'static str,
+        /// The value given.
+        value: String,
+    },
+    /// A query override that does not restrict itself to the rollout's series.
     #[error("queries.{0} never uses {{selector}}: it would read every workload's series, not this rollout's")]
     NoSelector(String),
+    /// Neither a status label nor an errors query: errors cannot be counted.
     #[error("no query tells errors apart: set `status_label` or `queries.errors`")]
     NoErrorsQuery,
+    /// A duration set to zero, naming the field.
     #[error("`{0}` must be a duration greater than zero")]
     ZeroDuration(&'static str),
 }

@@ -31,17 +31,24 @@ pub enum Convention {
     /// canaryd's sample app).
     #[default]
     ClientLibraries,
+    /// Spring Boot's Micrometer metrics (`http_server_requests_seconds_*`).
     Spring,
+    /// Istio's standard metrics (`istio_requests_total`), server side.
     Istio,
+    /// The NGINX ingress controller's metrics.
     NginxIngress,
+    /// Envoy's upstream cluster statistics.
     Envoy,
 }
 
 /// What a convention calls things.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Names {
+    /// The label telling the canary's series from stable's.
     pub cohort_label: &'static str,
+    /// The label holding the route, if the exporter has one.
     pub route_label: Option<&'static str>,
+    /// The label holding the HTTP method, if the exporter has one.
     pub method_label: Option<&'static str>,
     /// The label holding the HTTP status (matched with `=~"5.."` for errors).
     pub status_label: Option<&'static str>,
@@ -51,16 +58,19 @@ pub struct Names {
     /// Matchers every query of this convention needs (Istio reports each
     /// request twice, once per side: keep the server's view).
     pub fixed_matchers: &'static [&'static str],
+    /// The request counter.
     pub requests_metric: &'static str,
     /// The error counter and its 5xx matcher when it is not the requests
     /// counter filtered by status.
     pub errors_metric: Option<(&'static str, &'static str)>,
+    /// The latency histogram's bucket series.
     pub buckets_metric: &'static str,
     /// Multiplier from the histogram's unit to milliseconds.
     pub bucket_unit_ms: f64,
 }
 
 impl Convention {
+    /// The metric and label names this convention's default queries use.
     pub fn names(self) -> Names {
         match self {
             Convention::ClientLibraries => Names {

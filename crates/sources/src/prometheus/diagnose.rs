@@ -22,7 +22,9 @@ use super::window::Target;
 /// One cause found, and what to change.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
+    /// What is wrong, in the user's terms.
     pub problem: String,
+    /// What to change in the policy or the setup.
     pub fix: String,
 }
 

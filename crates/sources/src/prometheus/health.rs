@@ -38,7 +38,9 @@ use std::time::Duration;
 /// What the `up` check found for one rollout.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Health {
+    /// Every canary target is up and freshly scraped.
     Healthy,
+    /// A target is down, missing or stale; the message says which and how.
     Unhealthy(String),
 }
 

@@ -49,6 +49,7 @@ use tokio::sync::OnceCell;
 /// What the source needs from a Prometheus client: instant queries. A trait so
 /// the window logic is tested on hand-built answers as well as a live server.
 pub trait PromApi: Send + Sync + 'static {
+    /// Evaluates `query` at the instant `at` (`/api/v1/query`).
     fn instant(
         &self,
         query: &str,
@@ -93,6 +94,7 @@ pub struct PrometheusHub<C: PromApi> {
 }
 
 impl<C: PromApi> PrometheusHub<C> {
+    /// A hub for every rollout that shares `plan`, querying through `client`.
     pub fn new(plan: Plan, client: C) -> Arc<Self> {
         Arc::new(PrometheusHub {
             plan,
@@ -118,10 +120,12 @@ impl<C: PromApi> PrometheusHub<C> {
         }
     }
 
+    /// The checked config every rollout of this hub is read with.
     pub fn plan(&self) -> &Plan {
         &self.plan
     }
 
+    /// The Prometheus client, for checks that query it directly.
     pub fn client(&self) -> &C {
         &self.client
     }
@@ -308,6 +312,7 @@ impl<C: PromApi> PrometheusSource<C> {
         PrometheusHub::new(plan, client).source(key)
     }
 
+    /// The rollout this source reads.
     pub fn key(&self) -> &RolloutKey {
         &self.key
     }
@@ -319,6 +324,7 @@ impl<C: PromApi> PrometheusSource<C> {
         self
     }
 
+    /// The hub this source's windows are batched in.
     pub fn hub(&self) -> &Arc<PrometheusHub<C>> {
         &self.hub
     }

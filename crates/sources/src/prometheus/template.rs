@@ -39,19 +39,30 @@ use std::time::Duration;
 /// The names a template may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Var {
+    /// `{selector}`: the matchers picking this rollout's series.
     Selector,
+    /// `{cohort}`: the name of the cohort label.
     Cohort,
+    /// `{route}`: the name of the route label.
     Route,
+    /// `{method}`: the name of the method label.
     Method,
+    /// `{window}`: the window length as a PromQL duration.
     Window,
+    /// `{workload}`: the workload's name, escaped as a string value.
     Workload,
+    /// `{namespace}`: the workload's namespace, escaped as a string value.
     Namespace,
+    /// `{revision}`: the rollout's revision, escaped as a string value.
     Revision,
+    /// `{canary}`: the canary's cohort value, escaped as a string value.
     Canary,
+    /// `{by}`: every label an answer is split by, for `sum by ({by})`.
     By,
 }
 
 impl Var {
+    /// Every placeholder, to recognise the names a template may use.
     pub const ALL: [Var; 10] = [
         Var::Selector,
         Var::Cohort,
@@ -65,6 +76,7 @@ impl Var {
         Var::By,
     ];
 
+    /// The placeholder's name as written between braces.
     pub fn name(self) -> &'static str {
         match self {
             Var::Selector => "selector",
@@ -118,8 +130,11 @@ pub const COHORT_VARS: &[Var] = &[Var::Workload, Var::Namespace, Var::Revision];
 pub struct TemplateError {
     /// Where the template sits in the config (`queries.errors`).
     pub what: String,
+    /// The unknown placeholder's name.
     pub name: String,
+    /// The template as written.
     pub template: String,
+    /// The placeholders allowed there, comma-separated.
     pub allowed: String,
 }
 

@@ -28,9 +28,13 @@ use std::time::Duration;
 /// One rollout as the queries see it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Target {
+    /// The rollout.
     pub key: RolloutKey,
+    /// The workload's name, without its namespace.
     pub workload: String,
+    /// The workload's namespace; empty when the key has none.
     pub namespace: String,
+    /// The canary's cohort value, rendered for this rollout (not yet escaped).
     pub canary: String,
     /// `None`: every other value of the cohort label is the baseline.
     pub baseline: Option<String>,
@@ -39,6 +43,7 @@ pub struct Target {
 }
 
 impl Target {
+    /// Renders the plan's templates for one rollout.
     pub fn new(plan: &Plan, key: &RolloutKey) -> Target {
         let (namespace, workload) = match key.workload.0.split_once('/') {
             Some((ns, name)) => (ns.to_string(), name.to_string()),
@@ -117,6 +122,7 @@ impl Target {
 /// Rollouts answered by the same queries.
 #[derive(Debug, Clone)]
 pub struct Batch {
+    /// The rollouts in the batch, each answered from the shared queries.
     pub targets: Vec<Target>,
     selector: String,
     by: String,

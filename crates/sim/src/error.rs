@@ -42,7 +42,7 @@ pub enum SimError {
         /// What is wrong with it.
         why: String,
     },
-    /// A load setting out of range (a rate or in-flight limit of zero).
+    /// A load setting that cannot run (no positive rate, no request planned, no request in flight allowed).
     #[error("bad load setting: {0}")]
     BadLoad(String),
 }

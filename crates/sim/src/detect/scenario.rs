@@ -144,7 +144,7 @@ pub struct Drift {
 /// One benchmark situation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Scenario {
-    /// Short name used to pick the scenario on the command line and in reports.
+    /// Short name that picks the scenario (see [`Scenario::named`]) and labels it in reports.
     pub name: String,
     /// One line on what the scenario tests.
     pub description: String,

@@ -36,7 +36,7 @@ pub struct Recorded {
 /// What the policy decided for one replayed window.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WindowOutcome {
-    /// Window number, from 0 in replay order.
+    /// The window's number in the rollout, as the audit record gives it.
     pub index: u32,
     /// When the window was judged.
     pub at: Timestamp,

@@ -30,7 +30,7 @@ use canaryd_core::vocab::{Timestamp, Weight};
 
 use super::{service_level, Contender, Step};
 
-/// Settings of the modelled Rollout and AnalysisRun; the default is Argo's documented canary example.
+/// Settings of the modelled Rollout and AnalysisRun; the default is the setup the module docs describe.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ArgoConfig {
     /// `setWeight` of each step and the `pause` after it.

@@ -28,35 +28,28 @@ pub fn build(cfg: &RouterConfig) -> Result<BuiltRouter, ConfigError> {
     cfg.validate()?;
     Ok(match cfg {
         RouterConfig::Embedded(c) => {
-            let r = EmbeddedRouter::new(c)?;
-            BuiltRouter {
-                secrets: r.secrets(),
-                warnings: r.warnings.clone(),
-                router: Box::new(r),
-            }
+            EmbeddedRouter::new(c).map(|r| built(r.secrets(), r.warnings.clone(), r))?
         }
         RouterConfig::Exec(c) => {
-            let r = ExecRouter::new(c)?;
-            BuiltRouter {
-                secrets: r.secrets(),
-                warnings: r.warnings.clone(),
-                router: Box::new(r),
-            }
+            ExecRouter::new(c).map(|r| built(r.secrets(), r.warnings.clone(), r))?
         }
         RouterConfig::Webhook(c) => {
-            let r = WebhookRouter::new(c)?;
-            BuiltRouter {
-                secrets: r.secrets(),
-                warnings: r.warnings.clone(),
-                router: Box::new(r),
-            }
+            WebhookRouter::new(c).map(|r| built(r.secrets(), r.warnings.clone(), r))?
         }
-        RouterConfig::External(_) => BuiltRouter {
-            router: Box::new(ExternalRouter),
-            secrets: Vec::new(),
-            warnings: Vec::new(),
-        },
+        RouterConfig::External(_) => built(Vec::new(), Vec::new(), ExternalRouter),
     })
+}
+
+fn built(
+    secrets: Vec<Secret>,
+    warnings: Vec<String>,
+    router: impl TrafficRouter + 'static,
+) -> BuiltRouter {
+    BuiltRouter {
+        router: Box::new(router),
+        secrets,
+        warnings,
+    }
 }
 
 /// `none: {}`: traffic is moved outside canaryd (another pipeline step, a

@@ -1,7 +1,7 @@
 //! Shared formatting and small shell helpers for the subcommands.
 
 use canaryd_core::vocab::Timestamp;
-use canaryd_store::Store;
+use canaryd_store::SqliteStore;
 use std::path::Path;
 
 use crate::Fail;
@@ -25,16 +25,16 @@ pub fn now() -> Timestamp {
 }
 
 /// Opens the store, or an in-memory one for `:memory:`.
-pub fn open_store(path: &Path) -> Result<Store, Fail> {
+pub fn open_store(path: &Path) -> Result<SqliteStore, Fail> {
     if path.as_os_str() == ":memory:" {
-        return Ok(Store::open_in_memory()?);
+        return Ok(SqliteStore::open_in_memory()?);
     }
-    Ok(Store::open(path)?)
+    Ok(SqliteStore::open(path)?)
 }
 
 /// Opens an existing store for reading: a missing file is a user error, not
 /// a reason to create an empty database.
-pub fn open_existing(path: &Path) -> Result<Store, Fail> {
+pub fn open_existing(path: &Path) -> Result<SqliteStore, Fail> {
     if path.as_os_str() != ":memory:" && !path.exists() {
         return Err(Fail::invalid(format!(
             "no canaryd database at {} (pass --db PATH; the default is {})",

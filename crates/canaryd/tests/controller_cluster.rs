@@ -528,7 +528,7 @@ async fn the_standby_takes_over_a_killed_leaders_rollout_without_repeating_or_sk
         .revision
         .clone()
         .expect("the status names the revision");
-    let store = canaryd_store::Store::open(&db).expect("the store");
+    let store = canaryd_store::SqliteStore::open(&db).expect("the store");
     let entries = store
         .audit_entries(None, Some(revision.as_str()))
         .expect("the audit log");

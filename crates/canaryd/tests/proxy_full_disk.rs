@@ -28,7 +28,7 @@ use canaryd_ports::words::{title, words, Surface};
 use canaryd_ports::{ActionError, Notifier};
 use canaryd_proxy::{Router, RouterConfig};
 use canaryd_sim::{SampleApp, SampleAppConfig};
-use canaryd_store::{AuditReport, Store};
+use canaryd_store::{AuditReport, SqliteStore};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -97,7 +97,7 @@ async fn a_full_database_holds_the_split_alerts_and_resumes() {
          rules:\n  - {metric: error_rate, ratio: 2, min_value: 5%}\n",
     )
     .unwrap();
-    let store = Store::open(&dir.path().join("canaryd.db")).unwrap();
+    let store = SqliteStore::open(&dir.path().join("canaryd.db")).unwrap();
     let notices = Recording::default();
     let mut driver = Driver::new(
         store,

@@ -11,7 +11,7 @@
 
 use canaryd_core::observation::{Baseline, BaselineStatus, Observation, Window};
 use canaryd_core::vocab::{duration_ms, RolloutKey, Route, Timestamp, Weight};
-use canaryd_store::{CachedRoute, Store};
+use canaryd_store::{CachedRoute, SqliteStore};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -20,7 +20,7 @@ use canaryd_ports::{async_trait, MetricsSource, SourceError};
 /// `source` wrapped with a baseline cache in `store`.
 pub struct CachedBaseline {
     inner: Box<dyn MetricsSource>,
-    store: Store,
+    store: SqliteStore,
     /// What was asked (source, queries, lookback): a changed query is a
     /// different cache entry.
     fingerprint: String,
@@ -33,7 +33,7 @@ impl CachedBaseline {
     /// driver's); `clock` is the wall clock in production.
     pub fn new(
         inner: Box<dyn MetricsSource>,
-        store: Store,
+        store: SqliteStore,
         fingerprint: impl Into<String>,
         ttl: Duration,
         clock: fn() -> Timestamp,
@@ -237,7 +237,7 @@ mod tests {
         let (inner, n) = Counting::new(available());
         let mut src = CachedBaseline::new(
             Box::new(inner),
-            Store::open_in_memory().unwrap(),
+            SqliteStore::open_in_memory().unwrap(),
             "prom:q1",
             Duration::from_secs(600),
             clock,
@@ -270,7 +270,7 @@ mod tests {
         let (inner, n) = Counting::new(BaselineStatus::Missing("stable matched no series".into()));
         let mut src = CachedBaseline::new(
             Box::new(inner),
-            Store::open_in_memory().unwrap(),
+            SqliteStore::open_in_memory().unwrap(),
             "prom:q1",
             Duration::from_secs(600),
             || Timestamp(5),

@@ -19,7 +19,9 @@ use canaryd_core::verdict::Judgement;
 use canaryd_core::vocab::{RolloutKey, Timestamp};
 use canaryd_core::Policy;
 use canaryd_ports::{ActionError, MetricsSource, Notifier, SourceError, TrafficRouter};
-use canaryd_store::{AuditKind, Commit, NewAuditEntry, NewEffect, RolloutRow, Store, StoreError};
+use canaryd_store::{
+    AuditKind, Commit, NewAuditEntry, NewEffect, RolloutRow, SqliteStore, StoreError,
+};
 use serde_json::json;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -107,7 +109,7 @@ pub struct ClosedWindow {
 /// through it, so they all flush, step, commit and act in the same order.
 pub struct Driver {
     /// Shared with the blocking threads the writes run on (see [`Driver::write`]).
-    store: Arc<Mutex<Store>>,
+    store: Arc<Mutex<SqliteStore>>,
     router: Box<dyn TrafficRouter>,
     notifier: Box<dyn Notifier>,
     policy: Policy,
@@ -121,7 +123,7 @@ pub struct Driver {
 impl Driver {
     /// A driver acting through `router` and `notifier`, deciding with `policy`.
     pub fn new(
-        store: Store,
+        store: SqliteStore,
         router: Box<dyn TrafficRouter>,
         notifier: Box<dyn Notifier>,
         policy: Policy,
@@ -165,7 +167,7 @@ impl Driver {
 
     /// The store, to read from. Hold it briefly: the driver's own writes
     /// wait for it.
-    pub fn store(&self) -> MutexGuard<'_, Store> {
+    pub fn store(&self) -> MutexGuard<'_, SqliteStore> {
         lock(&self.store)
     }
 
@@ -179,7 +181,7 @@ impl Driver {
     fn write<T, F>(&self, f: F) -> impl std::future::Future<Output = Result<T, DriverError>> + Send
     where
         T: Send + 'static,
-        F: FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&mut SqliteStore) -> Result<T, StoreError> + Send + 'static,
     {
         let store = Arc::clone(&self.store);
         async move {
@@ -590,7 +592,7 @@ fn rollout_row(
 }
 
 /// Reads a rollout's state from the store.
-pub fn load_rollout(store: &Store, key: &RolloutKey) -> Result<Option<Rollout>, DriverError> {
+pub fn load_rollout(store: &SqliteStore, key: &RolloutKey) -> Result<Option<Rollout>, DriverError> {
     let Some(row) = store.load_rollout(&key.workload.0, &key.revision.0)? else {
         return Ok(None);
     };
@@ -608,7 +610,7 @@ pub fn decode_state(row: &RolloutRow) -> Result<Rollout, DriverError> {
 /// Locks the store, carrying on past a panic in another holder: a panic
 /// mid-write rolls its SQLite transaction back, so what the lock guards is
 /// never left half-written.
-fn lock(store: &Mutex<Store>) -> MutexGuard<'_, Store> {
+fn lock(store: &Mutex<SqliteStore>) -> MutexGuard<'_, SqliteStore> {
     store
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())

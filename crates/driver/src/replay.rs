@@ -8,7 +8,7 @@
 use canaryd_core::effect::Decision;
 use canaryd_core::rollout::{Event, Phase, Rollout};
 use canaryd_core::vocab::{duration_ms, Timestamp};
-use canaryd_store::Store;
+use canaryd_store::SqliteStore;
 use serde::Serialize;
 
 use crate::driver::{Driver, DriverError};
@@ -170,7 +170,7 @@ pub fn phase_detail(state: &Rollout) -> String {
 /// Replays `scenario` into `store`, starting the virtual clock at `start`.
 pub async fn run_scenario(
     scenario: &Scenario,
-    store: Store,
+    store: SqliteStore,
     start: Timestamp,
 ) -> Result<ReplayReport, DriverError> {
     let key = scenario.key.clone();

@@ -13,7 +13,7 @@ use canaryd_driver::{
 };
 use canaryd_policy::preset;
 use canaryd_ports::{MetricsSource, SourceError};
-use canaryd_store::{AuditReport, Store};
+use canaryd_store::{AuditReport, SqliteStore};
 use std::collections::{BTreeMap, VecDeque};
 use tokio::sync::mpsc;
 
@@ -88,12 +88,12 @@ fn key() -> RolloutKey {
     RolloutKey::new("payments/payment-api", "v7")
 }
 
-fn driver(store: Store) -> Driver {
+fn driver(store: SqliteStore) -> Driver {
     driver_and_router(store).0
 }
 
 /// A driver, and a handle on its router to see the split it was told.
-fn driver_and_router(store: Store) -> (Driver, VirtualRouter) {
+fn driver_and_router(store: SqliteStore) -> (Driver, VirtualRouter) {
     let router = VirtualRouter::default();
     let driver = Driver::new(
         store,
@@ -112,7 +112,7 @@ const NO_LIMITS: LiveLimits = LiveLimits {
 
 #[tokio::test(start_paused = true)]
 async fn a_healthy_canary_is_promoted_on_schedule() {
-    let mut d = driver(Store::open_in_memory().unwrap());
+    let mut d = driver(SqliteStore::open_in_memory().unwrap());
     let mut src = Script {
         baseline: available(),
         windows: std::iter::repeat_n(Some(10), 8).collect(),
@@ -147,7 +147,7 @@ async fn a_healthy_canary_is_promoted_on_schedule() {
 
 #[tokio::test(start_paused = true)]
 async fn an_operator_approval_arrives_between_windows() {
-    let mut d = driver(Store::open_in_memory().unwrap());
+    let mut d = driver(SqliteStore::open_in_memory().unwrap());
     let mut src = Script {
         baseline: BaselineStatus::Missing("no history".into()),
         windows: std::iter::repeat_n(Some(10), 12).collect(),
@@ -187,7 +187,7 @@ async fn an_operator_approval_arrives_between_windows() {
 
 #[tokio::test(start_paused = true)]
 async fn a_failing_source_pauses_and_never_rolls_back() {
-    let (mut d, router) = driver_and_router(Store::open_in_memory().unwrap());
+    let (mut d, router) = driver_and_router(SqliteStore::open_in_memory().unwrap());
     let mut src = Script {
         baseline: available(),
         windows: [Some(10), None, None, None, None].into(),
@@ -218,7 +218,7 @@ async fn a_stopped_loop_resumes_from_the_store_without_repeating_anything() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("c.db");
     {
-        let mut d = driver(Store::open(&db).unwrap());
+        let mut d = driver(SqliteStore::open(&db).unwrap());
         let mut src = Script {
             baseline: available(),
             windows: std::iter::repeat_n(Some(10), 3).collect(),
@@ -236,7 +236,7 @@ async fn a_stopped_loop_resumes_from_the_store_without_repeating_anything() {
         assert_eq!((state.weight, state.windows), (25, 3));
     } // the process stops here
 
-    let mut d = driver(Store::open(&db).unwrap());
+    let mut d = driver(SqliteStore::open(&db).unwrap());
     let mut src = Script {
         baseline: available(),
         windows: std::iter::repeat_n(Some(10), 5).collect(),
@@ -310,7 +310,7 @@ impl MetricsSource for UnreadableBaseline {
 /// AwaitingApproval and no SourceFailed is reported).
 #[tokio::test(start_paused = true)]
 async fn an_unreadable_baseline_is_retried_and_never_asks_for_approval() {
-    let mut d = driver(Store::open_in_memory().unwrap());
+    let mut d = driver(SqliteStore::open_in_memory().unwrap());
     let mut src = UnreadableBaseline {
         fails: 2,
         reads: 0,
@@ -337,7 +337,7 @@ async fn an_unreadable_baseline_is_retried_and_never_asks_for_approval() {
     assert!(matches!(state.phase, Phase::Promoted { by: None }));
 
     // Never readable: the loop stops for a human with nothing started.
-    let mut d = driver(Store::open_in_memory().unwrap());
+    let mut d = driver(SqliteStore::open_in_memory().unwrap());
     let mut src = UnreadableBaseline {
         fails: u32::MAX,
         reads: 0,

@@ -13,7 +13,7 @@ use canaryd_core::vocab::{RolloutKey, Route, Timestamp, Weight};
 use canaryd_driver::{CollectingNotifier, Driver, DriverError, VirtualRouter};
 use canaryd_policy::preset;
 use canaryd_ports::{ActionError, Notifier, TrafficRouter};
-use canaryd_store::{AuditKind, Store};
+use canaryd_store::{AuditKind, SqliteStore};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
@@ -113,7 +113,7 @@ async fn a_failed_rollback_stays_in_the_outbox_and_runs_exactly_once_after_resta
     let router = FlakyRouter::default();
 
     {
-        let store = Store::open(&db).unwrap();
+        let store = SqliteStore::open(&db).unwrap();
         let mut d = Driver::new(
             store,
             Box::new(router.clone()),
@@ -148,7 +148,7 @@ async fn a_failed_rollback_stays_in_the_outbox_and_runs_exactly_once_after_resta
     } // the process "dies" here
 
     *router.down.lock().unwrap() = false;
-    let store = Store::open(&db).unwrap();
+    let store = SqliteStore::open(&db).unwrap();
     let notifier = CollectingNotifier::default();
     let mut d = Driver::new(
         store,
@@ -188,7 +188,7 @@ async fn a_dead_notifier_never_holds_up_a_rollback() {
     let policy = preset("slo-ratio").unwrap();
     let router = VirtualRouter::default();
     let mut d = Driver::new(
-        Store::open_in_memory().unwrap(),
+        SqliteStore::open_in_memory().unwrap(),
         Box::new(router.clone()),
         Box::new(DeadNotifier),
         policy,
@@ -232,7 +232,7 @@ async fn the_stored_audit_log_replays_to_the_stored_state() {
     let db = dir.path().join("c.db");
     let policy = preset("slo-ratio").unwrap();
     let mut d = Driver::new(
-        Store::open(&db).unwrap(),
+        SqliteStore::open(&db).unwrap(),
         Box::new(VirtualRouter::default()),
         Box::new(CollectingNotifier::default()),
         policy.clone(),
@@ -281,7 +281,7 @@ async fn refused_commands_change_nothing_and_are_audited() {
     use canaryd_core::effect::{OperatorAction, OperatorCommand};
     let policy = preset("slo-ratio").unwrap();
     let mut d = Driver::new(
-        Store::open_in_memory().unwrap(),
+        SqliteStore::open_in_memory().unwrap(),
         Box::new(VirtualRouter::default()),
         Box::new(CollectingNotifier::default()),
         policy,
@@ -329,7 +329,7 @@ async fn a_scrubber_sees_every_payload_before_it_is_stored() {
         walk(v)
     });
     let mut d = Driver::new(
-        Store::open_in_memory().unwrap(),
+        SqliteStore::open_in_memory().unwrap(),
         Box::new(VirtualRouter::default()),
         Box::new(CollectingNotifier::default()),
         policy,
@@ -366,7 +366,7 @@ async fn a_superseded_rollout_is_recorded_and_its_outbox_left_alone() {
     let policy = preset("slo-ratio").unwrap();
     let router = FlakyRouter::default();
     let mut d = Driver::new(
-        Store::open_in_memory().unwrap(),
+        SqliteStore::open_in_memory().unwrap(),
         Box::new(router.clone()),
         Box::new(CollectingNotifier::default()),
         policy.clone(),
@@ -428,7 +428,7 @@ async fn a_superseded_rollout_is_recorded_and_its_outbox_left_alone() {
 async fn superseding_a_rollout_the_store_never_held_writes_only_the_record() {
     use canaryd_core::vocab::Revision;
     let mut d = Driver::new(
-        Store::open_in_memory().unwrap(),
+        SqliteStore::open_in_memory().unwrap(),
         Box::new(VirtualRouter::default()),
         Box::new(CollectingNotifier::default()),
         preset("slo-ratio").unwrap(),

@@ -243,7 +243,7 @@ async fn a_second_revision_mid_rollout_supersedes_the_first() {
         .unwrap();
     drop(ctx);
     api.await.unwrap();
-    let store = canaryd_store::Store::open(&db).unwrap();
+    let store = canaryd_store::SqliteStore::open(&db).unwrap();
     let old = store
         .audit_entries(Some("shop/web"), Some(&revision("web:2")))
         .unwrap();
@@ -302,7 +302,7 @@ async fn a_refused_router_call_is_shown_on_the_canary_and_retried_later() {
     assert!(err.is_transient(), "{err}");
     assert!(err.to_string().contains("set_weight"), "{err}");
     // The effect waits in the outbox for the next reconcile.
-    let store = canaryd_store::Store::open(&db).unwrap();
+    let store = canaryd_store::SqliteStore::open(&db).unwrap();
     let pending = store.pending_effects(Some("shop/web"), None).unwrap();
     assert!(
         pending.iter().any(|e| e.kind == "set_weight"),

@@ -972,7 +972,8 @@ async fn scenario(
         "up the ladder one step at a time, back to stable once it runs the build"
     );
     // Each step of the promotion is in the audit log, in order.
-    let store = canaryd_store::Store::open(&dir.path().join("canaryd.db")).expect("the store");
+    let store =
+        canaryd_store::SqliteStore::open(&dir.path().join("canaryd.db")).expect("the store");
     let steps: Vec<String> = store
         .audit_entries(None, Some(first.as_str()))
         .expect("the audit log")

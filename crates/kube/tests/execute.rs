@@ -13,7 +13,7 @@ use canaryd_kube::reconcile::{plan, ObservedTarget};
 use canaryd_kube::status::{mirror, push_window};
 use canaryd_policy::parse_policy;
 use canaryd_ports::{MetricsSource, SourceError};
-use canaryd_store::Store;
+use canaryd_store::SqliteStore;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -104,7 +104,7 @@ fn run(db: &std::path::Path, bad_from: Option<u32>) -> (CanaryStatus, Vec<String
         // A fresh driver every time: only the store carries state across.
         let router = VirtualRouter::default();
         let mut driver = Driver::new(
-            Store::open(db).unwrap(),
+            SqliteStore::open(db).unwrap(),
             Box::new(router.clone()),
             Box::new(CollectingNotifier::default()),
             policy.clone(),
@@ -159,7 +159,7 @@ fn healthy_rollout_is_promoted_with_each_action_once() {
         "one read per window, none repeated across restarts"
     );
     assert!(status.windows.iter().all(|w| w.verdict == "healthy"));
-    let store = Store::open(&db).unwrap();
+    let store = SqliteStore::open(&db).unwrap();
     let entries = store.audit_entries(Some("shop/web"), Some("b2")).unwrap();
     assert!(entries.len() >= 7, "{}", entries.len());
 }

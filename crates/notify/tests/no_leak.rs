@@ -18,7 +18,7 @@ use canaryd_notify::{Notifiers, NotifyConfig};
 use canaryd_policy::preset;
 use canaryd_ports::Notifier;
 use canaryd_secrets::Secret;
-use canaryd_store::Store;
+use canaryd_store::SqliteStore;
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -113,7 +113,7 @@ async fn rollout(
     let scrub = Box::new(move |v: &mut serde_json::Value| redactor.redact_json(v));
     let notifiers = Shared(Arc::new(tokio::sync::Mutex::new(notifiers)));
     let mut d = Driver::new(
-        Store::open_in_memory().unwrap(),
+        SqliteStore::open_in_memory().unwrap(),
         Box::new(VirtualRouter::default()),
         Box::new(notifiers.clone()),
         preset("slo-ratio").unwrap(),

@@ -8,7 +8,7 @@ use canaryd_policy::preset;
 use canaryd_ports::{MetricsSource, SourceError};
 use canaryd_secrets::Secret;
 use canaryd_server::{router, Registry};
-use canaryd_store::{AuditKind, Store};
+use canaryd_store::{AuditKind, SqliteStore};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
@@ -51,7 +51,7 @@ async fn start(token: Option<&str>) -> Harness {
     let registry = Registry::default();
     let (tx, rx) = mpsc::channel::<Request>(8);
     registry.register(key.clone(), tx);
-    let store = Store::open(&db).unwrap();
+    let store = SqliteStore::open(&db).unwrap();
     let mut driver = Driver::new(
         store,
         Box::new(VirtualRouter::default()),
@@ -94,7 +94,7 @@ impl Harness {
 
     /// Operator entries in the audit log (read through a second connection).
     fn approvals(&self) -> Vec<Value> {
-        let store = Store::open(&self.db).unwrap();
+        let store = SqliteStore::open(&self.db).unwrap();
         store
             .audit_entries(None, None)
             .unwrap()
@@ -111,7 +111,7 @@ fn approve(by: &str) -> Value {
 
 async fn wait_started(h: &Harness) {
     for _ in 0..200 {
-        if Store::open(&h.db)
+        if SqliteStore::open(&h.db)
             .unwrap()
             .load_rollout("payments/ledger", "v1.0.0")
             .unwrap()
@@ -136,7 +136,7 @@ async fn without_the_right_token_nothing_changes() {
         h.approvals().is_empty(),
         "a refused caller leaves no trace in the rollout"
     );
-    let row = Store::open(&h.db)
+    let row = SqliteStore::open(&h.db)
         .unwrap()
         .load_rollout("payments/ledger", "v1.0.0")
         .unwrap()

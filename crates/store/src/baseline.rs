@@ -10,7 +10,7 @@
 use rusqlite::named_params;
 
 use crate::error::{sql_err, StoreError};
-use crate::Store;
+use crate::SqliteStore;
 
 /// One cached route (`""` is the workload-wide row).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,7 +21,7 @@ pub struct CachedRoute {
     pub payload: String,
 }
 
-impl Store {
+impl SqliteStore {
     /// Replaces the cached baseline of `workload` read from `source`.
     pub fn put_baseline(
         &mut self,

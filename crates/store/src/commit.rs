@@ -1,11 +1,11 @@
-//! [`Store::commit`]: the one write path of the controller loop.
+//! [`SqliteStore::commit`]: the one write path of the controller loop.
 
 use crate::audit::append::append_in_tx;
 use crate::audit::NewAuditEntry;
 use crate::error::{sql_err, StoreError};
 use crate::outbox::{enqueue, NewEffect};
 use crate::rollouts::{upsert, RolloutRow};
-use crate::Store;
+use crate::SqliteStore;
 
 /// Everything one controller step produces: the new rollout state, what to record
 /// in the audit log, and which effects to execute.
@@ -19,7 +19,7 @@ pub struct Commit {
     pub effects: Vec<NewEffect>,
 }
 
-impl Store {
+impl SqliteStore {
     /// Applies `commit` in ONE transaction: upserts the rollout row, appends the
     /// audit entries (chained, in order) and enqueues the effects.
     ///

@@ -8,7 +8,7 @@
 
 use std::path::PathBuf;
 
-/// Errors returned by [`Store`](crate::Store).
+/// Errors returned by [`SqliteStore`](crate::SqliteStore).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The directory that should hold the database could not be created.

@@ -6,7 +6,7 @@
 use rusqlite::named_params;
 
 use crate::error::{sql_err, StoreError};
-use crate::Store;
+use crate::SqliteStore;
 
 /// One recorded interval of one route.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,7 +19,7 @@ pub struct HistoryRow {
     pub payload: String,
 }
 
-impl Store {
+impl SqliteStore {
     /// Records one interval of `workload` (all its routes in one
     /// transaction) and drops what is older than `keep_since_ms`.
     pub fn record_history(

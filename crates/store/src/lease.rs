@@ -13,7 +13,7 @@
 //! - it was not renewed for `ttl_ms` (a holder on another host sharing the
 //!   volume, or one that hangs). Holders renew every third of the TTL.
 //!
-//! Every commit of a [`Store`](crate::Store) fenced with the lease's token
+//! Every commit of a [`SqliteStore`](crate::SqliteStore) fenced with the lease's token
 //! checks, in its own transaction, that the token still holds the row: a
 //! process whose lease was taken over (it hung past the TTL) cannot commit,
 //! so it can never act on a decision another process may contradict.
@@ -166,7 +166,7 @@ impl WriterLease {
         ))
     }
 
-    /// The token that fences commits ([`crate::Store::fence`]).
+    /// The token that fences commits ([`crate::SqliteStore::fence`]).
     pub fn token(&self) -> &str {
         &self.token
     }

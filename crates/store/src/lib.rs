@@ -1,9 +1,9 @@
 //! canaryd's persistent storage, in one SQLite database.
 //!
-//! The controller loop calls [`Store::commit`] once per step: in a single
+//! The controller loop calls [`SqliteStore::commit`] once per step: in a single
 //! transaction it saves the rollout's new state, appends what happened to the audit
 //! log and enqueues the side effects to perform. An executor then drains the
-//! outbox ([`Store::pending_effects`], [`Store::complete_effect`]). Because state,
+//! outbox ([`SqliteStore::pending_effects`], [`SqliteStore::complete_effect`]). Because state,
 //! log and intents are written atomically, a crash at any point leaves them
 //! consistent, and a re-committed step cannot enqueue an action twice.
 //!
@@ -11,7 +11,7 @@
 //!
 //! | table        | contents                                                                  |
 //! |--------------|---------------------------------------------------------------------------|
-//! | `rollouts`   | latest state per `(workload, revision)`, upserted by [`Store::commit`]     |
+//! | `rollouts`   | latest state per `(workload, revision)`, upserted by [`SqliteStore::commit`]     |
 //! | `outbox`     | effects to execute; `idempotency_key` is unique, `done`/`result` once run   |
 //! | `audit_log`  | append-only, hash-chained entries numbered `seq = 1, 2, 3, …`               |
 //! | `audit_head` | one row: `last_seq` and `last_hash` of the newest entry                    |
@@ -37,7 +37,7 @@
 //! ```
 //!
 //! [`AuditEntry::content_hash_input`] returns the exact hashed text, so an export
-//! ([`Store::export_audit`]) can be checked with independent tools.
+//! ([`SqliteStore::export_audit`]) can be checked with independent tools.
 //!
 //! Triggers refuse UPDATE and DELETE on `audit_log`, refuse an INSERT that does not
 //! continue from `audit_head`, and only let `audit_head` advance to the newest
@@ -47,7 +47,7 @@
 //!
 //! # What verification detects, and what it cannot
 //!
-//! [`Store::verify_audit`] walks the log in `seq` order and reports the first entry
+//! [`SqliteStore::verify_audit`] walks the log in `seq` order and reports the first entry
 //! that is not what canaryd wrote: edited fields or hashes, deleted entries (a gap
 //! or a broken link), moved or swapped entries (the hash covers `seq`), forged
 //! entries, entries deleted from the end (`audit_head` records more), and garbage
@@ -74,10 +74,11 @@ mod filter;
 mod history;
 mod lease;
 mod outbox;
+mod port;
 mod releases;
 mod rollouts;
 mod schema;
-mod store;
+mod sqlite;
 
 pub use audit::chain::{canonical_json, GENESIS_HASH};
 pub use audit::verify::{AuditBreak, AuditProblem, AuditReport};
@@ -88,7 +89,8 @@ pub use error::{KeyConflict, StoreError};
 pub use history::HistoryRow;
 pub use lease::{LeaseHolder, LeaseRecord, WriterLease};
 pub use outbox::{NewEffect, OutboxRow};
+pub use port::{LeaseGrant, Store};
 pub use releases::Release;
 pub use rollouts::{RolloutFilter, RolloutRow};
 pub use schema::SCHEMA_VERSION;
-pub use store::Store;
+pub use sqlite::SqliteStore;

@@ -13,7 +13,7 @@ use crate::audit::append::append_in_tx;
 use crate::audit::NewAuditEntry;
 use crate::error::{sql_err, KeyConflict, StoreError};
 use crate::filter::Where;
-use crate::Store;
+use crate::SqliteStore;
 
 /// An effect to enqueue as part of a [`Commit`](crate::Commit).
 #[derive(Debug, Clone)]
@@ -45,7 +45,7 @@ pub struct OutboxRow {
     /// When it was enqueued (Unix ms).
     pub created_at_ms: i64,
     /// Whether it was carried out; effects not yet done are what
-    /// [`Store::pending_effects`] returns, so an executor picks them up again.
+    /// [`SqliteStore::pending_effects`] returns, so an executor picks them up again.
     pub done: bool,
     /// What the executor recorded on completion, if anything.
     pub result: Option<serde_json::Value>,
@@ -167,7 +167,7 @@ pub(crate) fn enqueue(
     Ok(conn.last_insert_rowid())
 }
 
-impl Store {
+impl SqliteStore {
     /// Effects not yet completed, oldest first (by id). `workload` and `revision`
     /// filter independently; both `None` returns the pending effects of all rollouts.
     pub fn pending_effects(

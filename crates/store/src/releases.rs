@@ -8,7 +8,7 @@ use rusqlite::{named_params, OptionalExtension, Row};
 use crate::audit::append::append_in_tx;
 use crate::audit::{AuditKind, NewAuditEntry};
 use crate::error::{sql_err, StoreError};
-use crate::Store;
+use crate::SqliteStore;
 
 /// One release: the upstreams that serve `revision` of `workload` as canary
 /// (and the stable beside it). URLs carry no credentials (the proxy refuses
@@ -45,7 +45,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Release> {
     })
 }
 
-impl Store {
+impl SqliteStore {
     /// Records `release` and its audit entry (kind `decision`, record
     /// `new_canary`) in one transaction, fenced by the writer lease. A
     /// revision is released once: a second release of it is refused
@@ -148,7 +148,7 @@ mod tests {
 
     #[test]
     fn the_newest_release_wins_and_a_revision_is_released_once() {
-        let mut s = Store::open_in_memory().unwrap();
+        let mut s = SqliteStore::open_in_memory().unwrap();
         assert_eq!(s.latest_release("shop/pay").unwrap(), None);
         s.record_release(&release("v2", 1_000)).unwrap();
         s.record_release(&release("v3", 2_000)).unwrap();

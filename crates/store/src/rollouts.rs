@@ -1,6 +1,6 @@
 //! The `rollouts` table: the latest state of each rollout.
 //!
-//! Rows are only written by [`Store::commit`](crate::Store::commit), together with
+//! Rows are only written by [`SqliteStore::commit`](crate::SqliteStore::commit), together with
 //! the audit entries and effects of the same step, so the stored state never runs
 //! ahead of (or behind) what the audit log and outbox say.
 
@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{sql_err, StoreError};
 use crate::filter::Where;
-use crate::Store;
+use crate::SqliteStore;
 
 /// The latest state of one rollout, keyed by `(workload, revision)`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -36,7 +36,7 @@ pub struct RolloutRow {
     pub policy_json: String,
 }
 
-/// Filters for [`Store::list_rollouts`]; set fields are ANDed, `None` means "any".
+/// Filters for [`SqliteStore::list_rollouts`]; set fields are ANDed, `None` means "any".
 #[derive(Debug, Clone, Default)]
 pub struct RolloutFilter {
     /// Only this workload's rollouts.
@@ -105,7 +105,7 @@ pub(crate) fn upsert(conn: &Connection, db: &str, rollout: &RolloutRow) -> Resul
     Ok(())
 }
 
-impl Store {
+impl SqliteStore {
     /// The stored state of one rollout, or `None` if it was never committed.
     pub fn load_rollout(
         &self,

@@ -3,7 +3,7 @@ mod common;
 use std::io::Write;
 
 use canaryd_store::{
-    AuditEntry, AuditKind, AuditReport, NewAuditEntry, Store, StoreError, GENESIS_HASH,
+    AuditEntry, AuditKind, AuditReport, NewAuditEntry, SqliteStore, StoreError, GENESIS_HASH,
 };
 use common::{entry, store_with_entries};
 use serde_json::json;
@@ -15,7 +15,7 @@ fn sha256_hex(text: &str) -> String {
 
 #[test]
 fn hash_matches_the_documented_definition() {
-    let mut store = Store::open_in_memory().unwrap();
+    let mut store = SqliteStore::open_in_memory().unwrap();
     let stored = store
         .append_audit(NewAuditEntry {
             workload: "web".into(),
@@ -47,7 +47,7 @@ fn hash_matches_the_documented_definition() {
 
 #[test]
 fn payload_key_order_does_not_matter() {
-    let mut store = Store::open_in_memory().unwrap();
+    let mut store = SqliteStore::open_in_memory().unwrap();
     let a = store
         .append_audit(NewAuditEntry {
             workload: "w".into(),
@@ -93,7 +93,7 @@ fn audit_kind_names_round_trip() {
 
 #[test]
 fn audit_entries_filter_and_order() {
-    let mut store = Store::open_in_memory().unwrap();
+    let mut store = SqliteStore::open_in_memory().unwrap();
     for (w, r) in [("web", "a"), ("api", "a"), ("web", "b"), ("web", "a")] {
         store
             .append_audit(entry(w, r, 1, AuditKind::Decision))
@@ -116,7 +116,7 @@ fn audit_entries_filter_and_order() {
 
 #[test]
 fn empty_log_is_intact() {
-    let store = Store::open_in_memory().unwrap();
+    let store = SqliteStore::open_in_memory().unwrap();
     assert_eq!(
         store.verify_audit().unwrap(),
         AuditReport::Intact {
@@ -128,7 +128,7 @@ fn empty_log_is_intact() {
 
 #[test]
 fn thousand_entries_verify_with_count_and_head_hash() {
-    let mut store = Store::open_in_memory().unwrap();
+    let mut store = SqliteStore::open_in_memory().unwrap();
     let mut last = None;
     for i in 0..1_000 {
         let kind = AuditKind::ALL[i % AuditKind::ALL.len()];
@@ -201,7 +201,7 @@ fn export_writes_one_json_object_per_entry() {
 
 #[test]
 fn export_of_an_empty_log_writes_nothing() {
-    let store = Store::open_in_memory().unwrap();
+    let store = SqliteStore::open_in_memory().unwrap();
     let mut out = Vec::new();
     assert_eq!(store.export_audit(&mut out).unwrap(), 0);
     assert!(out.is_empty());

@@ -1,7 +1,7 @@
 //! The baseline cache: all-or-nothing per fetch, fresh only within the TTL,
 //! keyed by what was asked, and added to existing databases by migration.
 
-use canaryd_store::{CachedRoute, Store};
+use canaryd_store::{CachedRoute, SqliteStore};
 
 fn routes(names: &[(&str, &str)]) -> Vec<CachedRoute> {
     names
@@ -15,7 +15,7 @@ fn routes(names: &[(&str, &str)]) -> Vec<CachedRoute> {
 
 #[test]
 fn a_cached_baseline_is_returned_only_while_fresh() {
-    let mut s = Store::open_in_memory().unwrap();
+    let mut s = SqliteStore::open_in_memory().unwrap();
     let rows = routes(&[
         ("", r#"{"history_hours":168}"#),
         ("GET /pay", r#"{"requests":10}"#),
@@ -55,7 +55,7 @@ fn a_cached_baseline_is_returned_only_while_fresh() {
 
 #[test]
 fn a_new_fetch_replaces_every_route_of_the_old_one() {
-    let mut s = Store::open_in_memory().unwrap();
+    let mut s = SqliteStore::open_in_memory().unwrap();
     s.put_baseline(
         "w",
         "src",
@@ -76,7 +76,7 @@ fn the_cache_survives_reopening_and_is_added_to_old_databases() {
     // A version-1 database, as the previous release left it: everything but
     // the cache table (and the tables of versions 3, 4 and 5).
     {
-        drop(Store::open(&path).unwrap());
+        drop(SqliteStore::open(&path).unwrap());
         let conn = rusqlite::Connection::open(&path).unwrap();
         conn.execute_batch(
             "DROP TABLE baseline_cache; DROP TABLE writer_lease; DROP TABLE stable_history; DROP TABLE proxy_releases; PRAGMA user_version = 1;",
@@ -84,11 +84,11 @@ fn the_cache_survives_reopening_and_is_added_to_old_databases() {
         .unwrap();
     }
     {
-        let mut s = Store::open(&path).unwrap();
+        let mut s = SqliteStore::open(&path).unwrap();
         s.put_baseline("w", "src", &routes(&[("", "x")]), 5)
             .unwrap();
     }
-    let s = Store::open(&path).unwrap();
+    let s = SqliteStore::open(&path).unwrap();
     assert_eq!(
         s.cached_baseline("w", "src", 5, 0).unwrap(),
         Some(routes(&[("", "x")]))

@@ -2,11 +2,11 @@
 
 mod common;
 
-use canaryd_store::{AuditKind, AuditReport, RolloutFilter, Store, StoreError};
+use canaryd_store::{AuditKind, AuditReport, RolloutFilter, SqliteStore, StoreError};
 use common::{commit, effect, entry, raw, rollout, temp_store};
 
 /// Everything observable through the API, to compare before and after a failure.
-fn snapshot(store: &Store) -> (Vec<canaryd_store::RolloutRow>, usize, usize, AuditReport) {
+fn snapshot(store: &SqliteStore) -> (Vec<canaryd_store::RolloutRow>, usize, usize, AuditReport) {
     (
         store.list_rollouts(&RolloutFilter::default()).unwrap(),
         store.audit_entries(None, None).unwrap().len(),
@@ -17,7 +17,7 @@ fn snapshot(store: &Store) -> (Vec<canaryd_store::RolloutRow>, usize, usize, Aud
 
 #[test]
 fn commit_writes_rollout_audit_and_effects_together() {
-    let mut store = Store::open_in_memory().unwrap();
+    let mut store = SqliteStore::open_in_memory().unwrap();
     let ids = store
         .commit(commit(
             rollout("web", "abc", 10),
@@ -40,7 +40,7 @@ fn commit_writes_rollout_audit_and_effects_together() {
 
 #[test]
 fn idempotency_key_of_another_rollout_fails_the_whole_commit() {
-    let mut store = Store::open_in_memory().unwrap();
+    let mut store = SqliteStore::open_in_memory().unwrap();
     store
         .commit(commit(
             rollout("web", "abc", 10),
@@ -100,7 +100,7 @@ fn idempotency_key_of_another_rollout_fails_the_whole_commit() {
 
 #[test]
 fn failed_update_of_an_existing_rollout_keeps_its_previous_state() {
-    let mut store = Store::open_in_memory().unwrap();
+    let mut store = SqliteStore::open_in_memory().unwrap();
     let first = rollout("web", "abc", 10);
     store
         .commit(commit(first.clone(), vec![], vec![effect("taken")]))

@@ -5,7 +5,7 @@
 //! differently, and make `verify` report an untouched entry as altered. The
 //! workspace enables serde_json's `float_roundtrip`; this test holds it to that.
 
-use canaryd_store::{AuditKind, AuditReport, NewAuditEntry, Store};
+use canaryd_store::{AuditKind, AuditReport, NewAuditEntry, SqliteStore};
 use proptest::prelude::*;
 
 proptest! {
@@ -16,7 +16,7 @@ proptest! {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.db");
         {
-            let mut s = Store::open(&path).unwrap();
+            let mut s = SqliteStore::open(&path).unwrap();
             for (i, v) in values.iter().enumerate() {
                 s.append_audit(NewAuditEntry {
                     workload: "w".into(),
@@ -27,7 +27,7 @@ proptest! {
                 }).unwrap();
             }
         }
-        let s = Store::open(&path).unwrap();
+        let s = SqliteStore::open(&path).unwrap();
         let report = s.verify_audit().unwrap();
         prop_assert!(matches!(report, AuditReport::Intact { entries, .. } if entries == values.len() as u64), "{report:?}");
     }

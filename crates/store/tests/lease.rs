@@ -5,7 +5,7 @@
 
 mod common;
 
-use canaryd_store::{Commit, LeaseHolder, Store, StoreError, WriterLease};
+use canaryd_store::{Commit, LeaseHolder, SqliteStore, StoreError, WriterLease};
 
 const TTL: i64 = 30_000;
 
@@ -26,7 +26,7 @@ fn live_pid() -> u32 {
 /// A pid that does not exist on this host (beyond the kernel's pid range).
 const DEAD_PID: u32 = 4_000_000_000;
 
-fn commit(store: &mut Store, at_ms: i64) -> Result<Vec<i64>, StoreError> {
+fn commit(store: &mut SqliteStore, at_ms: i64) -> Result<Vec<i64>, StoreError> {
     let mut row = common::rollout("shop/pay", "v2", 0);
     row.updated_at_ms = at_ms;
     store.commit(Commit {
@@ -40,7 +40,7 @@ fn commit(store: &mut Store, at_ms: i64) -> Result<Vec<i64>, StoreError> {
 fn a_live_holder_is_named_and_a_stale_one_replaced() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("c.db");
-    drop(Store::open(&db).unwrap());
+    drop(SqliteStore::open(&db).unwrap());
     let host = "this-host";
 
     let (first, replaced) =
@@ -83,7 +83,7 @@ fn a_live_holder_is_named_and_a_stale_one_replaced() {
 fn a_dead_pid_on_this_host_is_replaced_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("c.db");
-    drop(Store::open(&db).unwrap());
+    drop(SqliteStore::open(&db).unwrap());
     let (_dead, _) = WriterLease::acquire(&db, holder(DEAD_PID, "h"), 1_000, TTL).unwrap();
     let (_me, replaced) = WriterLease::acquire(&db, holder(live_pid(), "h"), 1_001, TTL).unwrap();
     assert_eq!(replaced.unwrap().holder.pid, DEAD_PID);
@@ -93,7 +93,7 @@ fn a_dead_pid_on_this_host_is_replaced_at_once() {
 fn commits_are_fenced_by_the_lease_and_release_frees_it() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("c.db");
-    let mut store = Store::open(&db).unwrap();
+    let mut store = SqliteStore::open(&db).unwrap();
     let (lease, _) = WriterLease::acquire(&db, holder(live_pid(), "h1"), 1_000, TTL).unwrap();
     store.fence(lease.token());
     commit(&mut store, 2_000).unwrap();

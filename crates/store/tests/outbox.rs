@@ -1,12 +1,12 @@
 mod common;
 
-use canaryd_store::{AuditKind, Store, StoreError};
+use canaryd_store::{AuditKind, SqliteStore, StoreError};
 use common::{commit, effect, entry, rollout};
 use serde_json::json;
 
 #[test]
 fn enqueue_and_list_pending_in_id_order() {
-    let mut store = Store::open_in_memory().unwrap();
+    let mut store = SqliteStore::open_in_memory().unwrap();
     let ids = store
         .commit(commit(
             rollout("web", "abc", 100),
@@ -33,7 +33,7 @@ fn enqueue_and_list_pending_in_id_order() {
 
 #[test]
 fn pending_effects_filters_by_rollout() {
-    let mut store = Store::open_in_memory().unwrap();
+    let mut store = SqliteStore::open_in_memory().unwrap();
     let web = store
         .commit(commit(rollout("web", "abc", 1), vec![], vec![effect("w1")]))
         .unwrap();
@@ -60,7 +60,7 @@ fn pending_effects_filters_by_rollout() {
 
 #[test]
 fn recommitting_the_same_step_returns_the_existing_ids() {
-    let mut store = Store::open_in_memory().unwrap();
+    let mut store = SqliteStore::open_in_memory().unwrap();
     let step = commit(
         rollout("web", "abc", 100),
         vec![],
@@ -81,7 +81,7 @@ fn recommitting_the_same_step_returns_the_existing_ids() {
 
 #[test]
 fn duplicate_key_within_one_commit_is_enqueued_once() {
-    let mut store = Store::open_in_memory().unwrap();
+    let mut store = SqliteStore::open_in_memory().unwrap();
     let ids = store
         .commit(commit(
             rollout("web", "abc", 1),
@@ -95,7 +95,7 @@ fn duplicate_key_within_one_commit_is_enqueued_once() {
 
 #[test]
 fn duplicate_key_of_a_completed_effect_is_still_skipped() {
-    let mut store = Store::open_in_memory().unwrap();
+    let mut store = SqliteStore::open_in_memory().unwrap();
     let step = commit(rollout("web", "abc", 1), vec![], vec![effect("k")]);
     let ids = store.commit(step.clone()).unwrap();
     store
@@ -107,7 +107,7 @@ fn duplicate_key_of_a_completed_effect_is_still_skipped() {
 
 #[test]
 fn complete_effect_marks_done_and_appends_audit_atomically() {
-    let mut store = Store::open_in_memory().unwrap();
+    let mut store = SqliteStore::open_in_memory().unwrap();
     let ids = store
         .commit(commit(
             rollout("web", "abc", 1),
@@ -134,7 +134,7 @@ fn complete_effect_marks_done_and_appends_audit_atomically() {
 
 #[test]
 fn complete_effect_without_audit_appends_nothing() {
-    let mut store = Store::open_in_memory().unwrap();
+    let mut store = SqliteStore::open_in_memory().unwrap();
     let ids = store
         .commit(commit(rollout("web", "abc", 1), vec![], vec![effect("e1")]))
         .unwrap();
@@ -145,7 +145,7 @@ fn complete_effect_without_audit_appends_nothing() {
 
 #[test]
 fn completing_twice_is_an_error_naming_the_effect() {
-    let mut store = Store::open_in_memory().unwrap();
+    let mut store = SqliteStore::open_in_memory().unwrap();
     let ids = store
         .commit(commit(
             rollout("web", "abc", 1),
@@ -190,7 +190,7 @@ fn completing_twice_is_an_error_naming_the_effect() {
 
 #[test]
 fn completing_an_unknown_effect_is_not_found() {
-    let mut store = Store::open_in_memory().unwrap();
+    let mut store = SqliteStore::open_in_memory().unwrap();
     let err = store
         .complete_effect(
             42,

@@ -1,6 +1,8 @@
 mod common;
 
-use canaryd_store::{AuditKind, AuditReport, RolloutFilter, Store, StoreError, SCHEMA_VERSION};
+use canaryd_store::{
+    AuditKind, AuditReport, RolloutFilter, SqliteStore, StoreError, SCHEMA_VERSION,
+};
 use common::{commit, effect, entry, raw, rollout};
 use serde_json::json;
 
@@ -10,7 +12,7 @@ fn reopening_a_file_keeps_everything() {
     // Parent directories are created on open.
     let path = dir.path().join("nested").join("state").join("canaryd.db");
     let (row, ids, head) = {
-        let mut store = Store::open(&path).unwrap();
+        let mut store = SqliteStore::open(&path).unwrap();
         let row = rollout("web", "abc", 100);
         let ids = store
             .commit(commit(
@@ -33,7 +35,7 @@ fn reopening_a_file_keeps_everything() {
         (row, ids, head_hash)
     };
 
-    let mut store = Store::open(&path).unwrap();
+    let mut store = SqliteStore::open(&path).unwrap();
     assert_eq!(store.load_rollout("web", "abc").unwrap(), Some(row));
     assert_eq!(
         store
@@ -92,7 +94,7 @@ fn a_newer_schema_is_refused_with_a_clear_error() {
     raw(&path)
         .pragma_update(None, "user_version", SCHEMA_VERSION + 5)
         .unwrap();
-    let err = Store::open(&path).unwrap_err();
+    let err = SqliteStore::open(&path).unwrap_err();
     match &err {
         StoreError::SchemaTooNew {
             found, supported, ..
@@ -116,7 +118,7 @@ fn a_file_that_is_not_a_database_is_refused_naming_the_path() {
         "this is not an SQLite database, just some text.".repeat(50),
     )
     .unwrap();
-    let err = Store::open(&path).unwrap_err();
+    let err = SqliteStore::open(&path).unwrap_err();
     assert!(matches!(err, StoreError::Open { .. }), "{err:?}");
     assert!(err.to_string().contains("notes.txt"), "{err}");
 }
@@ -129,7 +131,7 @@ fn reopening_does_not_rerun_migrations() {
         .unwrap();
     drop(store);
     for _ in 0..3 {
-        let store = Store::open(&path).unwrap();
+        let store = SqliteStore::open(&path).unwrap();
         assert!(store.load_rollout("web", "abc").unwrap().is_some());
     }
 }
@@ -141,7 +143,7 @@ fn a_negative_schema_version_is_not_a_canaryd_database() {
     raw(&path)
         .execute_batch("CREATE TABLE t (x); PRAGMA user_version = -3;")
         .unwrap();
-    let err = Store::open(&path).unwrap_err();
+    let err = SqliteStore::open(&path).unwrap_err();
     assert!(
         matches!(
             err,
@@ -160,7 +162,7 @@ fn a_parent_that_is_a_file_is_reported_with_the_directory() {
     let dir = tempfile::tempdir().unwrap();
     let blocker = dir.path().join("state");
     std::fs::write(&blocker, "").unwrap();
-    let err = Store::open(&blocker.join("sub").join("canaryd.db")).unwrap_err();
+    let err = SqliteStore::open(&blocker.join("sub").join("canaryd.db")).unwrap_err();
     assert!(matches!(err, StoreError::CreateDir { .. }), "{err:?}");
     assert!(err.to_string().contains("state"), "{err}");
 }
@@ -168,7 +170,7 @@ fn a_parent_that_is_a_file_is_reported_with_the_directory() {
 #[test]
 fn two_processes_appending_concurrently_keep_one_chain() {
     fn assert_send<T: Send>() {}
-    assert_send::<Store>();
+    assert_send::<SqliteStore>();
 
     // Both open the fresh file at once: migration and WAL setup race too.
     let dir = tempfile::tempdir().unwrap();
@@ -178,7 +180,7 @@ fn two_processes_appending_concurrently_keep_one_chain() {
         .map(|who| {
             let path = path.clone();
             std::thread::spawn(move || {
-                let mut store = Store::open(&path).unwrap();
+                let mut store = SqliteStore::open(&path).unwrap();
                 for i in 0..40 {
                     store
                         .append_audit(entry(who, "r1", i, AuditKind::Notification))
@@ -190,7 +192,7 @@ fn two_processes_appending_concurrently_keep_one_chain() {
     for writer in writers {
         writer.join().unwrap();
     }
-    let store = Store::open(&path).unwrap();
+    let store = SqliteStore::open(&path).unwrap();
     assert!(matches!(
         store.verify_audit().unwrap(),
         AuditReport::Intact { entries: 80, .. }

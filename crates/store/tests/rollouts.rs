@@ -1,17 +1,17 @@
 mod common;
 
-use canaryd_store::{RolloutFilter, Store};
+use canaryd_store::{RolloutFilter, SqliteStore};
 use common::{commit, rollout};
 
 #[test]
 fn load_missing_rollout_is_none() {
-    let store = Store::open_in_memory().unwrap();
+    let store = SqliteStore::open_in_memory().unwrap();
     assert_eq!(store.load_rollout("web", "abc").unwrap(), None);
 }
 
 #[test]
 fn commit_then_load_round_trips_every_field() {
-    let mut store = Store::open_in_memory().unwrap();
+    let mut store = SqliteStore::open_in_memory().unwrap();
     let mut row = rollout("web", "abc", 100);
     row.finished_at_ms = Some(900);
     row.phase = "promoted".into();
@@ -23,7 +23,7 @@ fn commit_then_load_round_trips_every_field() {
 
 #[test]
 fn upsert_overwrites_the_same_rollout() {
-    let mut store = Store::open_in_memory().unwrap();
+    let mut store = SqliteStore::open_in_memory().unwrap();
     store
         .commit(commit(rollout("web", "abc", 100), vec![], vec![]))
         .unwrap();
@@ -46,8 +46,8 @@ fn upsert_overwrites_the_same_rollout() {
     );
 }
 
-fn seeded() -> Store {
-    let mut store = Store::open_in_memory().unwrap();
+fn seeded() -> SqliteStore {
+    let mut store = SqliteStore::open_in_memory().unwrap();
     for (workload, revision, started, phase) in [
         ("web", "r1", 100, "rolled_back"),
         ("web", "r2", 300, "ramping"),

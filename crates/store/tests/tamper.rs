@@ -3,7 +3,7 @@
 mod common;
 
 use canaryd_store::{
-    AuditBreak, AuditEntry, AuditKind, AuditProblem, AuditReport, Store, StoreError,
+    AuditBreak, AuditEntry, AuditKind, AuditProblem, AuditReport, SqliteStore, StoreError,
 };
 use common::{drop_triggers, raw, store_with_entries};
 use rusqlite::Connection;
@@ -11,14 +11,14 @@ use rusqlite::Connection;
 const N: i64 = 10;
 const N_U64: u64 = N as u64;
 
-fn broken(store: &Store) -> AuditBreak {
+fn broken(store: &SqliteStore) -> AuditBreak {
     match store.verify_audit().unwrap() {
         AuditReport::Broken(b) => b,
         intact => panic!("tampering not detected: {intact:?}"),
     }
 }
 
-fn assert_break(store: &Store, problem: AuditProblem, seq: i64) -> AuditBreak {
+fn assert_break(store: &SqliteStore, problem: AuditProblem, seq: i64) -> AuditBreak {
     let b = broken(store);
     assert_eq!((b.problem, b.seq), (problem, seq), "{b}");
     let line = b.to_string();
@@ -28,7 +28,12 @@ fn assert_break(store: &Store, problem: AuditProblem, seq: i64) -> AuditBreak {
 }
 
 /// A fresh log of N entries and an attacker connection without the triggers.
-fn tampered() -> (tempfile::TempDir, std::path::PathBuf, Store, Connection) {
+fn tampered() -> (
+    tempfile::TempDir,
+    std::path::PathBuf,
+    SqliteStore,
+    Connection,
+) {
     let (dir, path, store) = store_with_entries(N);
     assert!(matches!(
         store.verify_audit().unwrap(),
@@ -65,7 +70,7 @@ fn set_column(conn: &Connection, column: &str, seq: i64, value: &str) {
     .unwrap();
 }
 
-fn entry_at(store: &Store, seq: i64) -> AuditEntry {
+fn entry_at(store: &SqliteStore, seq: i64) -> AuditEntry {
     store
         .audit_entries(None, None)
         .unwrap()

@@ -17,7 +17,7 @@ use canaryd_core::vocab::{RolloutKey, Route, Timestamp, Weight};
 use canaryd_driver::live::wall_clock;
 use canaryd_ports::{MetricsSource, SourceError};
 use canaryd_proxy::{EmbeddedSource, RouterHandle};
-use canaryd_store::{HistoryRow, Store};
+use canaryd_store::{HistoryRow, SqliteStore};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -85,7 +85,7 @@ pub fn merge(rows: &[HistoryRow], now_ms: i64) -> Option<Baseline> {
 /// The router's windows, with the baseline read from the recorded history.
 pub struct HistorySource {
     pub inner: EmbeddedSource,
-    pub store: Option<Store>,
+    pub store: Option<SqliteStore>,
     pub workload: String,
     pub lookback: Duration,
 }
@@ -133,7 +133,7 @@ pub fn spawn_recorder(
     keep: Duration,
     canary_is_stable: Arc<AtomicBool>,
 ) -> Result<(), canaryd_store::StoreError> {
-    let mut store = Store::open(db)?;
+    let mut store = SqliteStore::open(db)?;
     let mut source = router.metrics_source();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);

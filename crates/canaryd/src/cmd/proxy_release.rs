@@ -34,7 +34,7 @@ use canaryd_core::vocab::RolloutKey;
 use canaryd_driver::live::wall_clock;
 use canaryd_proxy::{RouterHandle, Upstream};
 use canaryd_secrets::Secret;
-use canaryd_store::{Release, Store};
+use canaryd_store::{Release, SqliteStore};
 use serde::Deserialize;
 use serde_json::json;
 use std::sync::{Arc, Mutex};
@@ -254,7 +254,7 @@ pub fn while_in_progress(current: &Current, status: &Status, asked: Asked) {
 /// commits it, then switches the router. `Some` is the new release in
 /// force; `None` when refused (answered with the reason) or already in force.
 pub fn take(
-    store: Option<&mut Store>,
+    store: Option<&mut SqliteStore>,
     router: &RouterHandle,
     current: &Current,
     finished: &Rollout,
@@ -371,7 +371,7 @@ pub fn take(
 }
 
 /// Whether `key`'s revision was released (or rolled out) here before, and how.
-fn released_before(store: &Store, key: &RolloutKey) -> Result<Option<String>, Fail> {
+fn released_before(store: &SqliteStore, key: &RolloutKey) -> Result<Option<String>, Fail> {
     if let Some(r) = store.release_of(&key.workload.0, &key.revision.0)? {
         return Ok(Some(format!("at {} by {}", r.canary_url, r.by)));
     }
@@ -381,7 +381,7 @@ fn released_before(store: &Store, key: &RolloutKey) -> Result<Option<String>, Fa
 
 /// Which release the proxy serves on start (see the module doc), recording
 /// the flags' release when they name a revision never seen here.
-pub fn at_start(store: &mut Store, flags: Current) -> Result<Current, Fail> {
+pub fn at_start(store: &mut SqliteStore, flags: Current) -> Result<Current, Fail> {
     let workload = flags.key.workload.0.clone();
     let latest = store.latest_release(&workload)?;
     let flag_release = store.release_of(&workload, &flags.key.revision.0)?;

@@ -14,7 +14,7 @@ use canaryd_core::rollout::{Phase, Rollout};
 use canaryd_core::vocab::{RolloutKey, Weight};
 use canaryd_driver::live::wall_clock;
 use canaryd_driver::AfterCommit;
-use canaryd_store::{LeaseHolder, Store, WriterLease};
+use canaryd_store::{LeaseHolder, SqliteStore, WriterLease};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -40,7 +40,7 @@ pub fn stored_weight(state: Option<&Rollout>) -> Weight {
 }
 
 /// The stored state of `key`, if any.
-pub fn load(store: &Store, key: &RolloutKey) -> Result<Option<Rollout>, Fail> {
+pub fn load(store: &SqliteStore, key: &RolloutKey) -> Result<Option<Rollout>, Fail> {
     Ok(canaryd_driver::driver::load_rollout(store, key)?)
 }
 
@@ -56,7 +56,11 @@ fn host_name() -> String {
 /// Takes the database's writer lease (exit 4 naming the holder when another
 /// live process has it), fences `store`'s commits with it, and keeps it
 /// renewed from a background task until the returned guard is released.
-pub fn take_lease(db: &Path, store: &mut Store, command: &str) -> Result<Option<LeaseGuard>, Fail> {
+pub fn take_lease(
+    db: &Path,
+    store: &mut SqliteStore,
+    command: &str,
+) -> Result<Option<LeaseGuard>, Fail> {
     if db.as_os_str() == ":memory:" {
         return Ok(None);
     }

@@ -17,7 +17,7 @@ use canaryd_driver::driver::Scrubber;
 use canaryd_driver::{Driver, DriverError};
 use canaryd_policy::parse_policy;
 use canaryd_ports::{MetricsSource, Notifier};
-use canaryd_store::Store;
+use canaryd_store::SqliteStore;
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::api::Api;
 use kube::{Resource, ResourceExt};
@@ -346,7 +346,7 @@ fn promotion_steps(db: &Path, clock: super::Clock) -> crate::router::StepLog {
             kind: canaryd_store::AuditKind::Action,
             payload: serde_json::json!({"effect": "promote", "step": step, "detail": detail}),
         };
-        if let Err(e) = Store::open(&db).and_then(|mut s| s.append_audit(entry).map(|_| ())) {
+        if let Err(e) = SqliteStore::open(&db).and_then(|mut s| s.append_audit(entry).map(|_| ())) {
             tracing::warn!(%key, step, error = %e, "could not audit a promotion step");
         }
     })
@@ -432,12 +432,13 @@ impl<F: EdgeFactory> Here<'_, F> {
 impl<F> Here<'_, F> {
     /// The store, its commits fenced with the writer lease's token while
     /// this replica holds it.
-    fn open_store(&self) -> Result<Store, ControllerError> {
-        let mut store =
-            Store::open(Path::new(&self.ctx.db)).map_err(|source| ControllerError::Store {
+    fn open_store(&self) -> Result<SqliteStore, ControllerError> {
+        let mut store = SqliteStore::open(Path::new(&self.ctx.db)).map_err(|source| {
+            ControllerError::Store {
                 canary: format!("{}/{}", self.namespace, self.name),
                 source: Box::new(source),
-            })?;
+            }
+        })?;
         self.ctx.fence.apply(&mut store);
         Ok(store)
     }

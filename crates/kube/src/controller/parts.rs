@@ -5,7 +5,7 @@ use canaryd_core::observation::{BaselineStatus, Window};
 use canaryd_core::vocab::{RolloutKey, Timestamp, Weight};
 use canaryd_driver::driver::load_rollout;
 use canaryd_ports::{MetricsSource, SourceError};
-use canaryd_store::Store;
+use canaryd_store::SqliteStore;
 use k8s_openapi::api::core::v1::ObjectReference;
 
 use crate::reconcile::{rollout_key, ObservedTarget};
@@ -53,7 +53,7 @@ impl Cond {
 /// reused ReplicaSet). That is a return to stable, not a new rollout: seen
 /// through the store (level-triggered, whatever the status says), it is idle.
 pub(super) fn settle_undo(
-    store: &Store,
+    store: &SqliteStore,
     namespace: &str,
     name: &str,
     kind: &TargetKind,

@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use canaryd_core::vocab::Timestamp;
-use canaryd_store::{LeaseHolder, Store, StoreError, WriterLease};
+use canaryd_store::{LeaseHolder, SqliteStore, StoreError, WriterLease};
 
 /// The token that fences this replica's commits, while it holds the
 /// writer lease. Shared by the election and every reconcile's store.
@@ -40,7 +40,7 @@ impl StoreFence {
     }
 
     /// Fences `store`'s commits with the token, when one is held.
-    pub fn apply(&self, store: &mut Store) {
+    pub fn apply(&self, store: &mut SqliteStore) {
         if let Some(token) = self.token() {
             store.fence(&token);
         }
@@ -100,7 +100,7 @@ impl StoreLease {
             }
         }
         // The schema must exist before the lease row can be read.
-        if let Err(e) = Store::open(&self.db) {
+        if let Err(e) = SqliteStore::open(&self.db) {
             tracing::warn!(error = %e, "cannot open the store to take its writer lease");
             return false;
         }

@@ -21,7 +21,7 @@ use canaryd_driver::live::wall_clock;
 use canaryd_driver::VirtualRouter;
 use canaryd_driver::{run_live, Driver, LiveLimits, Stopped};
 use canaryd_ports::{MetricsSource, Notifier, SourceError};
-use canaryd_store::{AuditKind, NewAuditEntry, Store, StoreError};
+use canaryd_store::{AuditKind, NewAuditEntry, SqliteStore, StoreError};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
@@ -119,7 +119,7 @@ struct Inner<F, N> {
     registry: Registry,
     watches: Mutex<HashMap<RolloutKey, Arc<Watch>>>,
     /// One connection for the integrations' own audit entries (Flagger's questions).
-    audit: Mutex<Option<Store>>,
+    audit: Mutex<Option<SqliteStore>>,
 }
 
 /// The service. Cheap to clone: clones share the watched pairs.
@@ -268,7 +268,7 @@ impl<F: SourceFactory, N: Notifier + 'static> AnalysisService<F, N> {
             .factory
             .source_for(key, stable)
             .map_err(|e| format!("no metrics source for it: {e}"))?;
-        let store = Store::open(&cfg.store_path).map_err(|e| e.to_string())?;
+        let store = SqliteStore::open(&cfg.store_path).map_err(|e| e.to_string())?;
         let notifier = (self.inner.notifier)(key);
         let driver = Driver::new(
             store,
@@ -349,7 +349,7 @@ impl<F: SourceFactory, N: Notifier + 'static> AnalysisService<F, N> {
         };
         let mut slot = lock(&self.inner.audit);
         if slot.is_none() {
-            *slot = Some(Store::open(path).map_err(err)?);
+            *slot = Some(SqliteStore::open(path).map_err(err)?);
         }
         let Some(store) = slot.as_mut() else {
             return Ok(());

@@ -15,7 +15,7 @@ use canaryd_secrets::Secret;
 use canaryd_server::{
     integrations_router, router, AnalysisConfig, AnalysisService, Registry, SourceFactory,
 };
-use canaryd_store::{AuditEntry, AuditKind, Store};
+use canaryd_store::{AuditEntry, AuditKind, SqliteStore};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -275,7 +275,7 @@ impl Harness {
     }
 
     pub fn audit(&self, kind: AuditKind) -> Vec<AuditEntry> {
-        Store::open(&self.db)
+        SqliteStore::open(&self.db)
             .unwrap()
             .audit_entries(None, None)
             .unwrap()

@@ -5,7 +5,7 @@ use rusqlite::{params, Connection};
 use super::chain::{canonicalize, Content};
 use super::{AuditEntry, NewAuditEntry};
 use crate::error::{sql_err, StoreError};
-use crate::Store;
+use crate::SqliteStore;
 
 /// Appends one entry inside the caller's transaction and advances `audit_head`.
 ///
@@ -86,7 +86,7 @@ pub(crate) fn append_in_tx(
     })
 }
 
-impl Store {
+impl SqliteStore {
     /// Appends one audit entry in its own transaction and returns it as stored
     /// (with its `seq`, canonical payload and hashes).
     pub fn append_audit(&mut self, entry: NewAuditEntry) -> Result<AuditEntry, StoreError> {

@@ -6,14 +6,14 @@ use super::raw::{RawRow, COLUMNS};
 use super::AuditEntry;
 use crate::error::{sql_err, StoreError};
 use crate::filter::Where;
-use crate::Store;
+use crate::SqliteStore;
 
-impl Store {
+impl SqliteStore {
     /// Audit entries in sequence order; `workload` and `revision` filter
     /// independently (ANDed), `None` means "any".
     ///
     /// Fails with [`StoreError::CorruptAuditEntry`] on a row canaryd could not have
-    /// written; [`verify_audit`](Store::verify_audit) reports such rows instead.
+    /// written; [`verify_audit`](SqliteStore::verify_audit) reports such rows instead.
     pub fn audit_entries(
         &self,
         workload: Option<&str>,

@@ -20,9 +20,9 @@ use super::chain::{is_hash_hex, GENESIS_HASH};
 use super::raw::{describe as describe_value, RawRow, COLUMNS};
 use super::AuditEntry;
 use crate::error::{sql_err, StoreError};
-use crate::Store;
+use crate::SqliteStore;
 
-/// Outcome of [`Store::verify_audit`].
+/// Outcome of [`SqliteStore::verify_audit`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum AuditReport {
     /// Every entry verified. `head_hash` is the newest entry's hash (the genesis
@@ -128,7 +128,7 @@ impl fmt::Display for AuditProblem {
     }
 }
 
-impl Store {
+impl SqliteStore {
     /// Walks the whole chain and reports the first problem, or that it is intact.
     ///
     /// Never fails because of what is *in* the log: garbage (NULLs, wrong types,

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use canaryd_store::{AuditKind, Commit, NewAuditEntry, NewEffect, RolloutRow, Store};
+use canaryd_store::{AuditKind, Commit, NewAuditEntry, NewEffect, RolloutRow, SqliteStore};
 use serde_json::json;
 
 pub fn rollout(workload: &str, revision: &str, started_at_ms: i64) -> RolloutRow {
@@ -48,15 +48,15 @@ pub fn commit(row: RolloutRow, audit: Vec<NewAuditEntry>, effects: Vec<NewEffect
 }
 
 /// A store in a fresh temporary directory; keep the `TempDir` alive.
-pub fn temp_store() -> (tempfile::TempDir, PathBuf, Store) {
+pub fn temp_store() -> (tempfile::TempDir, PathBuf, SqliteStore) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("canaryd.db");
-    let store = Store::open(&path).unwrap();
+    let store = SqliteStore::open(&path).unwrap();
     (dir, path, store)
 }
 
 /// A store holding `n` audit entries with distinct kinds, times and payloads.
-pub fn store_with_entries(n: i64) -> (tempfile::TempDir, PathBuf, Store) {
+pub fn store_with_entries(n: i64) -> (tempfile::TempDir, PathBuf, SqliteStore) {
     let (dir, path, mut store) = temp_store();
     let entries = (1..=n)
         .map(|i| {

@@ -17,10 +17,10 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// canaryd's persistent state: rollouts, the effect outbox and the audit log, in
 /// one SQLite database. See the crate documentation for the tables.
 ///
-/// A `Store` owns one connection and is not `Sync`; several processes (daemon and
+/// A `SqliteStore` owns one connection and is not `Sync`; several processes (daemon and
 /// CLI) may open the same file concurrently, SQLite serialises their writes.
 #[derive(Debug)]
-pub struct Store {
+pub struct SqliteStore {
     pub(crate) conn: Connection,
     /// The database path (or `:memory:`), for error messages.
     pub(crate) db: String,
@@ -28,13 +28,13 @@ pub struct Store {
     pub(crate) fence: Option<String>,
 }
 
-impl Store {
+impl SqliteStore {
     /// Opens the database at `path`, creating missing parent directories and the
     /// file, configures the connection and migrates the schema.
     ///
     /// Refuses a database whose schema version is newer than this build knows
     /// ([`StoreError::SchemaTooNew`]).
-    pub fn open(path: &Path) -> Result<Store, StoreError> {
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
         if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
                 dir: dir.to_path_buf(),
@@ -77,7 +77,7 @@ impl Store {
     }
 
     /// An empty, private in-memory database (for tests and dry runs).
-    pub fn open_in_memory() -> Result<Store, StoreError> {
+    pub fn open_in_memory() -> Result<SqliteStore, StoreError> {
         let conn = Connection::open_in_memory().map_err(|source| StoreError::Open {
             path: ":memory:".into(),
             source,
@@ -85,19 +85,19 @@ impl Store {
         Self::configure(conn, ":memory:".to_owned())
     }
 
-    fn configure(mut conn: Connection, db: String) -> Result<Store, StoreError> {
+    fn configure(mut conn: Connection, db: String) -> Result<SqliteStore, StoreError> {
         // Outbox rows reference their rollout; SQLite only enforces that when asked.
         conn.pragma_update(None, "foreign_keys", true)
             .map_err(sql_err(&db, || "enabling foreign keys".to_owned()))?;
         schema::migrate(&mut conn, &db)?;
-        Ok(Store {
+        Ok(SqliteStore {
             conn,
             db,
             fence: None,
         })
     }
 
-    /// Fences every later [`Store::commit`] with a writer lease's token
+    /// Fences every later [`SqliteStore::commit`] with a writer lease's token
     /// ([`crate::WriterLease::token`]): a commit checks, in its own
     /// transaction, that the lease is still ours (and renews it), and fails
     /// with [`StoreError::LeaseLost`] otherwise.
@@ -122,7 +122,7 @@ impl Store {
     /// first and writes later can fail with SQLITE_BUSY at the write, without
     /// honouring busy_timeout, when another process committed in between.
     pub(crate) fn write_tx(&mut self, op: &str) -> Result<(Transaction<'_>, &str), StoreError> {
-        let Store { conn, db, .. } = self;
+        let SqliteStore { conn, db, .. } = self;
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(sql_err(db, || format!("{op} (starting transaction)")))?;

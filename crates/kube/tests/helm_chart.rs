@@ -14,6 +14,7 @@ mod helm_render;
 use helm_render::{chart_dir, read_yaml, render, Release};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Container, PersistentVolumeClaim, Service, ServiceAccount};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -95,6 +96,12 @@ struct Expect {
     creates_service_account: bool,
     /// Whether the chart creates roles and bindings (`rbac.create`).
     rbac: bool,
+    /// How many controller pods.
+    replicas: i32,
+    /// The shared PostgreSQL URL (`--db`); None: a SQLite file on the volume.
+    postgres: Option<&'static str>,
+    /// The Secret and key the database password comes from, as PGPASSWORD.
+    password_secret: Option<(&'static str, &'static str)>,
 }
 
 impl Expect {
@@ -110,6 +117,9 @@ impl Expect {
             service_account: Some("canaryd".into()),
             creates_service_account: true,
             rbac: true,
+            replicas: 1,
+            postgres: None,
+            password_secret: None,
         }
     }
 }
@@ -223,6 +233,7 @@ struct Typed {
     services: Vec<Service>,
     claims: Vec<PersistentVolumeClaim>,
     service_monitors: Vec<ServiceMonitor>,
+    budgets: Vec<PodDisruptionBudget>,
 }
 
 fn classify(objects: &[Value]) -> Result<Typed, String> {
@@ -244,6 +255,7 @@ fn classify(objects: &[Value]) -> Result<Typed, String> {
             (Some("apps/v1"), Some("Deployment")) => t.deployments.push(typed(doc)?),
             (Some("v1"), Some("Service")) => t.services.push(typed(doc)?),
             (Some("v1"), Some("PersistentVolumeClaim")) => t.claims.push(typed(doc)?),
+            (Some("policy/v1"), Some("PodDisruptionBudget")) => t.budgets.push(typed(doc)?),
             (Some("monitoring.coreos.com/v1"), Some("ServiceMonitor")) => {
                 t.service_monitors.push(typed(doc)?)
             }
@@ -537,14 +549,12 @@ fn check_deployment(t: &Typed, e: &Expect, sa: &str) -> Result<(), String> {
     let d = &t.deployments[0];
     let spec = d.spec.as_ref().ok_or("Deployment without spec")?;
     ensure!(
-        spec.replicas == Some(1),
-        "replicas {:?}: 1 is the supported value",
-        spec.replicas
+        spec.replicas == Some(e.replicas),
+        "replicas {:?}, expected {}",
+        spec.replicas,
+        e.replicas
     );
-    ensure!(
-        spec.strategy.as_ref().and_then(|s| s.type_.as_deref()) == Some("Recreate"),
-        "the strategy must be Recreate: two pods must never open the database"
-    );
+    check_strategy(spec, e)?;
     let selector = spec.selector.match_labels.clone().unwrap_or_default();
     ensure!(!selector.is_empty(), "an empty selector selects everything");
     let pod_meta = spec.template.metadata.clone().unwrap_or_default();
@@ -603,37 +613,51 @@ fn check_deployment(t: &Typed, e: &Expect, sa: &str) -> Result<(), String> {
         e.leader_election
     );
     let db = flags.get("--db").cloned().flatten().ok_or("no --db")?;
-
-    // The database is on the data volume: a claim, or an emptyDir.
     let mounts = c.volume_mounts.as_deref().unwrap_or_default();
-    let mount = mounts
-        .iter()
-        .find(|m| Path::new(&db).parent() == Some(Path::new(&m.mount_path)))
-        .ok_or(format!("--db {db} is not on a mounted volume"))?;
-    ensure!(
-        mount.read_only != Some(true),
-        "the database volume is mounted read-only"
-    );
-    let volumes = pod.volumes.as_deref().unwrap_or_default();
-    let volume = volumes
-        .iter()
-        .find(|v| v.name == mount.name)
-        .ok_or(format!("no volume {}", mount.name))?;
-    match &e.claim {
-        Some(claim) => {
-            let pvc = volume.persistent_volume_claim.as_ref().ok_or(format!(
-                "persistence is on but the database volume is {volume:?}"
-            ))?;
-            ensure!(
-                &pvc.claim_name == claim,
-                "claim {} instead of {claim}",
-                pvc.claim_name
-            );
+    let env = c.env.as_deref().unwrap_or_default();
+    check_password(env, e)?;
+    if let Some(url) = e.postgres {
+        ensure!(db == url, "--db {db}, expected the PostgreSQL URL {url}");
+        ensure!(
+            !pod.volumes
+                .as_deref()
+                .unwrap_or_default()
+                .iter()
+                .any(|v| v.persistent_volume_claim.is_some())
+                && !mounts.iter().any(|m| m.mount_path == "/var/lib/canaryd"),
+            "with PostgreSQL no database volume is mounted"
+        );
+    } else {
+        // The database is on the data volume: a claim, or an emptyDir.
+        let mount = mounts
+            .iter()
+            .find(|m| Path::new(&db).parent() == Some(Path::new(&m.mount_path)))
+            .ok_or(format!("--db {db} is not on a mounted volume"))?;
+        ensure!(
+            mount.read_only != Some(true),
+            "the database volume is mounted read-only"
+        );
+        let volumes = pod.volumes.as_deref().unwrap_or_default();
+        let volume = volumes
+            .iter()
+            .find(|v| v.name == mount.name)
+            .ok_or(format!("no volume {}", mount.name))?;
+        match &e.claim {
+            Some(claim) => {
+                let pvc = volume.persistent_volume_claim.as_ref().ok_or(format!(
+                    "persistence is on but the database volume is {volume:?}"
+                ))?;
+                ensure!(
+                    &pvc.claim_name == claim,
+                    "claim {} instead of {claim}",
+                    pvc.claim_name
+                );
+            }
+            None => ensure!(
+                volume.empty_dir.is_some(),
+                "persistence is off but the database volume is {volume:?}"
+            ),
         }
-        None => ensure!(
-            volume.empty_dir.is_some(),
-            "persistence is off but the database volume is {volume:?}"
-        ),
     }
     ensure!(
         mounts.iter().any(|m| m.mount_path == "/tmp"),
@@ -641,7 +665,6 @@ fn check_deployment(t: &Typed, e: &Expect, sa: &str) -> Result<(), String> {
     );
 
     // The downward API gives --identity and --lease-namespace their defaults.
-    let env = c.env.as_deref().unwrap_or_default();
     for (name, field) in [
         ("POD_NAME", "metadata.name"),
         ("POD_NAMESPACE", "metadata.namespace"),
@@ -840,6 +863,88 @@ fn check_optional(t: &Typed, e: &Expect, sa: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Recreate for a SQLite file (two pods must never open it); with a shared
+/// PostgreSQL a surge-only rolling update, so an upgrade never leaves no pod
+/// to take the Lease.
+fn check_strategy(
+    spec: &k8s_openapi::api::apps::v1::DeploymentSpec,
+    e: &Expect,
+) -> Result<(), String> {
+    let strategy = spec.strategy.clone().unwrap_or_default();
+    if e.postgres.is_none() {
+        ensure!(
+            strategy.type_.as_deref() == Some("Recreate"),
+            "the strategy must be Recreate: two pods must never open the SQLite file"
+        );
+        return Ok(());
+    }
+    let rolling = strategy.rolling_update.clone().unwrap_or_default();
+    ensure!(
+        strategy.type_.as_deref() == Some("RollingUpdate")
+            && rolling.max_unavailable == Some(IntOrString::Int(0))
+            && rolling.max_surge == Some(IntOrString::Int(1)),
+        "with PostgreSQL the strategy must be a surge-only RollingUpdate: {strategy:?}"
+    );
+    Ok(())
+}
+
+/// The password comes from the Secret as PGPASSWORD, and only then.
+fn check_password(env: &[k8s_openapi::api::core::v1::EnvVar], e: &Expect) -> Result<(), String> {
+    let from = env.iter().find(|v| v.name == "PGPASSWORD");
+    match (e.password_secret, from) {
+        (None, None) => Ok(()),
+        (None, Some(v)) => Err(format!("PGPASSWORD set without a password Secret: {v:?}")),
+        (Some((name, key)), from) => {
+            let secret = from
+                .filter(|v| v.value.is_none())
+                .and_then(|v| v.value_from.as_ref())
+                .and_then(|f| f.secret_key_ref.as_ref())
+                .ok_or(format!(
+                    "PGPASSWORD must come from Secret {name} key {key}: {from:?}"
+                ))?;
+            ensure!(
+                secret.name == name && secret.key == key,
+                "PGPASSWORD from {}/{}, expected {name}/{key}",
+                secret.name,
+                secret.key
+            );
+            Ok(())
+        }
+    }
+}
+
+/// A PodDisruptionBudget keeping one pod exactly when there are several.
+fn check_budget(t: &Typed, e: &Expect) -> Result<(), String> {
+    if e.replicas <= 1 {
+        ensure!(
+            t.budgets.is_empty(),
+            "a PodDisruptionBudget for one replica"
+        );
+        return Ok(());
+    }
+    ensure!(
+        t.budgets.len() == 1,
+        "expected one PodDisruptionBudget, got {}",
+        t.budgets.len()
+    );
+    let spec = t.budgets[0].spec.clone().unwrap_or_default();
+    ensure!(
+        spec.min_available == Some(IntOrString::Int(1)) && spec.max_unavailable.is_none(),
+        "the budget must keep one pod: {spec:?}"
+    );
+    let want = t.deployments[0]
+        .spec
+        .as_ref()
+        .map(|s| s.selector.match_labels.clone())
+        .unwrap_or_default();
+    let got = spec.selector.and_then(|s| s.match_labels);
+    ensure!(
+        got.is_some() && got == want,
+        "the budget selects {got:?}, the Deployment {want:?}"
+    );
+    Ok(())
+}
+
 /// Every check, on the chart in `dir` rendered with `overrides`.
 fn check_chart(dir: &Path, e: &Expect, overrides: Value) -> Result<(), String> {
     let objects = render_objects(dir, e, overrides)?;
@@ -853,6 +958,7 @@ fn check_chart(dir: &Path, e: &Expect, overrides: Value) -> Result<(), String> {
     check_deployment(&t, e, &sa)?;
     check_service(&t, e)?;
     check_optional(&t, e, &sa)?;
+    check_budget(&t, e)?;
     Ok(())
 }
 
@@ -950,18 +1056,77 @@ fn a_long_release_name_still_gives_valid_object_names() {
     check(&e, json!({}));
 }
 
-#[test]
-fn more_than_one_replica_is_refused() {
+fn refused(overrides: Value) -> String {
     let release = Release {
         name: "canaryd",
         namespace: "canaryd-system",
     };
-    let err = match render(&chart_dir(), &release, json!({"replicaCount": 2})) {
-        Ok(_) => panic!("replicaCount 2 rendered"),
+    match render(&chart_dir(), &release, overrides.clone()) {
+        Ok(_) => panic!("{overrides} rendered"),
         Err(err) => err,
+    }
+}
+
+#[test]
+fn more_than_one_replica_on_sqlite_is_refused() {
+    let err = refused(json!({"replicaCount": 2}));
+    assert!(
+        err.contains("replicaCount above 1 needs database.postgresUrl"),
+        "{err}"
+    );
+    let release = Release {
+        name: "canaryd",
+        namespace: "canaryd-system",
     };
-    assert!(err.contains("replicaCount above 1"), "{err}");
     assert!(render(&chart_dir(), &release, json!({"replicaCount": 0})).is_ok());
+}
+
+const PG_URL: &str = "postgres://canaryd@db.example:5432/canaryd";
+
+#[test]
+fn postgres_runs_several_replicas_sharing_the_database() {
+    let e = Expect {
+        replicas: 3,
+        postgres: Some(PG_URL),
+        password_secret: Some(("canaryd-db", "pg-password")),
+        claim: None,
+        creates_claim: false,
+        ..Expect::defaults()
+    };
+    check(
+        &e,
+        json!({
+            "replicaCount": 3,
+            "database": {"postgresUrl": PG_URL, "passwordSecret": {"name": "canaryd-db", "key": "pg-password"}},
+        }),
+    );
+}
+
+#[test]
+fn one_postgres_replica_without_a_password_secret_is_valid() {
+    let e = Expect {
+        postgres: Some(PG_URL),
+        claim: None,
+        creates_claim: false,
+        ..Expect::defaults()
+    };
+    check(&e, json!({"database": {"postgresUrl": PG_URL}}));
+}
+
+#[test]
+fn replicas_without_leader_election_are_refused() {
+    let err = refused(json!({
+        "replicaCount": 2,
+        "leaderElection": {"enabled": false},
+        "database": {"postgresUrl": PG_URL},
+    }));
+    assert!(err.contains("needs leaderElection.enabled"), "{err}");
+}
+
+#[test]
+fn a_database_url_that_is_not_postgres_is_refused() {
+    let err = refused(json!({"database": {"postgresUrl": "mysql://db/canaryd"}}));
+    assert!(err.contains("must start with postgres://"), "{err}");
 }
 
 #[test]
@@ -1168,8 +1333,8 @@ fn mutation_a_flag_outside_the_contract_fails() {
     let e = Expect::defaults();
     expect_failure(
         "templates/deployment.yaml",
-        "--db=",
-        "--database=",
+        "--db=/var/lib",
+        "--database=/var/lib",
         &e,
         json!({}),
         "no argument \"--database=",
@@ -1422,5 +1587,45 @@ fn the_readme_lists_the_same_verbs() {
     assert_eq!(
         documented, granted,
         "deploy/helm/canaryd/README.md's RBAC table"
+    );
+}
+
+#[test]
+fn mutation_a_multi_replica_chart_that_could_lose_its_leader_fails() {
+    let e = Expect {
+        replicas: 2,
+        postgres: Some(PG_URL),
+        password_secret: Some(("canaryd-db", "password")),
+        claim: None,
+        creates_claim: false,
+        ..Expect::defaults()
+    };
+    let values = json!({
+        "replicaCount": 2,
+        "database": {"postgresUrl": PG_URL, "passwordSecret": {"name": "canaryd-db"}},
+    });
+    expect_failure(
+        "templates/deployment.yaml",
+        "maxUnavailable: 0",
+        "maxUnavailable: 1",
+        &e,
+        values.clone(),
+        "surge-only RollingUpdate",
+    );
+    expect_failure(
+        "templates/pdb.yaml",
+        "minAvailable: 1",
+        "minAvailable: 0",
+        &e,
+        values.clone(),
+        "the budget must keep one pod",
+    );
+    expect_failure(
+        "templates/deployment.yaml",
+        "- name: PGPASSWORD",
+        "- name: DB_PASSWORD",
+        &e,
+        values,
+        "PGPASSWORD must come from Secret",
     );
 }

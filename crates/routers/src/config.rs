@@ -314,7 +314,10 @@ pub(crate) fn check_http_url(field: &str, text: &str) -> Result<url::Url, Config
     let u = url::Url::parse(&probe).map_err(|e| {
         invalid(
             field,
-            format!("`{}` is not a URL: {e}", crate::safe_url::display(text)),
+            format!(
+                "`{}` is not a URL: {e}",
+                canaryd_secrets::without_credentials_or_query(text)
+            ),
         )
     })?;
     if !matches!(u.scheme(), "http" | "https") || u.host_str().is_none() {
@@ -322,7 +325,7 @@ pub(crate) fn check_http_url(field: &str, text: &str) -> Result<url::Url, Config
             field,
             format!(
                 "`{}` must be an http:// or https:// URL with a host",
-                crate::safe_url::display(text)
+                canaryd_secrets::without_credentials_or_query(text)
             ),
         ));
     }

@@ -60,7 +60,6 @@ mod build;
 pub mod config;
 mod embedded;
 mod exec;
-mod safe_url;
 mod shadow;
 mod template;
 mod webhook;

@@ -19,4 +19,4 @@ pub mod yaml;
 
 pub use redact::{is_secret_name, mask_url_credentials, Redactor, MASK};
 pub use secret::{Secret, SecretError, SecretSource};
-pub use url::{shorten, SafeUrl, UrlError, UrlText};
+pub use url::{shorten, without_credentials_or_query, SafeUrl, UrlError, UrlText};

@@ -22,7 +22,6 @@ use std::time::Duration;
 
 use crate::action::Action;
 use crate::config::{ConfigError, WebhookConfig};
-use crate::safe_url;
 use crate::template::{Escape, Values};
 
 mod request;
@@ -237,7 +236,7 @@ impl WebhookRouter {
     /// Sends `action`'s request, retrying what may succeed later.
     pub async fn call(&self, key: &RolloutKey, action: Action) -> Result<Delivered, WebhookError> {
         let p = self.prepare(key, action);
-        let shown = safe_url::display(&p.url);
+        let shown = canaryd_secrets::without_credentials_or_query(&p.url);
         let bad = |why: String| WebhookError::Request {
             method: p.method.clone(),
             url: shown.clone(),

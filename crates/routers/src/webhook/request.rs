@@ -11,7 +11,6 @@ use crate::action::Action;
 use crate::config::{
     check_http_url, check_timeout, invalid, ConfigError, RequestConfig, WebhookConfig, MAX_RETRIES,
 };
-use crate::safe_url;
 use crate::template::{Escape, Template, Values};
 
 #[derive(Debug, Clone)]
@@ -199,7 +198,8 @@ impl Requests {
     pub(crate) fn describe(&self, key: &RolloutKey, action: Action) -> String {
         let t = self.for_action(action);
         let values = Values::new(key, action.weight());
-        let url = safe_url::display(&t.url.render(&values, Escape::Url));
+        let url =
+            canaryd_secrets::without_credentials_or_query(&t.url.render(&values, Escape::Url));
         match &t.body {
             Some(b) => {
                 let esc = if t.json_body {

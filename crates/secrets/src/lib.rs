@@ -14,6 +14,7 @@
 pub mod redact;
 pub mod secret;
 pub mod sign;
+pub mod slack;
 pub mod url;
 pub mod yaml;
 

@@ -19,7 +19,10 @@ use crate::vocab::{fmt_duration, Revision, Weight};
 #[serde(tag = "effect", rename_all = "snake_case")]
 pub enum Effect {
     /// Send `weight`% of new requests to the canary.
-    SetWeight { weight: Weight },
+    SetWeight {
+        /// The canary's new share of traffic, in percent.
+        weight: Weight,
+    },
     /// All traffic to stable at once, and undo the canary.
     RollBack,
     /// The canary takes all traffic and becomes the stable revision.
@@ -30,18 +33,26 @@ pub enum Effect {
     Audit(AuditRecord),
     /// An operator command or event that does not apply in the current phase.
     /// The state is unchanged; the shell tells whoever asked.
-    Refuse { reason: String },
+    Refuse {
+        /// Why it does not apply now, for whoever asked.
+        reason: String,
+    },
 }
 
 /// An operator's command, with who and why: every one is audited.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OperatorCommand {
+    /// What the operator asked for.
     pub action: OperatorAction,
+    /// Who asked, as the shell authenticated them: the audit log names them.
     pub by: String,
+    /// Why, in the operator's words, if they gave a reason.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
 
+/// What an operator can ask of a rollout. Each is accepted only in the
+/// phases where it makes sense; anywhere else it is refused and audited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OperatorAction {
@@ -74,13 +85,29 @@ pub enum PauseReason {
     /// stable side failing, probes and traffic disagreeing): the window says
     /// nothing about the canary, so never roll back on that. `detail` says
     /// what happened.
-    CollectorsUnhealthy { detail: String },
+    CollectorsUnhealthy {
+        /// What impaired the view, in the collector's words.
+        detail: String,
+    },
     /// Too many windows in a row without enough traffic or data.
-    NotEnoughData { detail: String, windows: u32 },
+    NotEnoughData {
+        /// Why the last window was inconclusive.
+        detail: String,
+        /// Inconclusive windows in a row at the current step.
+        windows: u32,
+    },
     /// The ramp took longer than the policy's budget.
-    RampBudgetExceeded { elapsed_s: u64, budget_s: u64 },
+    RampBudgetExceeded {
+        /// Seconds since the ramp started (or was last resumed).
+        elapsed_s: u64,
+        /// The policy's `ramp_budget`, in seconds.
+        budget_s: u64,
+    },
     /// The service's error budget is spent: no more risk until a human decides.
-    ErrorBudgetExhausted { remaining: f64 },
+    ErrorBudgetExhausted {
+        /// Fraction of the error budget left (0.0 to 1.0) when the gate froze.
+        remaining: f64,
+    },
 }
 
 impl fmt::Display for PauseReason {
@@ -119,12 +146,18 @@ impl fmt::Display for PauseReason {
 pub enum RollbackCause {
     /// A rule breached in `consecutive` windows in a row (its streak ended at `windows.last()`).
     Breach {
+        /// The findings of the rules whose streaks tripped.
         evidence: Vec<Evidence>,
         /// The breaching windows of the longest tripped streak, oldest first.
         windows: Vec<u32>,
     },
     /// An operator aborted the rollout.
-    Operator { by: String, reason: Option<String> },
+    Operator {
+        /// The operator who aborted.
+        by: String,
+        /// Their reason, if they gave one.
+        reason: Option<String>,
+    },
 }
 
 /// Breaching windows as an operator reads them: `#3, #4`.
@@ -149,59 +182,89 @@ pub fn evidence_text(evidence: &[Evidence]) -> String {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "decision", rename_all = "snake_case")]
 pub enum Decision {
+    /// The baseline gate passed at the start: the ramp began.
     Start {
+        /// The first weight of the ladder.
         weight: Weight,
     },
+    /// The baseline gate failed at the start: no traffic moves until an
+    /// operator approves (no baseline, no automatic advance).
     AwaitApproval {
+        /// Why the baseline cannot be trusted.
         reason: String,
     },
+    /// An operator approved a rollout that awaited approval: the ramp began.
     Approve {
+        /// The approving operator.
         by: String,
     },
     /// A rollout waiting for approval because its baseline was missing or
     /// thin found the baseline good enough on a re-check and started itself.
     BaselineAvailable {
+        /// The weight the ramp began at.
         weight: Weight,
     },
     /// The window counted; the weight stays (hold not done, a breach streak
     /// still short, an advance deferred).
     Hold {
+        /// Why the weight stays (`healthy 1 of 3 windows at 10%`).
         reason: String,
     },
     /// The window was not conclusive: same step, one more window.
     Extend {
+        /// Why the window was inconclusive.
         reason: String,
+        /// Inconclusive windows in a row at this step, this one included.
         extensions: u32,
+        /// Extensions the policy allows before the rollout pauses.
         max: u32,
     },
+    /// The hold at this step is done and the window healthy: the canary
+    /// takes the next step's weight.
     Advance {
+        /// The weight before.
         from: Weight,
+        /// The weight now.
         to: Weight,
+        /// The new step (adaptive ramps: advances so far).
         step: usize,
     },
+    /// The split is held where it is and a human is told; the hold at the
+    /// step starts over when the rollout resumes.
     Pause {
+        /// Why it paused.
         reason: PauseReason,
     },
+    /// A paused rollout ramps again from its current step.
     Resume {
+        /// The operator who resumed it (`None`: the collectors can see the
+        /// canary again and the pause lifted itself).
         by: Option<String>,
     },
+    /// The canary loses all its traffic and is undone.
     RollBack {
+        /// A sustained breach, or an operator's abort.
         cause: RollbackCause,
     },
+    /// The canary takes all traffic and becomes the stable revision.
     Promote {
+        /// The operator who promoted it early (`None`: the ladder ended healthy).
         by: Option<String>,
     },
     /// The window arrived in a phase that takes no action on windows.
     Ignore {
+        /// Why the window was not judged (`rollout already promoted`).
         reason: String,
     },
     /// An event that does not apply in this phase.
     Refuse {
+        /// Why, for whoever sent it.
         reason: String,
     },
 }
 
 impl Decision {
+    /// The decision's name as the audit log and the API spell it (`roll_back`).
     pub fn name(&self) -> &'static str {
         match self {
             Decision::Start { .. } => "start",
@@ -236,35 +299,52 @@ impl Decision {
 pub enum AuditRecord {
     /// The rollout was triggered: the baseline it found, and what it decided.
     Started {
+        /// The baseline the shell found: replay feeds it back as the start.
         baseline: BaselineStatus,
+        /// The name of the policy in force.
         policy: String,
+        /// Ramp, or await approval.
         decision: Decision,
     },
     /// One window: everything observed, the verdict, the streaks after it, the decision.
     Window {
+        /// 1-based index of the window in the rollout.
         index: u32,
+        /// The step the window was judged at (before its decision).
         step: usize,
+        /// The canary's weight during the window.
         weight: Weight,
+        /// Everything observed, so a replay judges the same data again.
         window: Window,
+        /// The verdict and each rule's outcome.
         judgement: Judgement,
+        /// Per rule, its breaching windows in a row after this one.
         streaks: BTreeMap<String, u32>,
+        /// What the window decided.
         decision: Decision,
     },
     /// A transition decided by a window (advance, pause, roll back, promote...).
     Decision {
+        /// The transition.
         decision: Decision,
+        /// The step after it.
         step: usize,
+        /// The canary's weight after it.
         weight: Weight,
     },
     /// An operator command and what came of it (including refusals).
     Operator {
+        /// The command, with who and why.
         command: OperatorCommand,
+        /// What it did, or why it was refused.
         decision: Decision,
     },
     /// The baseline looked up again while the rollout awaited approval, and
     /// what came of it (started: "baseline became available", or still waiting).
     BaselineRechecked {
+        /// The baseline as found on the re-check.
         baseline: BaselineStatus,
+        /// Started, still waiting, or ignored (the rollout was not awaiting approval).
         decision: Decision,
     },
     /// A newer revision of the workload replaced this rollout while it was
@@ -285,7 +365,9 @@ pub enum AuditRecord {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "decision", rename = "superseded", from = "SupersededWire")]
 pub struct Superseded {
+    /// The newer revision the shell started a rollout for.
     pub by_revision: Revision,
+    /// Why nothing more happens to this rollout, for whoever reads the log.
     pub reason: String,
 }
 

@@ -19,6 +19,8 @@ pub struct Observation {
     pub requests: u64,
     /// Requests that failed: 5xx, application errors, upstream failures, timeouts.
     pub errors: u64,
+    /// Latency quantiles as the source reported them; a latency rule reads
+    /// these before computing a quantile from the histogram.
     #[serde(default, skip_serializing_if = "LatencySummary::is_empty")]
     pub latency_ms: LatencySummary,
     /// Cumulative latency histogram (Prometheus style: upper bound in ms → count ≤ bound).
@@ -55,18 +57,22 @@ pub struct Observation {
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LatencySummary {
+    /// Median latency; `None` when the source did not report it.
     #[serde(
         default,
         with = "lossless_opt",
         skip_serializing_if = "Option::is_none"
     )]
     pub p50: Option<f64>,
+    /// 95th percentile latency; `None` when the source did not report it.
     #[serde(
         default,
         with = "lossless_opt",
         skip_serializing_if = "Option::is_none"
     )]
     pub p95: Option<f64>,
+    /// 99th percentile latency, where canary regressions usually show first;
+    /// `None` when the source did not report it.
     #[serde(
         default,
         with = "lossless_opt",
@@ -76,6 +82,8 @@ pub struct LatencySummary {
 }
 
 impl LatencySummary {
+    /// Whether the source reported no quantile at all (the audit log then
+    /// leaves the summary out).
     pub fn is_empty(&self) -> bool {
         self.p50.is_none() && self.p95.is_none() && self.p99.is_none()
     }
@@ -91,14 +99,20 @@ pub struct Histogram(pub BTreeMap<String, f64>);
 /// Why a histogram cannot answer a quantile question.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum HistogramError {
+    /// A bucket bound (kept as the source wrote it) does not parse as a finite number.
     #[error("histogram bucket bound `{0}` is not a number")]
     BadBound(String),
+    /// No `+Inf` bucket, so the total count, and any rank, is unknown.
     #[error("histogram has no `+Inf` bucket")]
     NoInfBucket,
+    /// No request was counted: there is no quantile of nothing.
     #[error("histogram is empty (0 observations)")]
     Empty,
+    /// Counts go down from one bucket to the next: per-bucket counts or a
+    /// broken series, not the cumulative histogram Prometheus serves.
     #[error("histogram counts decrease between buckets (not cumulative)")]
     NotCumulative,
+    /// A count is NaN, infinite or negative.
     #[error("histogram has a NaN or infinite count")]
     BadCount,
 }
@@ -167,8 +181,12 @@ impl Histogram {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouteWindow {
+    /// The canary's figures; `None` when the source returned no series for
+    /// it, which makes the route inconclusive (no data is never a pass).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub canary: Option<Observation>,
+    /// The stable revision's figures in the same window (same load, same time
+    /// of day); when missing or thin, rules compare with an earlier baseline.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub baseline: Option<Observation>,
 }
@@ -178,18 +196,29 @@ pub struct RouteWindow {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CollectorHealth {
+    /// The collectors saw the canary: the window can be judged.
     #[default]
     Healthy,
+    /// canaryd's view was impaired (a source down, stale scrapes, probes
+    /// timing out), in the collector's words: the window is unreliable and the
+    /// rollout pauses instead of rolling back on it.
     Unhealthy(String),
 }
 
 /// One analysis window: everything measured between `start` and `end`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Window {
+    /// When the window opened.
     pub start: Timestamp,
+    /// When it closed (exclusive); sequential tests use the span to know
+    /// which windows one transient burst can touch.
     pub end: Timestamp,
+    /// Whether the collectors could see the canary; asked before anything
+    /// else, because a partitioned reading is not a breach.
     #[serde(default)]
     pub collectors: CollectorHealth,
+    /// Both cohorts per route: rules are judged route by route, so a
+    /// regression on one endpoint is not averaged away.
     #[serde(default)]
     pub routes: BTreeMap<Route, RouteWindow>,
     /// Fraction of the period's error budget left (1.0 = untouched), when the
@@ -227,15 +256,24 @@ impl Window {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BaselineStatus {
+    /// History was found; the baseline gate still checks that it is long
+    /// and busy enough before the rollout ramps on its own.
     Available(Baseline),
+    /// No history could be read, and why (a new workload, a source error):
+    /// a human approves before any traffic moves.
     Missing(String),
 }
 
+/// The stable revision's figures over the policy's lookback: what the
+/// baseline gate checks at the start, and what ratio and delta rules fall
+/// back to when a window's own stable cohort is missing or thin.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Baseline {
     /// Hours of clean stable history the figures cover.
     pub history_hours: f64,
+    /// Per route, the stable revision's figures over the history; the gate
+    /// wants enough requests on each.
     #[serde(default)]
     pub routes: BTreeMap<Route, Observation>,
 }

@@ -12,6 +12,8 @@ use std::time::Duration;
 
 use crate::vocab::{fmt_duration, Route, Weight};
 
+/// A resolved canary policy: the window, the ladder, the rules and the gates
+/// every [`step`](crate::rollout::step) of a rollout follows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Policy {
     /// The policy's name, for messages and the audit log.
@@ -21,15 +23,22 @@ pub struct Policy {
     /// Length of one analysis window.
     #[serde(with = "humantime_serde_compat")]
     pub window: Duration,
+    /// How the canary's weight moves from step to step.
     pub ramp: Ramp,
     /// Maximum time from the first traffic shift to promotion; past it the
     /// rollout pauses for a human rather than ramping on indefinitely.
     #[serde(with = "humantime_serde_compat")]
     pub ramp_budget: Duration,
+    /// The rules judged in every window; any one of them can roll back.
     pub rules: Vec<Rule>,
+    /// How much traffic a window needs, and how long to wait for it.
     pub traffic: TrafficPolicy,
+    /// What the canary is compared with, and when a human approves first.
     pub baseline: BaselinePolicy,
+    /// Holds or freezes the ramp as the service's error budget runs out;
+    /// `None`: no gate.
     pub error_budget: Option<ErrorBudgetGate>,
+    /// What happens once the collectors recover from a pause.
     pub collectors: CollectorPolicy,
 }
 
@@ -43,8 +52,10 @@ pub enum Ramp {
     Adaptive(AdaptiveRamp),
 }
 
+/// One step of a fixed ladder.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LadderStep {
+    /// The canary's share of traffic at this step, in percent.
     pub weight: Weight,
     /// Healthy windows needed at this weight before moving on.
     pub hold_windows: u32,
@@ -66,15 +77,23 @@ pub struct LadderStep {
 /// do not go through this formula: critical rules roll back at once.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AdaptiveRamp {
+    /// The first weight, in percent.
     pub initial_weight: Weight,
+    /// The smallest step, in points: a healthy hold always moves the canary
+    /// on at least this much.
     pub min_increase: Weight,
+    /// The largest step, in points: taken when the canary matches the baseline.
     pub max_increase: Weight,
+    /// How fast steps shrink as the p99 regresses (exponential).
     pub latency_penalty: f64,
+    /// How much the step shrinks per unit of error-rate regression (linear).
     pub error_penalty: f64,
+    /// Healthy windows needed at each weight before the next step.
     pub hold_windows: u32,
 }
 
 impl Ramp {
+    /// The weight of the first traffic shift.
     pub fn first_weight(&self) -> Weight {
         match self {
             Ramp::Ladder(steps) => steps.first().map(|s| s.weight).unwrap_or(100),
@@ -102,8 +121,12 @@ impl Ramp {
 /// windows it takes to roll back.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Rule {
+    /// Unique in the policy: keys the rule's breach streak and names it in
+    /// evidence and the audit log.
     pub name: String,
+    /// What the rule measures.
     pub metric: Metric,
+    /// When the canary's value is a breach.
     pub comparison: Comparison,
     /// Routes the rule applies to; empty = every route.
     pub routes: Vec<Route>,
@@ -126,6 +149,7 @@ pub struct Rule {
 /// A hypothesis test attached to a rule (see `canaryd-stats`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TestSpec {
+    /// Which test.
     pub kind: TestKind,
     /// Significance level below which the rule breaches (e.g. 0.001).
     pub alpha: f64,
@@ -150,6 +174,7 @@ pub struct TestSpec {
     pub transient: Option<Duration>,
 }
 
+/// The hypothesis tests a rule can require before it breaches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TestKind {
@@ -170,6 +195,7 @@ pub enum TestKind {
 }
 
 impl TestKind {
+    /// The test's name as policy files and evidence write it.
     pub fn name(self) -> &'static str {
         match self {
             TestKind::ChiSquare => "chi_square",
@@ -204,6 +230,7 @@ impl TestKind {
 }
 
 impl Rule {
+    /// Whether the rule is judged on `route`.
     pub fn applies_to(&self, route: &Route) -> bool {
         self.routes.is_empty() || self.routes.contains(route)
     }
@@ -244,8 +271,11 @@ impl Rule {
 pub enum Metric {
     /// errors / requests, as a fraction.
     ErrorRate,
+    /// Median latency, in ms.
     LatencyP50,
+    /// 95th percentile latency, in ms.
     LatencyP95,
+    /// 99th percentile latency, in ms.
     LatencyP99,
     /// CPU as a fraction of the limit.
     Cpu,
@@ -258,6 +288,8 @@ pub enum Metric {
 }
 
 impl Metric {
+    /// The metric a policy file names (`error_rate`, `custom:queue_depth`),
+    /// or `None` for a name canaryd does not know.
     pub fn parse(s: &str) -> Option<Metric> {
         Some(match s {
             "error_rate" => Metric::ErrorRate,
@@ -277,9 +309,11 @@ impl Metric {
         })
     }
 
+    /// Every name [`Metric::parse`] accepts, for error messages.
     pub const NAMES: &'static str =
         "error_rate, latency_p50, latency_p95, latency_p99, cpu, memory, inflight, custom:<name>";
 
+    /// The metric's name as policy files write it; [`Metric::parse`] reads it back.
     pub fn name(&self) -> String {
         match self {
             Metric::ErrorRate => "error_rate".into(),
@@ -327,10 +361,14 @@ pub enum Comparison {
 }
 
 impl Comparison {
+    /// Whether the comparison is relative to the baseline (ratio, delta), so
+    /// a rule using it cannot be judged without one.
     pub fn needs_baseline(&self) -> bool {
         matches!(self, Comparison::Ratio(_) | Comparison::Delta(_))
     }
 
+    /// The comparison as the operator reads it (`> 2× baseline`), in the
+    /// metric's unit.
     pub fn describe(&self, metric: &Metric) -> String {
         match self {
             Comparison::Ratio(f) => format!("> {f}× baseline"),
@@ -340,6 +378,8 @@ impl Comparison {
     }
 }
 
+/// How much traffic a window must carry to be judged, and how long a rollout
+/// waits for it: thresholds on tiny counts are noise.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrafficPolicy {
     /// Default minimum canary requests per route per window.
@@ -354,11 +394,16 @@ pub struct TrafficPolicy {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BaselinePolicy {
+    /// Compare with the stable revision, and ramp without a human only when
+    /// its history is long and busy enough.
     Required {
+        /// How far back the stable history is read.
         #[serde(with = "humantime_serde_compat")]
         lookback: Duration,
+        /// Clean stable history needed to ramp without an approval.
         #[serde(with = "humantime_serde_compat")]
         min_history: Duration,
+        /// Stable requests needed on every route over that history.
         min_requests_per_route: u64,
         /// Whether a rollout that waits for approval because the baseline was
         /// missing or thin starts on its own once the baseline passes.
@@ -384,6 +429,7 @@ pub enum BaselineApproval {
 }
 
 impl BaselineApproval {
+    /// The setting as policy files write it (`when_thin`, `always`).
     pub fn name(self) -> &'static str {
         match self {
             BaselineApproval::WhenThin => "when_thin",
@@ -402,6 +448,7 @@ pub struct ErrorBudgetGate {
     pub freeze_at: f64,
 }
 
+/// How a rollout treats collector trouble, which never rolls it back.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CollectorPolicy {
     /// After a pause caused by collector trouble, resume on its own at the

@@ -26,18 +26,30 @@ use crate::vocab::{fmt_duration, Revision, RolloutKey, Route, Timestamp, Weight}
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
     /// A new canary revision was detected; the shell looked up its baseline.
-    Start { baseline: BaselineStatus },
+    Start {
+        /// The stable history found for the workload, or why there is none.
+        baseline: BaselineStatus,
+    },
     /// An analysis window ended.
-    WindowClosed { window: Window },
+    WindowClosed {
+        /// Everything measured in it.
+        window: Window,
+    },
     /// An operator said something.
     Operator(OperatorCommand),
     /// The shell looked the baseline up again while the rollout awaited
     /// approval for a missing or thin one (every window, in `canaryd gate`).
-    BaselineChecked { baseline: BaselineStatus },
+    BaselineChecked {
+        /// The baseline as found now.
+        baseline: BaselineStatus,
+    },
     /// A newer revision of the same workload appeared while this rollout was
     /// in progress, and the shell started over for it (the Kubernetes
     /// controller: a new pod template mid-rollout).
-    Superseded { by: Revision },
+    Superseded {
+        /// The newer revision.
+        by: Revision,
+    },
 }
 
 /// Where a rollout is in its life.
@@ -48,23 +60,35 @@ pub enum Phase {
     Pending,
     /// The baseline gate failed: a human must approve before any traffic moves.
     AwaitingApproval {
+        /// Why the baseline cannot be trusted.
         reason: String,
     },
+    /// Traffic moves step by step; every window is judged.
     Ramping,
+    /// The split is held for a human (or for the collectors to recover).
+    /// Windows are still judged: the canary still takes traffic, so a
+    /// sustained breach still rolls back.
     Paused {
+        /// Why it paused.
         reason: PauseReason,
     },
-    /// `at_weight`: the canary's weight when it was rolled back.
+    /// The canary lost all its traffic and was undone. Terminal.
     RolledBack {
+        /// A sustained breach, or an operator's abort.
         cause: RollbackCause,
+        /// The canary's weight when it was rolled back.
         at_weight: Weight,
     },
+    /// The canary became the stable revision. Terminal.
     Promoted {
+        /// The operator who promoted it early (`None`: the ladder ended healthy).
         by: Option<String>,
     },
 }
 
 impl Phase {
+    /// The phase's name as the audit log, the API and the CLI show it
+    /// (`awaiting_approval`).
     pub fn name(&self) -> &'static str {
         match self {
             Phase::Pending => "pending",
@@ -76,6 +100,8 @@ impl Phase {
         }
     }
 
+    /// Whether the rollout is over (rolled back or promoted): every later
+    /// command is refused.
     pub fn is_terminal(&self) -> bool {
         matches!(self, Phase::RolledBack { .. } | Phase::Promoted { .. })
     }
@@ -90,6 +116,9 @@ impl fmt::Display for Phase {
 /// A rule's current run of breaching windows.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Streak {
+    /// Breaching windows in the run; the rule rolls back when it reaches the
+    /// rule's `consecutive`. A passing window ends the run; an inconclusive
+    /// one leaves it as it is.
     pub count: u32,
     /// Window index where the run started.
     pub since: u32,
@@ -99,15 +128,20 @@ pub struct Streak {
 /// here, so the shell can persist it and resume after a crash.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Rollout {
+    /// The workload and the canary revision.
     pub key: RolloutKey,
+    /// Where the rollout is in its life.
     pub phase: Phase,
     /// Index into the ladder (adaptive ramps: number of advances so far).
     pub step: usize,
     /// Canary weight now in force, in percent.
     pub weight: Weight,
+    /// When the start event arrived, before any approval: what "took" is
+    /// measured from.
     pub started_at: Option<Timestamp>,
     /// When the current ramp budget started (first traffic, or last resume).
     pub ramp_started_at: Option<Timestamp>,
+    /// When it was rolled back or promoted.
     pub finished_at: Option<Timestamp>,
     /// Windows seen so far (the last window's 1-based index).
     pub windows: u32,
@@ -120,6 +154,7 @@ pub struct Rollout {
     /// Events applied, including refused ones: a deterministic sequence the
     /// shell uses to build idempotency keys.
     pub events: u64,
+    /// The last window's verdict, for status displays.
     pub last_verdict: Option<VerdictKind>,
     /// The stable history found at start, for rules that fall back to it.
     pub baseline: Option<Baseline>,
@@ -136,6 +171,8 @@ pub struct Rollout {
 }
 
 impl Rollout {
+    /// A rollout of `key` that has not started: where every rollout, and
+    /// every replay, begins.
     pub fn new(key: RolloutKey) -> Rollout {
         Rollout {
             key,

@@ -22,13 +22,18 @@ use crate::vocab::Timestamp;
 /// each side, and the canary's observed share of the requests.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Look {
+    /// Canary errors in the window.
     pub canary_errors: u64,
+    /// Baseline errors in the window.
     pub baseline_errors: u64,
+    /// The canary's share of the window's requests: the share of the errors
+    /// it would have if it were no worse than the baseline.
     pub canary_share: f64,
     /// Requests on each side, for the rates pooled over the rollout (0 in
     /// looks recorded before they were kept).
     #[serde(default)]
     pub canary_requests: u64,
+    /// The baseline's side of `canary_requests`.
     #[serde(default)]
     pub baseline_requests: u64,
     /// The window's `[start, end)` in milliseconds: a test that tolerates
@@ -405,9 +410,13 @@ fn latency_tolerant(
 /// burst left out, and the requests behind each.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Rested {
+    /// The canary's value, pooled over the looks kept.
     pub canary: f64,
+    /// The baseline's value, pooled over the same looks.
     pub baseline: f64,
+    /// Canary requests behind `canary`.
     pub canary_requests: u64,
+    /// Baseline requests behind `baseline`.
     pub baseline_requests: u64,
 }
 
@@ -441,13 +450,18 @@ fn errors_tolerant(
 /// one short window says little and the test speaks for the whole rollout.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Pooled {
+    /// Canary errors over the looks.
     pub canary_errors: u64,
+    /// Canary requests over the looks.
     pub canary_requests: u64,
+    /// Baseline errors over the looks.
     pub baseline_errors: u64,
+    /// Baseline requests over the looks.
     pub baseline_requests: u64,
 }
 
 impl Pooled {
+    /// The sums over `looks` (saturating: a long rollout must not overflow).
     pub fn of<'a>(looks: impl IntoIterator<Item = &'a Look>) -> Pooled {
         looks.into_iter().fold(Pooled::default(), |p, l| Pooled {
             canary_errors: p.canary_errors.saturating_add(l.canary_errors),
@@ -457,10 +471,12 @@ impl Pooled {
         })
     }
 
+    /// The canary's pooled error rate (0 when it served nothing).
     pub fn canary_rate(&self) -> f64 {
         self.canary_errors as f64 / self.canary_requests.max(1) as f64
     }
 
+    /// The baseline's pooled error rate (0 when it served nothing).
     pub fn baseline_rate(&self) -> f64 {
         self.baseline_errors as f64 / self.baseline_requests.max(1) as f64
     }

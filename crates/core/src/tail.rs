@@ -27,7 +27,9 @@ const RATIOS: [f64; 5] = [1.5, 2.12, 3.0, 4.24, 6.0];
 pub struct LatencyCells {
     /// Finite bucket bounds (ms), ascending; the cells have one more, `+Inf`.
     pub bounds_ms: Vec<f64>,
+    /// Canary requests per bucket (not cumulative), `+Inf` last.
     pub canary: Vec<u64>,
+    /// Baseline requests per bucket (not cumulative), `+Inf` last.
     pub baseline: Vec<u64>,
 }
 
@@ -64,7 +66,9 @@ pub fn quantile_of(metric: &Metric) -> Option<f64> {
 
 /// The test replayed over the looks' histograms, and which looks had them.
 pub struct Run {
+    /// The test after its last look: its verdict, evidence and set-aside burst.
     pub test: ExceedanceTest,
+    /// Looks replayed: the window count the evidence reports.
     pub looks: u32,
 }
 

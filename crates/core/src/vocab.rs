@@ -22,11 +22,14 @@ pub struct Revision(pub String);
 /// state, its audit entries and its notifications everywhere.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct RolloutKey {
+    /// The service being released.
     pub workload: Workload,
+    /// The canary build of that workload this rollout judges.
     pub revision: Revision,
 }
 
 impl RolloutKey {
+    /// A key from plain names, as the CLI, the API and a `Canary` resource give them.
     pub fn new(workload: impl Into<String>, revision: impl Into<String>) -> Self {
         RolloutKey {
             workload: Workload(workload.into()),
@@ -100,10 +103,13 @@ impl fmt::Display for Cohort {
 pub struct Timestamp(pub i64);
 
 impl Timestamp {
+    /// Milliseconds since the Unix epoch, for storage and spans.
     pub fn millis(self) -> i64 {
         self.0
     }
 
+    /// The instant `d` later; saturates instead of overflowing, so a huge
+    /// policy duration cannot make a decision panic.
     pub fn plus(self, d: std::time::Duration) -> Timestamp {
         Timestamp(self.0.saturating_add(duration_ms(d)))
     }

@@ -9,7 +9,7 @@
 //! SQLite behind it.
 //!
 //! The traits are object safe (their futures are boxed, through
-//! [`async_trait`]): a process picks its source, router and notifier at run
+//! [`macro@async_trait`]): a process picks its source, router and notifier at run
 //! time from configuration, and holds them as `Box<dyn …>`. One dispatch
 //! mechanism, instead of an enum per place that needs a choice.
 //!
@@ -26,11 +26,11 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 #![warn(missing_docs)]
 
-pub mod error;
+mod error;
 mod traits;
 pub mod words;
 
 pub use async_trait::async_trait;
-pub use error::{ActionError, EdgeError, ErrorKind, SourceError};
+pub use error::{Action, ActionError, EdgeError, ErrorKind, Source, SourceError};
 pub use traits::{MetricsSource, Notifier, TrafficRouter};
 pub use words::{Surface, Words};

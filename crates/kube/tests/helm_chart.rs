@@ -1083,16 +1083,21 @@ fn more_than_one_replica_on_sqlite_is_refused() {
 
 const PG_URL: &str = "postgres://canaryd@db.example:5432/canaryd";
 
-#[test]
-fn postgres_runs_several_replicas_sharing_the_database() {
-    let e = Expect {
-        replicas: 3,
+/// What a rendering on the shared PostgreSQL must contain: no claim.
+fn on_postgres(replicas: i32, password_secret: Option<(&'static str, &'static str)>) -> Expect {
+    Expect {
+        replicas,
         postgres: Some(PG_URL),
-        password_secret: Some(("canaryd-db", "pg-password")),
+        password_secret,
         claim: None,
         creates_claim: false,
         ..Expect::defaults()
-    };
+    }
+}
+
+#[test]
+fn postgres_runs_several_replicas_sharing_the_database() {
+    let e = on_postgres(3, Some(("canaryd-db", "pg-password")));
     check(
         &e,
         json!({
@@ -1104,12 +1109,7 @@ fn postgres_runs_several_replicas_sharing_the_database() {
 
 #[test]
 fn one_postgres_replica_without_a_password_secret_is_valid() {
-    let e = Expect {
-        postgres: Some(PG_URL),
-        claim: None,
-        creates_claim: false,
-        ..Expect::defaults()
-    };
+    let e = on_postgres(1, None);
     check(&e, json!({"database": {"postgresUrl": PG_URL}}));
 }
 
@@ -1592,14 +1592,7 @@ fn the_readme_lists_the_same_verbs() {
 
 #[test]
 fn mutation_a_multi_replica_chart_that_could_lose_its_leader_fails() {
-    let e = Expect {
-        replicas: 2,
-        postgres: Some(PG_URL),
-        password_secret: Some(("canaryd-db", "password")),
-        claim: None,
-        creates_claim: false,
-        ..Expect::defaults()
-    };
+    let e = on_postgres(2, Some(("canaryd-db", "password")));
     let values = json!({
         "replicaCount": 2,
         "database": {"postgresUrl": PG_URL, "passwordSecret": {"name": "canaryd-db"}},
